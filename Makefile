@@ -1,0 +1,40 @@
+# StarScope: `make demo` serves a real index of this machine's Python code; `make test` runs the suite.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DEMO   := var/demo
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+DEMO_MB ?= 200
+
+.PHONY: setup demo demo-index test bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# The demo corpus: this venv's standard library and installed distributions as Stack-format shards.
+$(DEMO)/shards/.complete: $(VENV)/.installed
+	rm -rf $(DEMO)/shards
+	$(BIN)/starscope ingest --python-env --max-total-mb $(DEMO_MB) --out $(DEMO)/shards
+	touch $@
+
+demo-index: $(DEMO)/shards/.complete
+	$(BIN)/starscope index $(DEMO)/shards --out $(DEMO)/index --progress
+
+demo: demo-index
+	$(BIN)/starscope serve $(DEMO)/index --host $(HOST) --port $(PORT)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: demo-index
+	$(BIN)/python bench/build_throughput.py --shards $(DEMO)/shards
+	$(BIN)/python bench/search_latency.py --index $(DEMO)/index --shards $(DEMO)/shards
+
+clean:
+	rm -rf var
