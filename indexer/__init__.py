@@ -1,0 +1,1 @@
+"""Corpus readers, the build pipeline and the full-text stores."""
