@@ -1,0 +1,140 @@
+"""``starscope index``: read shards, fold exact duplicates, write the store — resumably.
+
+Data flow, one shard at a time::
+
+    shard file --corpus reader--> Document --size check--> batch --store session add--> commit
+                                                                        marker (stats) <--'
+
+A shard is done when its marker exists. Documents are committed in batches inside a shard, so
+a build killed mid-shard leaves some of them stored; the rerun adds the whole shard again, and
+because the store merges sources by (id, repo, path) and skips unchanged records, nothing is lost
+and nothing is duplicated.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable
+
+from .corpus import FieldMap, iter_documents, list_shards
+from .manifest import write_manifest
+from .shard_log import ShardLog, shard_key
+from .stores import open_store
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """How documents flow into the store."""
+
+    store: str = "tantivy"
+    max_doc_bytes: int = 10_000_000
+    batch_docs: int = 500
+    commit_bytes: int = 256 << 20
+
+    def __post_init__(self):
+        if self.max_doc_bytes < 1:
+            raise ValueError(f"max_doc_bytes must be positive, got {self.max_doc_bytes}")
+        if self.batch_docs < 1:
+            raise ValueError(f"batch_docs must be positive, got {self.batch_docs}")
+        if self.commit_bytes < 1:
+            raise ValueError(f"commit_bytes must be positive (1 commits after every batch); "
+                             f"got {self.commit_bytes}")
+
+
+class Progress:
+    """A one-line progress report on stderr with docs/s and MB/s (only on a terminal unless
+    forced)."""
+
+    def __init__(self, *, total_shards: int, enabled: bool):
+        self.enabled = enabled
+        self.total_shards = total_shards
+        self.start = time.perf_counter()
+        self.last = 0.0
+        self.docs = self.bytes = self.shards = 0
+
+    def update(self, *, docs: int = 0, nbytes: int = 0, shards: int = 0, force: bool = False):
+        self.docs += docs
+        self.bytes += nbytes
+        self.shards += shards
+        now = time.perf_counter()
+        if self.enabled and (force or now - self.last > 0.5):
+            self.last = now
+            dt = max(now - self.start, 1e-9)
+            sys.stderr.write(f"\rindexing: shard {self.shards}/{self.total_shards}  {self.docs} docs  "
+                             f"{self.bytes / 1e6:.1f} MB  {self.docs / dt:.0f} docs/s  "
+                             f"{self.bytes / 1e6 / dt:.1f} MB/s ")
+            sys.stderr.flush()
+
+    def close(self):
+        if self.enabled:
+            self.update(force=True)
+            sys.stderr.write("\n")
+
+
+def _batches(docs: Iterable, size: int):
+    batch = []
+    for d in docs:
+        batch.append(d)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def build_index(inputs: Iterable[str | Path], out_dir: str | Path, *, config: BuildConfig = BuildConfig(),
+                fields: FieldMap | None = None, progress: bool | None = None) -> dict:
+    """Index every shard under ``inputs`` into ``out_dir`` and return the manifest.
+
+    Rerunning on the same inputs skips completed shards; new inputs are added to the index.
+    """
+    out = Path(out_dir)
+    shards = list_shards(inputs)
+    out.mkdir(parents=True, exist_ok=True)
+    store = open_store(out, backend=config.store, create=True)
+    log = ShardLog(out)
+    report = Progress(total_shards=len(shards),
+                      enabled=sys.stderr.isatty() if progress is None else progress)
+    try:
+        for path in shards:
+            key = shard_key(path)
+            if log.is_done(key):
+                report.update(shards=1)
+                continue
+            stats: Counter = Counter()
+            with store.session() as session:
+                pending_bytes = 0
+                docs = iter_documents(path, stats=stats, fields=fields)
+                for batch in _batches(docs, config.batch_docs):
+                    kept = [d for d in batch if d.size <= config.max_doc_bytes]
+                    stats["skipped_too_large"] += len(batch) - len(kept)
+                    session.add(kept)
+                    nbytes = sum(d.size for d in kept)
+                    pending_bytes += nbytes
+                    report.update(docs=len(kept), nbytes=nbytes)
+                    if pending_bytes >= config.commit_bytes:
+                        session.commit()
+                        pending_bytes = 0
+            stats["docs_indexed"] = stats["docs_read"] - stats["skipped_too_large"]
+            stats.update({f"store_{k}": v for k, v in session.counts.items()})
+            log.mark_done(key, source=path, stats=+stats)
+            report.update(shards=1)
+    finally:
+        report.close()
+    return refresh_manifest(out, config=config, store=store, log=log)
+
+
+def refresh_manifest(out: Path, *, config: BuildConfig, store, log: ShardLog) -> dict:
+    """Rewrite the manifest from the shard markers and the store's own counts."""
+    done = log.done()
+    counts = dict(sorted(log.merged_stats().items()))
+    stats = store.stats()
+    counts.update(documents=stats.documents, sources=stats.sources, content_bytes=stats.content_bytes,
+                  duplicate_sources=stats.sources - stats.documents)
+    return write_manifest(out, configs={"build": asdict(config), "store": store.describe()},
+                          shards=list(done), counts=counts,
+                          store={"backend": config.store, "by_lang": stats.by_lang})

@@ -1,0 +1,123 @@
+"""The indexing half of the ``starscope`` command line (``python -m indexer`` runs it alone).
+
+Pipelines script against these commands; their flags and JSON output are a stable contract.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .build import BuildConfig, build_index
+from .corpus import CorpusError, FieldMap
+from .manifest import ManifestError, read_manifest
+from .query import Filters, QueryError, SORTS, parse_query
+from .store import Page, PageOutOfRange
+from .stores import open_store
+from .tantivy_store import StoreFormatError
+
+# Errors that mean "your input is wrong", reported as one line and exit status 1.
+USER_ERRORS = (CorpusError, ManifestError, StoreFormatError, QueryError, PageOutOfRange,
+               FileNotFoundError, NotADirectoryError, ValueError)
+
+
+def open_index(index_dir: str | Path):
+    """The store of an existing index directory, as its manifest describes it."""
+    manifest = read_manifest(index_dir)
+    return open_store(index_dir, backend=manifest["store"]["backend"])
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ingest", help="turn source trees (or this Python installation) into "
+                                      "Stack-format parquet shards")
+    p.add_argument("dirs", nargs="*", type=Path, help="source directories to ingest")
+    p.add_argument("--python-env", action="store_true",
+                   help="ingest this interpreter's standard library and installed distributions")
+    p.add_argument("--out", type=Path, required=True, help="output directory for the shards")
+    p.add_argument("--max-total-mb", type=float, default=200.0,
+                   help="cap for --python-env, chosen deterministically (default 200)")
+    p.add_argument("--max-file-kb", type=float, default=1000.0, help="skip larger files (default 1000)")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("index", help="index parquet/JSONL shards into an index directory (resumable)")
+    p.add_argument("shards", nargs="+", type=Path, help="shard files or directories of shards")
+    p.add_argument("--out", type=Path, required=True, help="index directory")
+    p.add_argument("--text-field", default="content", help="JSONL/parquet field holding the text")
+    for name in ("repo", "path", "licenses", "lang", "stars", "id"):
+        p.add_argument(f"--{name}-field", default=None, help=f"field holding the {name} (auto-detected)")
+    p.add_argument("--max-doc-mb", type=float, default=10.0, help="skip and count larger documents")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress line on stderr (default: when stderr is a terminal)")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("search", help="search an index")
+    p.add_argument("index", type=Path)
+    p.add_argument("query")
+    p.add_argument("--exact", action="store_true", help="the whole query is one exact substring")
+    p.add_argument("--lang")
+    p.add_argument("--license")
+    p.add_argument("--repo", help="owner/name, or an owner")
+    p.add_argument("--sort", choices=SORTS, default="score")
+    p.add_argument("--page", type=int, default=1)
+    p.add_argument("--size", type=int, default=10)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_search)
+
+
+def cmd_ingest(args) -> int:
+    from .corpus.ingest import ingest_python_env, ingest_trees
+
+    if bool(args.dirs) == bool(args.python_env):
+        raise ValueError("give source directories or --python-env (not both)")
+    max_file = int(args.max_file_kb * 1000)
+    if args.python_env:
+        stats = ingest_python_env(args.out, max_total_bytes=int(args.max_total_mb * 1e6),
+                                  max_file_bytes=max_file)
+    else:
+        stats = ingest_trees(args.dirs, args.out, max_file_bytes=max_file)
+    print(json.dumps(dict(sorted(stats.items())), indent=1))
+    return 0
+
+
+def cmd_index(args) -> int:
+    fields = FieldMap(text=args.text_field, repo=args.repo_field, path=args.path_field,
+                      licenses=args.licenses_field, lang=args.lang_field, stars=args.stars_field,
+                      id=args.id_field)
+    manifest = build_index(args.shards, args.out, fields=fields, progress=args.progress,
+                           config=BuildConfig(max_doc_bytes=int(args.max_doc_mb * 1e6)))
+    print(json.dumps(manifest["counts"], indent=1, sort_keys=True))
+    return 0
+
+
+def cmd_search(args) -> int:
+    store = open_index(args.index)
+    query = parse_query(args.query, exact=args.exact,
+                        filters=Filters(lang=args.lang, license=args.license, repo=args.repo))
+    result = store.search(query, page=Page(args.page, args.size), sort=args.sort)
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False))
+        return 0
+    print(f"{result.total} documents match (page {result.page.number} of {result.pages})")
+    for hit in result.hits:
+        doc = hit.document.summary_json()
+        print(f"\n{doc['repo']}/{doc['path']}  [{doc['lang'] or '?'}; {', '.join(doc['licenses'])}; "
+              f"{doc['stars']} stars; {hit.match_count} matches]")
+        for snip in hit.snippets:
+            print(f"{snip.line:>6}: {snip.text}")
+    return 0
+
+
+def run(args) -> int:
+    try:
+        return args.func(args)
+    except USER_ERRORS as e:
+        print(f"starscope: error: {e}", file=sys.stderr)
+        return 1
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m indexer")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    return run(parser.parse_args(argv))

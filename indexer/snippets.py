@@ -1,0 +1,96 @@
+"""Where a query matches inside a document: match ranges, grouped into line snippets."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+
+from . import analysis
+from .query import SearchQuery
+
+# A minified line can be megabytes long; show a window around its first match.
+MAX_LINE_CHARS = 400
+MAX_SNIPPETS = 50
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """One matching line: 1-based ``line`` number, its (possibly windowed) ``text``, the
+    ``[start, end)`` character ranges of the matches in that text, and the character
+    ``column`` where ``text`` starts in the full line (non-zero when windowed)."""
+
+    line: int
+    text: str
+    ranges: tuple[tuple[int, int], ...]
+    column: int = 0
+
+    def to_json(self) -> dict:
+        return {"line": self.line, "column": self.column, "text": self.text,
+                "ranges": [list(r) for r in self.ranges]}
+
+
+def literal_ranges(content: str, literal: str) -> list[tuple[int, int]]:
+    """Every non-overlapping occurrence of ``literal`` in ``content``."""
+    out, i = [], content.find(literal)
+    while i >= 0:
+        out.append((i, i + len(literal)))
+        i = content.find(literal, i + len(literal))
+    return out
+
+
+def match_ranges(content: str, query: SearchQuery) -> list[tuple[int, int]]:
+    """Sorted ranges of everything in ``content`` that made it match ``query``."""
+    ranges: list[tuple[int, int]] = []
+    for literal in query.literals:
+        ranges.extend(literal_ranges(content, literal))
+    words = {w for k in query.keywords for w in k.words}
+    parts = {p for k in query.keywords if len(k.words) == 1 for p in k.parts}
+    if words:
+        ranges.extend((s, e) for s, e, w in analysis.word_spans(content) if w in words)
+    if parts:
+        ranges.extend((s, e) for s, e, p in analysis.part_spans(content) if p in parts)
+    return _merge(ranges)
+
+
+def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for s, e in sorted(ranges):
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
+        else:
+            merged.append((s, e))
+    return merged
+
+
+def line_snippets(content: str, ranges: list[tuple[int, int]], *,
+                  limit: int = MAX_SNIPPETS) -> list[Snippet]:
+    """Group match ranges by line; at most ``limit`` lines, in file order.
+
+    A range spanning several lines is shown on the line where it starts, clipped to it.
+    """
+    line_starts = [0]
+    pos = content.find("\n")
+    while pos >= 0:
+        line_starts.append(pos + 1)
+        pos = content.find("\n", pos + 1)
+    by_line: dict[int, list[tuple[int, int]]] = {}
+    for s, e in ranges:
+        i = bisect.bisect_right(line_starts, s) - 1
+        if i not in by_line and len(by_line) >= limit:
+            break
+        by_line.setdefault(i, []).append((s, e))
+    snippets = []
+    for i, line_ranges in by_line.items():
+        start = line_starts[i]
+        end = line_starts[i + 1] - 1 if i + 1 < len(line_starts) else len(content)
+        line = content[start:end]
+        local = [(s - start, min(e, end) - start) for s, e in line_ranges]
+        column = 0
+        if len(line) > MAX_LINE_CHARS:
+            column = max(0, local[0][0] - MAX_LINE_CHARS // 4)
+            line = line[column:column + MAX_LINE_CHARS]
+            local = [(max(s - column, 0), min(e - column, len(line))) for s, e in local
+                     if s - column < len(line)]
+        snippets.append(Snippet(line=i + 1, text=line.rstrip("\r"),
+                                ranges=tuple(local), column=column))
+    return snippets

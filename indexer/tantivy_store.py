@@ -1,0 +1,379 @@
+"""The embedded store: one tantivy index directory, with a code-aware schema.
+
+Owns the directory ``<index>/store/``: the tantivy files plus ``starscope-store.json``
+(format version and analysis patterns), checked on every open because tantivy does not
+persist custom analyzers: they are registered again from :mod:`indexer.analysis` each time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+from . import analysis
+from .document import Document
+from .query import Filters, Keyword, SearchQuery, literal_terms
+from .snippets import line_snippets, match_ranges
+from .store import (Hit, Page, PageOutOfRange, SearchResult, Source, StoredDocument,
+                    StoreStats, group_documents)
+
+FORMAT_VERSION = 1
+STORE_DIR = "store"
+META_FILE = "starscope-store.json"
+# Exact-match term fields; values are lowercased except the hash-like ``sha``/``chunk``/``band``.
+TERM_FIELDS = ("sha", "repo", "owner", "path", "license", "lang", "chunk", "band")
+
+
+class StoreFormatError(RuntimeError):
+    """The directory holds no store, or one written by an incompatible version."""
+
+
+@dataclass(frozen=True)
+class TantivyConfig:
+    """Writer resources; they do not change what is indexed."""
+
+    heap_bytes: int = 256_000_000
+    num_threads: int = 0  # 0: tantivy picks (one per core, capped)
+
+    def __post_init__(self):
+        if self.heap_bytes < 15_000_000:
+            raise ValueError("heap_bytes must be at least 15 MB (tantivy needs ~3 MB per thread); "
+                             f"got {self.heap_bytes}")
+
+
+def _schema():
+    import tantivy
+
+    sb = tantivy.SchemaBuilder()
+    sb.add_text_field("sha", stored=True, tokenizer_name="raw")
+    sb.add_text_field("content", stored=True, tokenizer_name="code_words", index_option="position")
+    sb.add_text_field("parts", stored=False, tokenizer_name="code_parts", index_option="position")
+    for name in ("repo", "owner", "path", "license", "lang"):
+        sb.add_text_field(name, stored=False, tokenizer_name="raw", fast=name == "lang")
+    for name in ("chunk", "band"):
+        sb.add_text_field(name, stored=False, tokenizer_name="raw", index_option="basic")
+    sb.add_integer_field("stars", stored=False, indexed=True, fast=True)
+    sb.add_integer_field("size", stored=False, indexed=False, fast=True)
+    sb.add_integer_field("n_sources", stored=False, indexed=False, fast=True)
+    sb.add_text_field("lang_stored", stored=True, tokenizer_name="raw", index_option="basic")
+    sb.add_bytes_field("sources", stored=True, indexed=False)
+    return sb.build()
+
+
+def _analyzers():
+    import tantivy as t
+
+    def build(pattern):
+        return (t.TextAnalyzerBuilder(t.Tokenizer.regex(pattern)).filter(t.Filter.lowercase())
+                .filter(t.Filter.remove_long(analysis.MAX_TERM_CHARS + 1)).build())
+
+    return {"code_words": build(analysis.WORD_PATTERN), "code_parts": build(analysis.PART_PATTERN)}
+
+
+def _meta() -> dict:
+    return {"format": "starscope-tantivy-store", "version": FORMAT_VERSION,
+            "word_pattern": analysis.WORD_PATTERN, "part_pattern": analysis.PART_PATTERN,
+            "max_term_chars": analysis.MAX_TERM_CHARS}
+
+
+class TantivyStore:
+    """A :class:`indexer.store.Store` on an on-disk tantivy index."""
+
+    def __init__(self, index_dir: str | Path, *, config: TantivyConfig = TantivyConfig(),
+                 create: bool = False):
+        import tantivy
+
+        self.path = Path(index_dir) / STORE_DIR
+        self.config = config
+        meta_path = self.path / META_FILE
+        if create and not meta_path.exists():
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._schema = _schema()
+            self._index = tantivy.Index(self._schema, path=str(self.path))
+            tmp = meta_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(_meta(), indent=2))
+            os.replace(tmp, meta_path)
+        else:
+            self.verify()
+            self._schema = _schema()
+            self._index = tantivy.Index.open(str(self.path))
+        for name, analyzer in _analyzers().items():
+            self._index.register_tokenizer(name, analyzer)
+
+    # -- artifact ------------------------------------------------------------------------
+    def verify(self) -> dict:
+        """Check that the directory holds a store this version can read; return its meta."""
+        meta_path = self.path / META_FILE
+        if not meta_path.exists():
+            raise StoreFormatError(f"{self.path} holds no StarScope store (missing {META_FILE}); "
+                                   "build one with `starscope index`")
+        meta = json.loads(meta_path.read_text())
+        if meta != _meta():
+            raise StoreFormatError(f"{self.path} was written with store format {meta}; this version "
+                                   f"reads {_meta()}. Rebuild the index with `starscope index`.")
+        return meta
+
+    def describe(self) -> dict:
+        """The store's format and analysis, as recorded in the manifest."""
+        return _meta()
+
+    # -- write side ----------------------------------------------------------------------
+    @contextmanager
+    def session(self) -> Iterator["TantivySession"]:
+        """A write session: commits on success, rolls back (and re-raises) on error."""
+        s = TantivySession(self)
+        try:
+            yield s
+        except BaseException:
+            s.rollback()
+            raise
+        s.commit()
+        s.close()
+
+    def _to_tantivy(self, rec: StoredDocument):
+        import tantivy
+
+        d = tantivy.Document()
+        d.add_text("sha", rec.sha)
+        d.add_text("content", rec.content)
+        d.add_text("parts", rec.content)
+        d.add_text("lang", rec.lang.lower())
+        d.add_text("lang_stored", rec.lang)
+        for field, values in (("repo", {s.repo.lower() for s in rec.sources}),
+                              ("owner", {s.owner.lower() for s in rec.sources}),
+                              ("path", {s.path.lower() for s in rec.sources}),
+                              ("license", {lic.lower() for lic in rec.licenses})):
+            for v in sorted(values):
+                d.add_text(field, v)
+        d.add_integer("stars", rec.stars)
+        d.add_integer("size", len(rec.content.encode("utf-8", "surrogatepass")))
+        d.add_integer("n_sources", len(rec.sources))
+        d.add_bytes("sources", json.dumps([s.to_json() for s in rec.sources]).encode())
+        return d
+
+    # -- read side -----------------------------------------------------------------------
+    def _searcher(self):
+        self._index.reload()
+        return self._index.searcher()
+
+    @staticmethod
+    def _record(doc) -> StoredDocument:
+        sources = tuple(Source.from_json(s) for s in json.loads(doc["sources"][0]))
+        return StoredDocument(sha=doc["sha"][0], content=doc["content"][0],
+                              lang=doc["lang_stored"][0], sources=sources)
+
+    def _get_many(self, searcher, shas: Sequence[str]) -> dict[str, StoredDocument]:
+        from tantivy import Query
+
+        if not shas:
+            return {}
+        res = searcher.search(Query.term_set_query(self._schema, "sha", list(shas)),
+                              limit=len(shas), count=False)
+        recs = (self._record(searcher.doc(addr)) for _, addr in res.hits)
+        return {r.sha: r for r in recs}
+
+    def get(self, sha: str) -> StoredDocument | None:
+        return self._get_many(self._searcher(), [sha]).get(sha)
+
+    def docs_with_terms(self, field: str, terms: Sequence[str], *, limit: int = 1000) -> list[StoredDocument]:
+        """Documents holding any of ``terms`` in the exact-match ``field``."""
+        from tantivy import Query
+
+        if field not in TERM_FIELDS:
+            raise ValueError(f"{field!r} is not a term field; use one of {TERM_FIELDS}")
+        if not terms or limit < 1:
+            return []
+        searcher = self._searcher()
+        res = searcher.search(Query.term_set_query(self._schema, field, list(terms)),
+                              limit=limit, count=False)
+        return [self._record(searcher.doc(addr)) for _, addr in res.hits]
+
+    def repos(self, prefix: str = "", *, limit: int = 100) -> list[tuple[str, int]]:
+        """Repositories whose (lowercased) name starts with ``prefix``, with document counts."""
+        terms = self._searcher().terms_with_prefix("repo", prefix.lower())
+        return sorted(terms, key=lambda t: (-t[1], t[0]))[:limit]
+
+    def stats(self) -> StoreStats:
+        from tantivy import Query
+
+        searcher = self._searcher()
+        if searcher.num_docs == 0:
+            return StoreStats(documents=0, sources=0, content_bytes=0, segments=searcher.num_segments)
+        agg = searcher.aggregate(Query.all_query(), {
+            "bytes": {"sum": {"field": "size"}},
+            "sources": {"sum": {"field": "n_sources"}},
+            "langs": {"terms": {"field": "lang", "size": 200}}})
+        by_lang = {b["key"]: b["doc_count"] for b in agg["langs"]["buckets"]}
+        return StoreStats(documents=searcher.num_docs, sources=int(agg["sources"]["value"]),
+                          content_bytes=int(agg["bytes"]["value"]), segments=searcher.num_segments,
+                          by_lang=by_lang)
+
+    # -- search --------------------------------------------------------------------------
+    def _keyword_query(self, kw: Keyword):
+        from tantivy import Occur, Query
+
+        if len(kw.words) > 1:
+            return Query.phrase_query(self._schema, "content", list(kw.words))
+        alternatives = [Query.term_query(self._schema, "content", kw.words[0])]
+        if len(kw.parts) == 1:
+            alternatives.append(Query.term_query(self._schema, "parts", kw.parts[0]))
+        elif len(kw.parts) > 1:
+            alternatives.append(Query.phrase_query(self._schema, "parts", list(kw.parts)))
+        return Query.boolean_query([(Occur.Should, q) for q in alternatives])
+
+    def _literal_queries(self, literal: str) -> list:
+        from tantivy import Query
+
+        terms = literal_terms(literal)
+        qs = [Query.term_query(self._schema, "content", w) for w in terms.exact]
+        qs += [Query.regex_query(self._schema, "content", f".*{w}") for w in terms.suffixes]
+        qs += [Query.regex_query(self._schema, "content", f"{w}.*") for w in terms.prefixes]
+        qs += [Query.regex_query(self._schema, "content", f".*{w}.*") for w in terms.infixes]
+        return qs
+
+    def _filter_queries(self, filters: Filters) -> list:
+        from tantivy import Query
+
+        qs = []
+        if filters.lang:
+            qs.append(Query.term_query(self._schema, "lang", filters.lang.lower()))
+        if filters.license:
+            qs.append(Query.term_query(self._schema, "license", filters.license.lower()))
+        if filters.repo:
+            field = "repo" if "/" in filters.repo else "owner"
+            qs.append(Query.term_query(self._schema, field, filters.repo.lower().strip("/")))
+        return qs
+
+    def _query(self, query: SearchQuery):
+        from tantivy import Occur, Query
+
+        must = [self._keyword_query(k) for k in query.keywords]
+        for literal in query.literals:
+            must += self._literal_queries(literal)
+        filters = self._filter_queries(query.filters)
+        scored = must or [Query.all_query()]
+        clauses = [(Occur.Must, q) for q in scored]
+        clauses += [(Occur.Must, Query.const_score_query(q, 0.0)) for q in filters]
+        return clauses[0][1] if len(clauses) == 1 else Query.boolean_query(clauses)
+
+    def search(self, query: SearchQuery, *, page: Page = Page(), sort: str = "score") -> SearchResult:
+        """Run ``query`` on one snapshot; totals are exact (literals are verified on every
+        candidate, so a literal query's total counts only true matches).
+
+        Raises:
+            PageOutOfRange: ``page`` lies past the last page of a non-empty result.
+        """
+        searcher = self._searcher()
+        tq = self._query(query)
+        order = "stars" if sort == "stars" else None
+        if not query.needs_verification:
+            res = searcher.search(tq, limit=page.size, offset=page.offset, count=True, order_by_field=order)
+            total = res.count
+            found = [(float(score), self._record(searcher.doc(addr)), None) for score, addr in res.hits]
+        else:
+            found, total = self._verified(searcher, tq, query, page, order)
+        if total and page.offset >= total:
+            raise PageOutOfRange(page, total, math.ceil(total / page.size))
+        hits = []
+        for score, rec, ranges in found:
+            ranges = ranges if ranges is not None else match_ranges(rec.content, query)
+            hits.append(Hit(document=rec, score=score, match_count=len(ranges),
+                            snippets=tuple(line_snippets(rec.content, ranges))))
+        return SearchResult(total=total, page=page, hits=tuple(hits), sort=sort)
+
+    def _verified(self, searcher, tq, query: SearchQuery, page: Page, order):
+        """Verify every candidate's content; rank by score (or stars), then occurrences."""
+        n = max(searcher.num_docs, 1)
+        res = searcher.search(tq, limit=n, count=False, order_by_field=order)
+        matches = []
+        for score, addr in res.hits:
+            content = searcher.doc(addr)["content"][0]
+            if all(lit in content for lit in query.literals):
+                occurrences = sum(content.count(lit) for lit in query.literals)
+                rank = float(score) if query.keywords or order else float(occurrences)
+                matches.append((rank, occurrences, addr))
+        matches.sort(key=lambda m: (-m[0], -m[1]))
+        found = []
+        for rank, _, addr in matches[page.offset:page.offset + page.size]:
+            rec = self._record(searcher.doc(addr))
+            found.append((rank, rec, match_ranges(rec.content, query)))
+        return found, len(matches)
+
+
+class TantivySession:
+    """Buffered writes to a :class:`TantivyStore` (see :meth:`TantivyStore.session`).
+
+    ``counts`` says what the session did: ``new`` contents, ``merged`` sources added to stored
+    contents, ``unchanged`` documents that were already there exactly (a resumed build).
+    """
+
+    def __init__(self, store: TantivyStore):
+        self._store = store
+        self._writer = store._index.writer(heap_size=store.config.heap_bytes,
+                                           num_threads=store.config.num_threads)
+        self._pending: dict[str, StoredDocument] = {}
+        self.counts: Counter = Counter()
+
+    def add(self, documents: Iterable[Document]) -> int:
+        """Add a batch; returns how many stored records it created or changed."""
+        batch = group_documents(documents)
+        unseen = [sha for sha in batch if sha not in self._pending]
+        stored = self._store._get_many(self._store._searcher(), unseen)
+        changed = 0
+        for sha, rec in batch.items():
+            base = self._pending.get(sha) or stored.get(sha)
+            merged = base.with_sources(rec.sources) if base else rec
+            if base is not None and merged == base:
+                self.counts["unchanged"] += 1
+                continue
+            self.counts["merged" if base else "new"] += 1
+            if base is not None:
+                self._writer.delete_documents_by_term("sha", sha)
+            self._writer.add_document(self._store._to_tantivy(merged))
+            self._pending[sha] = merged
+            changed += 1
+        return changed
+
+    def delete(self, *, repo: str | None = None, owner: str | None = None) -> int:
+        """Remove a repository's (or an owner's) sources; contents left without any source are
+        deleted. Returns the number of contents deleted or changed. Commits first and after."""
+        from tantivy import Query
+
+        if bool(repo) == bool(owner):
+            raise ValueError("give exactly one of repo= or owner=")
+        self.commit()
+        field, value = ("repo", repo.lower()) if repo else ("owner", owner.lower())
+        searcher = self._store._searcher()
+        res = searcher.search(Query.term_query(self._store._schema, field, value),
+                              limit=max(searcher.num_docs, 1), count=False)
+        touched = 0
+        for _, addr in res.hits:
+            rec = self._store._record(searcher.doc(addr))
+            keep = tuple(s for s in rec.sources
+                         if (s.repo.lower() if repo else s.owner.lower()) != value)
+            self._writer.delete_documents_by_term("sha", rec.sha)
+            if keep:
+                self._writer.add_document(self._store._to_tantivy(
+                    StoredDocument(rec.sha, rec.content, rec.lang, keep)))
+            touched += 1
+        self.counts["deleted"] += touched
+        self.commit()
+        return touched
+
+    def commit(self) -> None:
+        self._writer.commit()
+        self._pending.clear()
+
+    def rollback(self) -> None:
+        self._writer.rollback()
+        self._pending.clear()
+        self.close()
+
+    def close(self) -> None:
+        self._writer.wait_merging_threads()

@@ -1,0 +1,165 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from indexer.build import BuildConfig, build_index
+from indexer.cli import open_index
+from indexer.manifest import read_manifest
+from indexer.query import parse_query
+from indexer.shard_log import ShardLog
+from indexer.store import Page
+
+from .conftest import real_documents
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def write_jsonl_shards(root: Path, docs, per_shard: int) -> list:
+    root.mkdir(parents=True, exist_ok=True)
+    rows = [{"content": d.content, "repo": d.repo, "path": d.path, "licenses": list(d.licenses),
+             "lang": d.lang, "stars": d.stars} for d in docs]
+    # every 10th document appears again in a later shard: an exact duplicate across shards
+    rows += [dict(r, repo="mirror/" + r["repo"].split("/")[1]) for r in rows[::10]]
+    for i in range(0, len(rows), per_shard):
+        with open(root / f"part-{i // per_shard:04d}.jsonl", "w") as f:
+            for r in rows[i:i + per_shard]:
+                f.write(json.dumps(r) + "\n")
+    return rows
+
+
+def snapshot(index_dir: Path, rows) -> dict:
+    """Everything a user could observe: counts, every stored record, and search results."""
+    store = open_index(index_dir)
+    shas = sorted({d.sha for d in real_documents()})
+    records = {r.sha: sorted((s.repo, s.path) for s in r.sources)
+               for r in store.docs_with_terms("sha", shas, limit=len(shas) + 1)}
+    # Ties in score may come back in another order after a resume (segments differ), so compare
+    # each query's complete result set and total, not the order of equal-scored hits.
+    searches = {}
+    for q in ["def", "import os", "self parser", '"return None"']:
+        first = store.search(parse_query(q), page=Page(1, 100))
+        shas = {h.document.sha for h in first.hits}
+        for n in range(2, first.pages + 1):
+            shas |= {h.document.sha for h in store.search(parse_query(q), page=Page(n, 100)).hits}
+        searches[q] = (first.total, sorted(shas))
+    stats = store.stats()
+    counts = read_manifest(index_dir)["counts"]
+    return {"records": records, "searches": searches, "documents": stats.documents,
+            "sources": stats.sources, "docs_read": counts["docs_read"], "bytes": counts["bytes_read"]}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    rows = write_jsonl_shards(root / "shards", real_documents(), per_shard=15)
+    reference = tmp_path_factory.mktemp("reference")
+    build_index([root / "shards"], reference, progress=False)
+    return root / "shards", rows, snapshot(reference, rows)
+
+
+def test_build_counts_and_dedups(corpus):
+    shards, rows, ref = corpus
+    assert ref["docs_read"] == len(rows)
+    assert ref["sources"] == len(rows)
+    assert ref["documents"] == len({r["content"] for r in rows})
+    assert all(ref["searches"].values())
+
+
+def test_rerun_skips_finished_shards_and_changes_nothing(corpus, tmp_path):
+    shards, rows, ref = corpus
+    build_index([shards], tmp_path, progress=False)
+    before = {p.name: p.read_text() for p in (tmp_path / "shards").iterdir()}
+    build_index([shards], tmp_path, progress=False)
+    assert {p.name: p.read_text() for p in (tmp_path / "shards").iterdir()} == before
+    assert snapshot(tmp_path, rows) == ref
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("fail_after_docs", [1, 17, 40, 95])
+def test_a_build_that_dies_mid_shard_resumes_exactly(corpus, tmp_path, monkeypatch, fail_after_docs):
+    """Fail inside a shard after some batches were committed, then rerun."""
+    import indexer.build as build
+
+    shards, rows, ref = corpus
+    real_iter = build.iter_documents
+    seen = {"n": 0}
+
+    def failing_iter(*args, **kwargs):
+        for doc in real_iter(*args, **kwargs):
+            seen["n"] += 1
+            if seen["n"] == fail_after_docs:
+                raise Crash()
+            yield doc
+
+    monkeypatch.setattr(build, "iter_documents", failing_iter)
+    config = BuildConfig(batch_docs=4, commit_bytes=1)  # a commit after every batch
+    with pytest.raises(Crash):
+        build_index([shards], tmp_path, config=config, progress=False)
+    monkeypatch.setattr(build, "iter_documents", real_iter)
+    build_index([shards], tmp_path, config=config, progress=False)
+    assert snapshot(tmp_path, rows) == ref
+
+
+def test_a_build_that_dies_between_commit_and_marker_resumes_exactly(corpus, tmp_path, monkeypatch):
+    shards, rows, ref = corpus
+    real_mark = ShardLog.mark_done
+    calls = {"n": 0}
+
+    def failing_mark(self, key, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise Crash()
+        return real_mark(self, key, **kw)
+
+    monkeypatch.setattr(ShardLog, "mark_done", failing_mark)
+    with pytest.raises(Crash):
+        build_index([shards], tmp_path, progress=False)
+    monkeypatch.setattr(ShardLog, "mark_done", real_mark)
+    build_index([shards], tmp_path, progress=False)
+    assert snapshot(tmp_path, rows) == ref
+
+
+@pytest.mark.parametrize("delay", [0.3, 0.8, 1.5])
+def test_a_build_killed_with_sigkill_resumes_exactly(corpus, tmp_path, delay):
+    shards, rows, ref = corpus
+    cmd = [sys.executable, "-m", "indexer", "index", str(shards), "--out", str(tmp_path), "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(delay)
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert snapshot(tmp_path, rows) == ref
+
+
+def test_oversize_documents_are_skipped_and_counted(tmp_path):
+    shard = tmp_path / "big.jsonl"
+    one_line = "x = '" + "a" * (50 * 1024 * 1024) + "'"
+    with open(shard, "w") as f:
+        f.write(json.dumps({"content": one_line, "repo": "o/r", "path": "big.py"}) + "\n")
+        f.write(json.dumps({"content": "small = 1\n", "repo": "o/r", "path": "small.py"}) + "\n")
+    manifest = build_index([shard], tmp_path / "index", progress=False)
+    assert manifest["counts"]["skipped_too_large"] == 1
+    assert manifest["counts"]["documents"] == 1
+
+
+def test_cli_names_the_bad_file(tmp_path):
+    bad = tmp_path / "broken.parquet"
+    bad.write_bytes(b"PAR1 this is not parquet")
+    done = subprocess.run([sys.executable, "-m", "indexer", "index", str(bad), "--out", str(tmp_path / "i")],
+                          cwd=REPO_ROOT, capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "broken.parquet" in done.stderr and "Traceback" not in done.stderr
+    done = subprocess.run([sys.executable, "-m", "indexer", "search", str(tmp_path), "x"],
+                          cwd=REPO_ROOT, capture_output=True, text=True)
+    assert done.returncode == 1 and "not a StarScope index" in done.stderr

@@ -1,0 +1,65 @@
+import pytest
+
+from indexer import analysis
+from indexer.query import (MAX_QUERY_CHARS, Filters, QueryError, QueryTooLong, literal_terms,
+                           parse_query)
+
+
+def test_identifiers_split_into_words_and_parts():
+    assert analysis.words("fooBar_baz = x2") == ["foobar_baz", "x2"]
+    assert analysis.parts("fooBar_baz XMLHttpRequest x2") == ["foo", "bar", "baz", "xmlhttp", "request", "x", "2"]
+
+
+def test_long_identifiers_are_kept_up_to_the_cap():
+    long = "a" * analysis.MAX_TERM_CHARS
+    assert analysis.words(long + " " + long + "b") == [long]
+
+
+def test_bare_words_quoted_literals_and_qualifiers():
+    q = parse_query('fooBar "fibonacci(n-1)" lang:python repo:psf/black license:MIT')
+    assert [k.text for k in q.keywords] == ["fooBar"]
+    assert q.keywords[0].parts == ("foo", "bar")
+    assert q.literals == ("fibonacci(n-1)",)
+    assert q.filters == Filters(lang="python", license="MIT", repo="psf/black")
+
+
+def test_explicit_filters_win_over_inline_qualifiers():
+    q = parse_query("x lang:c", filters=Filters(lang="python"))
+    assert q.filters.lang == "python"
+
+
+def test_escaped_quote_inside_a_literal():
+    assert parse_query(r'"say \"hi\""').literals == ('say "hi"',)
+
+
+def test_punctuation_only_words_become_literals():
+    q = parse_query("i++ =>")
+    assert [k.text for k in q.keywords] == ["i++"]
+    assert q.literals == ("=>",)
+
+
+def test_exact_mode_keeps_the_whole_text():
+    q = parse_query('  a.b.c = "x" ', exact=True)
+    assert q.literals == ('  a.b.c = "x" ',) and not q.keywords
+
+
+@pytest.mark.parametrize("text", ["", "   ", '""'])
+def test_empty_queries_are_refused(text):
+    with pytest.raises(QueryError) as e:
+        parse_query(text)
+    assert e.value.code == "empty_query"
+
+
+def test_overlong_query_is_refused():
+    with pytest.raises(QueryTooLong):
+        parse_query("x" * (MAX_QUERY_CHARS + 1))
+
+
+def test_literal_terms_know_which_words_may_continue_outside_the_literal():
+    t = literal_terms("fibonacci(n-1) + self.value")
+    assert t.exact == ("n", "1", "self")
+    assert t.suffixes == ("fibonacci",) and t.prefixes == ("value",) and not t.infixes
+    assert literal_terms("bonacc").infixes == ("bonacc",)
+    assert literal_terms("++").empty
+    # open edges too short to narrow anything are dropped, never turned into exact terms
+    assert literal_terms("i++").empty

@@ -1,0 +1,184 @@
+import random
+
+import pytest
+
+from indexer import analysis
+from indexer.document import Document
+from indexer.query import Filters, parse_query
+from indexer.store import Page, PageOutOfRange
+from indexer.tantivy_store import StoreFormatError, TantivyStore
+
+
+def all_hits(store, query, size=100):
+    """Every hit of a query, page by page, as shas."""
+    first = store.search(query, page=Page(1, size))
+    shas = [h.document.sha for h in first.hits]
+    for n in range(2, first.pages + 1):
+        shas += [h.document.sha for h in store.search(query, page=Page(n, size)).hits]
+    assert len(shas) == first.total
+    return first.total, shas
+
+
+def contents_by_sha(docs):
+    return {d.sha: d.content for d in docs}
+
+
+def test_exact_search_equals_brute_force_on_real_code(real_store):
+    store, docs = real_store
+    contents = contents_by_sha(docs)
+    rng = random.Random(42)
+    literals = ["i++", "a.b", "):", "==", " = ", "self.", "__init__(self", "\n    def ", "\t", "{}", "@"]
+    for _ in range(60):
+        text = rng.choice(docs).content
+        start = rng.randrange(len(text) - 50)
+        literals.append(text[start:start + rng.randint(2, 40)])
+    for literal in literals:
+        total, shas = all_hits(store, parse_query(literal, exact=True))
+        expected = {sha for sha, c in contents.items() if literal in c}
+        assert total == len(expected), literal
+        assert set(shas) == expected and len(shas) == len(set(shas)), literal
+
+
+def test_keyword_search_equals_brute_force(real_store):
+    store, docs = real_store
+    contents = contents_by_sha(docs)
+    for word in ["self", "parser", "Error", "get", "raise", "xml", "encoding", "zzzznothere"]:
+        total, shas = all_hits(store, parse_query(word))
+        w = word.lower()
+        expected = {sha for sha, c in contents.items()
+                    if w in analysis.words(c) or w in analysis.parts(c)}
+        assert (total, set(shas)) == (len(expected), expected), word
+
+
+def test_identifier_pieces_and_whole_identifiers_are_findable(tmp_path):
+    store = TantivyStore(tmp_path, create=True)
+    long_name = "a_really_long_identifier_" * 4
+    with store.session() as s:
+        s.add([Document.create(repo="o/r", path="x.py", content=f"def fooBar_baz():\n    {long_name} = 1\n")])
+    for q in ["fooBar_baz", "foo", "bar", "baz", "FOOBAR_BAZ", long_name, "identifier"]:
+        assert store.search(parse_query(q)).total == 1, q
+    assert store.search(parse_query("foob")).total == 0
+
+
+def test_phrase_of_a_dotted_word(tmp_path):
+    store = TantivyStore(tmp_path, create=True)
+    with store.session() as s:
+        s.add([Document.create(repo="o/r", path="a.py", content="import os.path\n"),
+               Document.create(repo="o/r", path="b.py", content="path = os\n")])
+    assert store.search(parse_query("os.path")).total == 1
+
+
+def test_exact_duplicates_are_stored_once_with_every_source(real_store):
+    store, docs = real_store
+    rec = store.get(docs[0].sha)
+    assert {s.repo for s in rec.sources} == {docs[0].repo, "mirror/copy"}
+    assert rec.primary.repo == "mirror/copy"  # most stars
+    assert rec.licenses == tuple(sorted({*docs[0].licenses, "GPL-3.0-only"}))
+    assert store.stats().documents == len({d.sha for d in docs})
+    assert store.stats().sources == len(docs)
+
+
+def test_filters(real_store):
+    store, docs = real_store
+    q = parse_query("def", filters=Filters(license="mit"))
+    mit = {d.sha for d in docs if "MIT" in d.licenses and "def" in analysis.words(d.content)}
+    assert set(all_hits(store, q)[1]) == mit
+    repo = docs[5].repo
+    got = set(all_hits(store, parse_query("def", filters=Filters(repo=repo)))[1])
+    assert got == {d.sha for d in docs if d.repo == repo and "def" in analysis.words(d.content)}
+    owner = repo.split("/")[0]
+    got = set(all_hits(store, parse_query("def", filters=Filters(repo=owner)))[1])
+    assert got == {d.sha for d in docs if d.repo.startswith(owner + "/") and "def" in analysis.words(d.content)}
+    assert store.search(parse_query("script", filters=Filters(lang="HTML"))).total == 1
+
+
+def test_sort_by_stars(real_store):
+    store, _ = real_store
+    hits = store.search(parse_query("def"), sort="stars", page=Page(1, 50)).hits
+    stars = [h.document.stars for h in hits]
+    assert stars == sorted(stars, reverse=True) and stars[0] == 1000
+
+
+def test_pages_partition_the_results_and_past_the_end_is_an_error(real_store):
+    store, _ = real_store
+    q = parse_query("import")
+    total, shas = all_hits(store, q, size=7)
+    assert total > 14
+    with pytest.raises(PageOutOfRange):
+        store.search(q, page=Page(total // 7 + 2, 7))
+    assert store.search(parse_query("zzzznothere")).total == 0  # an empty result is not an error
+
+
+def test_hits_carry_metadata_and_every_matching_line(real_store):
+    store, docs = real_store
+    hit = store.search(parse_query('"def "'), page=Page(1, 1)).hits[0]
+    content = hit.document.content
+    assert hit.match_count == content.count("def ")
+    lines = content.split("\n")
+    for snip in hit.snippets:
+        s, e = snip.ranges[0]
+        assert lines[snip.line - 1][snip.column + s:snip.column + e] == "def "
+    j = hit.to_json()
+    assert {"id", "repo", "path", "licenses", "lang", "stars", "url", "snippets"} <= j.keys()
+
+
+def test_markup_in_the_corpus_is_data(real_store):
+    store, _ = real_store
+    hit = store.search(parse_query("<script>", exact=True)).hits[0]
+    assert hit.snippets[0].text.startswith("<script>alert")
+
+
+def test_adding_the_same_documents_again_changes_nothing(tmp_path):
+    docs = [Document.create(repo="o/r", path=f"{i}.py", content=f"x = {i}\n") for i in range(5)]
+    store = TantivyStore(tmp_path, create=True)
+    with store.session() as s:
+        s.add(docs)
+    with store.session() as s:
+        s.add(docs)
+        s.add(docs[:2])
+    assert s.counts == {"unchanged": 7}
+    assert store.stats().documents == 5 and store.stats().sources == 5
+
+
+def test_a_failed_session_rolls_back(tmp_path):
+    store = TantivyStore(tmp_path, create=True)
+    with pytest.raises(RuntimeError):
+        with store.session() as s:
+            s.add([Document.create(repo="o/r", path="a.py", content="lost = 1\n")])
+            raise RuntimeError("boom")
+    assert store.stats().documents == 0
+
+
+def test_delete_removes_a_repository_but_keeps_shared_content(tmp_path):
+    shared = "shared = 1\n"
+    store = TantivyStore(tmp_path, create=True)
+    with store.session() as s:
+        s.add([Document.create(repo="gone/a", path="x.py", content=shared),
+               Document.create(repo="kept/b", path="x.py", content=shared),
+               Document.create(repo="gone/a", path="y.py", content="only_here = 2\n")])
+        assert s.delete(owner="gone") == 2
+    assert store.search(parse_query("only_here")).total == 0
+    rec = store.search(parse_query("shared")).hits[0].document
+    assert [src.repo for src in rec.sources] == ["kept/b"]
+    assert store.search(parse_query("shared", filters=Filters(repo="gone"))).total == 0
+
+
+def test_docs_with_terms_and_repos(real_store):
+    store, docs = real_store
+    got = store.docs_with_terms("sha", [docs[1].sha, docs[2].sha, "0" * 40])
+    assert {d.sha for d in got} == {docs[1].sha, docs[2].sha}
+    with pytest.raises(ValueError):
+        store.docs_with_terms("content", ["x"])
+    repos = dict(store.repos("owner1/"))
+    assert repos and all(name.startswith("owner1/") for name in repos)
+    assert sum(repos.values()) == len({d.sha for d in docs if d.repo.startswith("owner1/")})
+
+
+def test_opening_a_directory_without_a_store_is_a_clear_error(tmp_path):
+    with pytest.raises(StoreFormatError, match="starscope index"):
+        TantivyStore(tmp_path)
+    TantivyStore(tmp_path, create=True)
+    meta = tmp_path / "store" / "starscope-store.json"
+    meta.write_text(meta.read_text().replace('"version": 1', '"version": 99'))
+    with pytest.raises(StoreFormatError, match="Rebuild"):
+        TantivyStore(tmp_path)
