@@ -1,0 +1,14 @@
+"""StarScope's HTTP face: the JSON API and the browser pages, in one Flask app.
+
+``search_api.app.create_app({"INDEX_DIR": ...})`` assembles it (``starscope serve`` calls it);
+nothing here reads configuration at import time, and this package is the only one that imports
+Flask. Endpoints:
+
+* ``GET /api/search`` - full-text search (:mod:`search_api.search`);
+* ``GET /api/documents/<sha>`` - one content with all its sources (:mod:`search_api.documents`);
+* ``GET /api/repos`` - repository names for the repo filter (:mod:`search_api.search`);
+* ``GET /api/health`` - status and index counts (:mod:`search_api.health`);
+* ``GET /`` and ``GET /doc/<sha>`` - the pages (:mod:`search_api.web`).
+
+Errors have one JSON shape, made in :mod:`search_api.errors`.
+"""

@@ -1,0 +1,118 @@
+"""``create_app``: the only place the Flask app is assembled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Flask, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+import web
+from indexer import query as query_lang
+from indexer.manifest import read_manifest
+from indexer.store import Store
+from indexer.stores import open_store
+
+EXTENSION = "starscope"
+DEFAULTS = {"MAX_CONTENT_LENGTH": 1 << 20, "MAX_QUERY_CHARS": query_lang.MAX_QUERY_CHARS}
+WEB_DIR = Path(web.__file__).parent
+# The pages load only their own scripts and styles; with no inline script allowed, even a bug
+# that put corpus text into markup could not run it.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+                               "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+@dataclass(frozen=True)
+class ServedIndex:
+    """The index directory the app serves: its store and manifest, opened once at start."""
+
+    path: Path
+    store: Store
+    manifest: dict
+
+    @classmethod
+    def open(cls, index_dir: str | Path) -> "ServedIndex":
+        """Open the store the manifest names.
+
+        Raises:
+            indexer.manifest.ManifestError: ``index_dir`` is not a StarScope index.
+        """
+        manifest = read_manifest(index_dir)
+        store = open_store(index_dir, backend=manifest["store"]["backend"])
+        return cls(path=Path(index_dir), store=store, manifest=manifest)
+
+    @property
+    def languages(self) -> list[str]:
+        """Languages in the index at build time, most documents first."""
+        by_lang = self.manifest.get("store", {}).get("by_lang") or {}
+        return [lang for lang, _ in sorted(by_lang.items(), key=lambda kv: (-kv[1], kv[0])) if lang]
+
+
+def served_index() -> ServedIndex:
+    """The current app's index (inside a request or app context)."""
+    return current_app.extensions[EXTENSION]
+
+
+def _checked_config(config: dict) -> dict:
+    if not config.get("INDEX_DIR"):
+        raise ValueError("create_app needs config['INDEX_DIR']: the directory written by "
+                         "`starscope index SHARDS --out DIR`")
+    merged = {**DEFAULTS, **config}
+    limit = merged["MAX_QUERY_CHARS"]
+    if not isinstance(limit, int) or not 1 <= limit <= query_lang.MAX_QUERY_CHARS:
+        raise ValueError(f"MAX_QUERY_CHARS must be an int from 1 to {query_lang.MAX_QUERY_CHARS} "
+                         f"(the query parser's own limit), got {limit!r}")
+    size = merged["MAX_CONTENT_LENGTH"]
+    if not isinstance(size, int) or size < 1:
+        raise ValueError(f"MAX_CONTENT_LENGTH must be a positive number of bytes, got {size!r}")
+    return merged
+
+
+def _reject_large_body():
+    """Refuse an oversized body before routing reads it: a GET view never reads its body,
+    so Werkzeug's own limit, which applies when the stream is read, would never fire."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestEntityTooLarge(f"the request body is {request.content_length} bytes; "
+                                    f"the limit is {limit}")
+
+
+def _add_security_headers(response):
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app for one index directory.
+
+    Config keys: ``INDEX_DIR`` (required), ``MAX_CONTENT_LENGTH`` (bytes, default 1 MiB),
+    ``MAX_QUERY_CHARS`` (default and ceiling: :data:`indexer.query.MAX_QUERY_CHARS`), plus any
+    Flask setting (``TESTING``, ...).
+
+    Raises:
+        ValueError: a missing or invalid config value.
+        indexer.manifest.ManifestError: ``INDEX_DIR`` is not a StarScope index.
+    """
+    from . import documents, health, search
+    from . import web as pages
+    from .errors import register_error_handlers
+
+    settings = _checked_config(dict(config or {}))
+    app = Flask(__name__, template_folder=str(WEB_DIR / "templates"),
+                static_folder=str(WEB_DIR / "static"), static_url_path="/static")
+    app.config.update(settings)
+    app.json.sort_keys = False  # keep the records' own order: totals before hits
+    app.extensions[EXTENSION] = ServedIndex.open(settings["INDEX_DIR"])
+
+    register_error_handlers(app)
+    app.before_request(_reject_large_body)
+    app.after_request(_add_security_headers)
+    for blueprint in (search.bp, documents.bp, health.bp, pages.bp):
+        app.register_blueprint(blueprint)
+    return app

@@ -1,0 +1,148 @@
+"""The one error shape of the API, produced here and nowhere else.
+
+Views raise; the handlers that :func:`register_error_handlers` installs turn every exception into
+
+    {"error": {"code": "invalid_parameter", "message": "...", "details": {...}}}
+
+for paths under ``/api/`` (``details`` only when there are some), and into the HTML error page
+for the browser pages. ``code`` is stable and machine-readable; ``message`` is for people.
+
+======================  ======  ====================================================
+code                    status  raised by
+======================  ======  ====================================================
+``invalid_parameter``   400     a bad ``page``/``size``/``sort``/flag, a missing ``q``,
+                                an unknown parameter (``details.parameter`` names it)
+``empty_query`` etc.    400     :class:`indexer.query.QueryError`, with its own code
+``page_out_of_range``   400     :class:`indexer.store.PageOutOfRange`
+                                (``details``: ``total``, ``pages``, ``page``)
+``not_found``           404     an unknown document or route
+``method_not_allowed``  405     a wrong HTTP method (the ``Allow`` header lists the right ones)
+``query_too_long``      413     a query over the configured ``MAX_QUERY_CHARS``
+``payload_too_large``   413     a request body over ``MAX_CONTENT_LENGTH``
+``internal_error``      500     anything else; logged with its traceback, never sent
+======================  ======  ====================================================
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from indexer.query import MAX_QUERY_CHARS, QueryError, QueryTooLong
+from indexer.store import PageOutOfRange
+
+
+class ApiError(Exception):
+    """An error a view raises on purpose; the handler sends it as is."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, details: dict | None = None, status: int | None = None,
+                 code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code
+
+
+class InvalidParameter(ApiError):
+    """A query-string parameter the API cannot use; ``details.parameter`` names it."""
+
+    code = "invalid_parameter"
+
+    def __init__(self, parameter: str, message: str, **details):
+        super().__init__(message, details={"parameter": parameter, **details})
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+
+class QueryOverLimit(ApiError):
+    """The query is longer than this app allows (the app's limit may be below the parser's)."""
+
+    status = 413
+    code = "query_too_long"
+
+    def __init__(self, length: int, limit: int):
+        super().__init__(f"the query is {length} characters; the limit is {limit}. To find where "
+                         "a whole file comes from, use attribution rather than search.",
+                         details={"length": length, "limit": limit})
+
+
+# Codes for the HTTP errors Werkzeug raises itself (routing, body size, bad requests).
+_HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
+               413: "payload_too_large", 414: "uri_too_long"}
+
+
+def wants_json() -> bool:
+    """API paths always answer errors in JSON; browser pages get the HTML error page."""
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+def error_response(status: int, code: str, message: str, details: dict | None = None,
+                   headers: dict | None = None):
+    """The response for one error: the JSON shape on API paths, the error page elsewhere."""
+    if wants_json():
+        body = {"code": code, "message": message}
+        if details:
+            body["details"] = details
+        response = jsonify(error=body)
+    else:
+        response = current_app.make_response(
+            render_template("error.html", status=status, code=code, message=message))
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def _api_error(e: ApiError):
+    return error_response(e.status, e.code, e.message, e.details)
+
+
+def _query_too_long(e: QueryTooLong):
+    return error_response(413, e.code, str(e), {"limit": MAX_QUERY_CHARS})
+
+
+def _query_error(e: QueryError):
+    return error_response(400, e.code, str(e))
+
+
+def _page_out_of_range(e: PageOutOfRange):
+    return error_response(400, "page_out_of_range", str(e),
+                          {"total": e.total, "pages": e.pages, "page": e.page.number})
+
+
+def _http_error(e: HTTPException):
+    status = e.code or 500
+    code = _HTTP_CODES.get(status) or (e.name or "http_error").lower().replace(" ", "_")
+    # Keep the headers Werkzeug computed (405's ``Allow``), not its HTML content type.
+    headers = {k: v for k, v in e.get_headers() if k.lower() != "content-type"}
+    message = e.description or e.name
+    if message == type(e).description:  # Werkzeug's generic wording: say what was asked
+        if status == 404:
+            message = f"nothing at {request.path}"
+        elif status == 405:
+            message = f"{request.method} is not allowed on {request.path}; use {headers.get('Allow', 'GET')}"
+    return error_response(status, code, message, headers=headers)
+
+
+def _internal_error(e: Exception):
+    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    return error_response(500, "internal_error",
+                          "internal error; the server log has the details")
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Install the handlers above; Flask picks the most specific class of each exception."""
+    app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(QueryTooLong, _query_too_long)
+    app.register_error_handler(QueryError, _query_error)
+    app.register_error_handler(PageOutOfRange, _page_out_of_range)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _internal_error)

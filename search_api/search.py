@@ -1,0 +1,91 @@
+"""``/api/search`` and ``/api/repos``: full-text search and the repository names its filter
+completes.
+
+Also the query-string readers the other API views share: the query text and mode
+(:func:`query_from_args`), flags, choices, and the rule that an unknown parameter is an error
+(a misspelt ``licence=`` must not silently search everything).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Mapping
+
+from flask import Blueprint, current_app, request
+
+from indexer.query import SORTS, Filters, SearchQuery, parse_query
+
+from .app import served_index
+from .errors import InvalidParameter, QueryOverLimit
+from .pagination import page_from_args
+
+bp = Blueprint("search", __name__)
+
+SEARCH_PARAMS = ("q", "exact", "lang", "license", "repo", "sort", "page", "size")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+def only_params(args: Mapping[str, str], allowed) -> None:
+    """Raise :class:`InvalidParameter` for the first parameter not in ``allowed``."""
+    for name in args:
+        if name not in allowed:
+            raise InvalidParameter(name, f"unknown parameter {name[:40]!r}; this endpoint takes "
+                                   f"{', '.join(allowed)}", allowed=list(allowed))
+
+
+def flag_arg(args: Mapping[str, str], name: str) -> bool:
+    """A boolean parameter: ``1``/``true`` or ``0``/``false`` (absent is false)."""
+    raw = args.get(name, "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise InvalidParameter(name, f"{name} must be 0 or 1, got {raw[:40]!r}")
+
+
+def choice_arg(args: Mapping[str, str], name: str, choices, default: str) -> str:
+    value = args.get(name) or default
+    if value not in choices:
+        raise InvalidParameter(name, f"{name} must be one of {', '.join(choices)}, got {value[:40]!r}",
+                               allowed=list(choices))
+    return value
+
+
+def query_from_args(args: Mapping[str, str], *, filters: Filters | None = None) -> tuple[str, SearchQuery]:
+    """The ``q`` text and its parsed query, in the mode ``exact`` asks for.
+
+    Raises:
+        InvalidParameter: ``q`` is missing.
+        QueryOverLimit: ``q`` is longer than the app's ``MAX_QUERY_CHARS``.
+        indexer.query.QueryError: nothing in ``q`` to search for (``empty_query``).
+    """
+    text = args.get("q")
+    if text is None:
+        raise InvalidParameter("q", "the q parameter (the query) is required")
+    limit = current_app.config["MAX_QUERY_CHARS"]
+    if len(text) > limit:
+        raise QueryOverLimit(len(text), limit)
+    return text, parse_query(text, exact=flag_arg(args, "exact"), filters=filters)
+
+
+@bp.get("/api/search")
+def search():
+    """One page of documents matching ``q``, with highlighted snippets."""
+    args = request.args
+    only_params(args, SEARCH_PARAMS)
+    filters = Filters(**{name: args.get(name, "").strip() or None for name in ("lang", "license", "repo")})
+    text, query = query_from_args(args, filters=filters)
+    page = page_from_args(args)
+    sort = choice_arg(args, "sort", SORTS, "score")
+    started = time.perf_counter()
+    result = served_index().store.search(query, page=page, sort=sort)
+    took_ms = (time.perf_counter() - started) * 1000
+    return {"query": text, **result.to_json(), "took_ms": round(took_ms, 2)}
+
+
+@bp.get("/api/repos")
+def repos():
+    """Indexed repositories whose name starts with ``q`` (lowercased), most documents first."""
+    only_params(request.args, ("q",))
+    found = served_index().store.repos(request.args.get("q", ""))
+    return {"repos": [{"repo": name, "documents": count} for name, count in found]}
