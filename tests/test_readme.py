@@ -1,0 +1,80 @@
+"""The README's command-line and HTTP examples, executed as written (paths redirected to a tmp dir)."""
+
+import json
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def section_commands(title: str, prefix: str) -> list[str]:
+    body = README.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+    lines = []
+    for block in re.findall(r"```sh\n(.*?)```", body, re.S):
+        for line in block.splitlines():
+            line = line.split("  #", 1)[0].strip()
+            if line.startswith(prefix):
+                lines.append(line)
+    assert lines, f"no {prefix} examples under '## {title}'"
+    return lines
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_setup_section_has_exactly_the_two_commands():
+    commands = section_commands("Setup", "make")
+    assert [c.split()[:2] for c in commands] == [["make", "demo"], ["make", "test"]]
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_cli_and_http_examples_run_as_documented(tmp_path):
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for name, src in (("myproject", stdlib / "json"), ("other", stdlib / "urllib")):
+        shutil.copytree(src, tmp_path / "src" / name, ignore=shutil.ignore_patterns("__pycache__"))
+    port = free_port()
+    server = None
+    try:
+        for line in section_commands("Command line", "starscope"):
+            line = (line.replace("~/src", str(tmp_path / "src")).replace("var/", f"{tmp_path}/var/")
+                    .replace("--max-total-mb 200", "--max-total-mb 20").replace("--port 8000", f"--port {port}"))
+            argv = [sys.executable, "-m", "search_api", *shlex.split(line)[1:]]
+            if argv[3] == "serve":
+                server = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                continue
+            done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+            assert done.returncode == 0, (line, done.stderr)
+            if "--json" in argv:
+                assert "total" in json.loads(done.stdout)
+        assert server is not None, "the README shows no serve example"
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(base + "/api/health", timeout=1)
+                break
+            except OSError:
+                assert server.poll() is None, server.stdout.read().decode()
+                time.sleep(0.1)
+        for line in section_commands("HTTP API", "curl"):
+            url = shlex.split(line)[-1].replace("http://127.0.0.1:8000", base)
+            with urllib.request.urlopen(url, timeout=30) as resp:
+                assert resp.status == 200, line
+                assert isinstance(json.loads(resp.read()), dict), line
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
