@@ -12,21 +12,15 @@ from pathlib import Path
 
 from .build import BuildConfig, build_index
 from .corpus import CorpusError, FieldMap
-from .manifest import ManifestError, read_manifest
+from .manifest import ManifestError
 from .query import Filters, QueryError, SORTS, parse_query
 from .store import Page, PageOutOfRange
-from .stores import open_store
+from .stores import open_index
 from .tantivy_store import StoreFormatError
 
 # Errors that mean "your input is wrong", reported as one line and exit status 1.
 USER_ERRORS = (CorpusError, ManifestError, StoreFormatError, QueryError, PageOutOfRange,
                FileNotFoundError, NotADirectoryError, ValueError)
-
-
-def open_index(index_dir: str | Path):
-    """The store of an existing index directory, as its manifest describes it."""
-    manifest = read_manifest(index_dir)
-    return open_store(index_dir, backend=manifest["store"]["backend"])
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:

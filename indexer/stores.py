@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .manifest import read_manifest
+
 BACKENDS = ("tantivy",)
 
 
@@ -14,3 +16,9 @@ def open_store(index_dir: str | Path, *, backend: str = "tantivy", create: bool 
 
         return TantivyStore(index_dir, create=create)
     raise ValueError(f"unknown store backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def open_index(index_dir: str | Path):
+    """The store of an existing index directory, as its manifest describes it."""
+    manifest = read_manifest(index_dir)
+    return open_store(index_dir, backend=manifest["store"]["backend"])

@@ -232,6 +232,10 @@ class TantivyStore:
 
         terms = literal_terms(literal)
         qs = [Query.term_query(self._schema, "content", w) for w in terms.exact]
+        if qs:
+            # Whole words already narrow the candidates; an open edge would cost a scan of the
+            # whole term dictionary, and verification keeps the result exact without it.
+            return qs
         qs += [Query.regex_query(self._schema, "content", f".*{w}") for w in terms.suffixes]
         qs += [Query.regex_query(self._schema, "content", f"{w}.*") for w in terms.prefixes]
         qs += [Query.regex_query(self._schema, "content", f".*{w}.*") for w in terms.infixes]

@@ -7,12 +7,13 @@ import sys
 from pathlib import Path
 
 from indexer import cli as indexer_cli
+from indexer.stores import open_index
 
 
 def cmd_serve(args) -> int:
     from .app import create_app
 
-    indexer_cli.open_index(args.index)  # fail here, with the CLI's message, not inside Flask
+    open_index(args.index)  # fail here, with the CLI's message, not inside Flask
     app = create_app({"INDEX_DIR": str(args.index)})
     print(f"StarScope is serving {args.index} at http://{args.host}:{args.port}/", flush=True)
     app.run(host=args.host, port=args.port, threaded=True)

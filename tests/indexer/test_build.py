@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from indexer.build import BuildConfig, build_index
-from indexer.cli import open_index
+from indexer.stores import open_index
 from indexer.manifest import read_manifest
 from indexer.query import parse_query
 from indexer.shard_log import ShardLog
