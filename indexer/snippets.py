@@ -84,13 +84,16 @@ def line_snippets(content: str, ranges: list[tuple[int, int]], *,
         start = line_starts[i]
         end = line_starts[i + 1] - 1 if i + 1 < len(line_starts) else len(content)
         line = content[start:end]
-        local = [(s - start, min(e, end) - start) for s, e in line_ranges]
+        if line.endswith("\r"):
+            line = line[:-1]
+            end -= 1
+        local = [(s - start, max(min(e, end), s) - start) for s, e in line_ranges]
         column = 0
         if len(line) > MAX_LINE_CHARS:
             column = max(0, local[0][0] - MAX_LINE_CHARS // 4)
             line = line[column:column + MAX_LINE_CHARS]
             local = [(max(s - column, 0), min(e - column, len(line))) for s, e in local
                      if s - column < len(line)]
-        snippets.append(Snippet(line=i + 1, text=line.rstrip("\r"),
+        snippets.append(Snippet(line=i + 1, text=line,
                                 ranges=tuple(local), column=column))
     return snippets

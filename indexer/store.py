@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Protocol, Sequence
+from typing import Iterable, Protocol, Sequence
 
 from .document import Document, UNKNOWN_LICENSE
 from .query import Filters, SearchQuery
@@ -199,4 +199,3 @@ class Store(Protocol):
     def docs_with_terms(self, field: str, terms: Sequence[str], *, limit: int = 1000) -> list[StoredDocument]: ...
     def repos(self, prefix: str = "", *, limit: int = 100) -> list[tuple[str, int]]: ...
     def stats(self) -> StoreStats: ...
-    def __iter__(self) -> Iterator[StoredDocument]: ...

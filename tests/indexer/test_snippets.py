@@ -33,3 +33,9 @@ def test_snippet_count_is_capped_but_ranges_are_all_counted():
     ranges = match_ranges(content, parse_query("hit"))
     assert len(ranges) == 500
     assert len(line_snippets(content, ranges, limit=20)) == 20
+
+
+def test_crlf_lines_drop_the_carriage_return_and_keep_ranges_inside_the_text():
+    content = "a = foo\r\nfoo\r\n"
+    snippets = line_snippets(content, match_ranges(content, parse_query("foo")))
+    assert [(s.line, s.text, s.ranges) for s in snippets] == [(1, "a = foo", ((4, 7),)), (2, "foo", ((0, 3),))]
