@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,8 @@ FORMAT_VERSION = 1
 STORE_DIR = "store"
 META_FILE = "starscope-store.json"
 # Exact-match term fields; values are lowercased except the hash-like ``sha``/``chunk``/``band``.
+# Verified rankings of literal queries kept per store; each is a list of (rank, count, address).
+VERIFIED_CACHE_SIZE = 32
 TERM_FIELDS = ("sha", "repo", "owner", "path", "license", "lang", "chunk", "band")
 
 
@@ -105,6 +108,8 @@ class TantivyStore:
             self._index = tantivy.Index.open(str(self.path))
         for name, analyzer in _analyzers().items():
             self._index.register_tokenizer(name, analyzer)
+        self._verified_cache: OrderedDict = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     # -- artifact ------------------------------------------------------------------------
     def verify(self) -> dict:
@@ -161,6 +166,21 @@ class TantivyStore:
     def _searcher(self):
         self._index.reload()
         return self._index.searcher()
+
+    def _commit_id(self):
+        """Identity of the latest commit (tantivy rewrites ``meta.json`` atomically on each)."""
+        try:
+            st = os.stat(self.path / "meta.json")
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
+    def _snapshot(self):
+        """A searcher and the commit it reads, or ``None`` for the commit when one landed while
+        the searcher was being opened (then nothing is cached for it)."""
+        before = self._commit_id()
+        searcher = self._searcher()
+        return searcher, (before if before == self._commit_id() else None)
 
     @staticmethod
     def _record(doc) -> StoredDocument:
@@ -273,7 +293,7 @@ class TantivyStore:
         Raises:
             PageOutOfRange: ``page`` lies past the last page of a non-empty result.
         """
-        searcher = self._searcher()
+        searcher, commit = self._snapshot()
         tq = self._query(query)
         order = "stars" if sort == "stars" else None
         if not query.needs_verification:
@@ -281,7 +301,7 @@ class TantivyStore:
             total = res.count
             found = [(float(score), self._record(searcher.doc(addr)), None) for score, addr in res.hits]
         else:
-            found, total = self._verified(searcher, tq, query, page, order)
+            found, total = self._verified(searcher, commit, tq, query, page, order)
         if total and page.offset >= total:
             raise PageOutOfRange(page, total, math.ceil(total / page.size))
         hits = []
@@ -291,8 +311,31 @@ class TantivyStore:
                             snippets=tuple(line_snippets(rec.content, ranges))))
         return SearchResult(total=total, page=page, hits=tuple(hits), sort=sort)
 
-    def _verified(self, searcher, tq, query: SearchQuery, page: Page, order):
-        """Verify every candidate's content; rank by score (or stars), then occurrences."""
+    def _verified(self, searcher, commit, tq, query: SearchQuery, page: Page, order):
+        """Verify every candidate's content; rank by score (or stars), then occurrences.
+
+        The verified ranking of a (query, order, commit) is kept in a small LRU, so paging
+        through a large result verifies its candidates once, not once per page.
+        """
+        key = (query, order, commit)
+        with self._cache_lock:
+            matches = self._verified_cache.get(key) if commit is not None else None
+            if matches is not None:
+                self._verified_cache.move_to_end(key)
+        if matches is None:
+            matches = self._verify_all(searcher, tq, query, order)
+            if commit is not None:
+                with self._cache_lock:
+                    self._verified_cache[key] = matches
+                    while len(self._verified_cache) > VERIFIED_CACHE_SIZE:
+                        self._verified_cache.popitem(last=False)
+        found = []
+        for rank, _, addr in matches[page.offset:page.offset + page.size]:
+            rec = self._record(searcher.doc(addr))
+            found.append((rank, rec, match_ranges(rec.content, query)))
+        return found, len(matches)
+
+    def _verify_all(self, searcher, tq, query: SearchQuery, order) -> list:
         n = max(searcher.num_docs, 1)
         res = searcher.search(tq, limit=n, count=False, order_by_field=order)
         matches = []
@@ -303,11 +346,7 @@ class TantivyStore:
                 rank = float(score) if query.keywords or order else float(occurrences)
                 matches.append((rank, occurrences, addr))
         matches.sort(key=lambda m: (-m[0], -m[1]))
-        found = []
-        for rank, _, addr in matches[page.offset:page.offset + page.size]:
-            rec = self._record(searcher.doc(addr))
-            found.append((rank, rec, match_ranges(rec.content, query)))
-        return found, len(matches)
+        return matches
 
 
 class TantivySession:
