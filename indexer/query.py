@@ -34,9 +34,11 @@ class QueryError(ValueError):
 
 
 class QueryTooLong(QueryError):
-    def __init__(self, length: int):
+    def __init__(self, length: int, limit: int):
         super().__init__("query_too_long",
-                         f"query is {length} characters; the limit is {MAX_QUERY_CHARS}")
+                         f"the query is {length} characters; the limit is {limit}. To find where "
+                         "a whole file comes from, use attribution rather than search.")
+        self.length, self.limit = length, limit
 
 
 @dataclass(frozen=True)
@@ -138,15 +140,16 @@ def _split_quotes(text: str) -> tuple[list[str], list[str]]:
     return bare, literals
 
 
-def parse_query(text: str, *, exact: bool = False, filters: Filters | None = None) -> SearchQuery:
+def parse_query(text: str, *, exact: bool = False, filters: Filters | None = None,
+                max_chars: int = MAX_QUERY_CHARS) -> SearchQuery:
     """Parse the query language above; ``exact`` makes the whole text one literal.
 
     Raises:
-        QueryTooLong: over ``MAX_QUERY_CHARS`` (a full file is an attribution job, not a query).
+        QueryTooLong: over ``max_chars`` (a full file is an attribution job, not a query).
         QueryError: nothing to search for.
     """
-    if len(text) > MAX_QUERY_CHARS:
-        raise QueryTooLong(len(text))
+    if len(text) > max_chars:
+        raise QueryTooLong(len(text), max_chars)
     filters = filters or Filters()
     if exact:
         if not text:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Protocol, Sequence
 
 from .document import Document, UNKNOWN_LICENSE
-from .query import Filters, SearchQuery
+from .query import SearchQuery
 from .snippets import Snippet
 
 MAX_PAGE_SIZE = 100

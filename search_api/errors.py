@@ -28,7 +28,7 @@ from __future__ import annotations
 from flask import Flask, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from indexer.query import MAX_QUERY_CHARS, QueryError, QueryTooLong
+from indexer.query import QueryError, QueryTooLong
 from indexer.store import PageOutOfRange
 
 
@@ -63,18 +63,6 @@ class NotFound(ApiError):
     code = "not_found"
 
 
-class QueryOverLimit(ApiError):
-    """The query is longer than this app allows (the app's limit may be below the parser's)."""
-
-    status = 413
-    code = "query_too_long"
-
-    def __init__(self, length: int, limit: int):
-        super().__init__(f"the query is {length} characters; the limit is {limit}. To find where "
-                         "a whole file comes from, use attribution rather than search.",
-                         details={"length": length, "limit": limit})
-
-
 # Codes for the HTTP errors Werkzeug raises itself (routing, body size, bad requests).
 _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
                413: "payload_too_large", 414: "uri_too_long"}
@@ -106,7 +94,7 @@ def _api_error(e: ApiError):
 
 
 def _query_too_long(e: QueryTooLong):
-    return error_response(413, e.code, str(e), {"limit": MAX_QUERY_CHARS})
+    return error_response(413, e.code, str(e), {"length": e.length, "limit": e.limit})
 
 
 def _query_error(e: QueryError):

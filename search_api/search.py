@@ -16,7 +16,7 @@ from flask import Blueprint, current_app, request
 from indexer.query import SORTS, Filters, SearchQuery, parse_query
 
 from .app import served_index
-from .errors import InvalidParameter, QueryOverLimit
+from .errors import InvalidParameter
 from .pagination import page_from_args
 
 bp = Blueprint("search", __name__)
@@ -56,16 +56,14 @@ def query_from_args(args: Mapping[str, str], *, filters: Filters | None = None) 
 
     Raises:
         InvalidParameter: ``q`` is missing.
-        QueryOverLimit: ``q`` is longer than the app's ``MAX_QUERY_CHARS``.
+        indexer.query.QueryTooLong: ``q`` is longer than the app's ``MAX_QUERY_CHARS``.
         indexer.query.QueryError: nothing in ``q`` to search for (``empty_query``).
     """
     text = args.get("q")
     if text is None:
         raise InvalidParameter("q", "the q parameter (the query) is required")
-    limit = current_app.config["MAX_QUERY_CHARS"]
-    if len(text) > limit:
-        raise QueryOverLimit(len(text), limit)
-    return text, parse_query(text, exact=flag_arg(args, "exact"), filters=filters)
+    return text, parse_query(text, exact=flag_arg(args, "exact"), filters=filters,
+                             max_chars=current_app.config["MAX_QUERY_CHARS"])
 
 
 @bp.get("/api/search")
