@@ -3,8 +3,9 @@
 Both sides read the same parquet shards with pyarrow and write a tantivy index into a fresh
 temporary directory with the same writer heap and thread count (``TantivyConfig`` defaults):
 
-* **ours**: ``indexer.build.build_index`` — git-sha dedup, content indexed twice (whole
-  identifiers and identifier parts, regex tokenizers), term fields, a commit per shard;
+* **ours**: ``indexer.build.build_index`` — git-sha dedup, content indexed as words (tantivy's
+  ``simple`` tokenizer, lowercased, with positions) plus each document's camel words (found
+  with numpy per batch), term fields, a commit per shard;
 * **plain**: one stored ``content`` field with tantivy's default tokenizer and a raw ``id``
   field, every non-empty row added, one commit at the end.
 

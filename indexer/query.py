@@ -96,12 +96,18 @@ class SearchQuery:
 
 
 def literal_terms(literal: str) -> LiteralTerms:
-    """The candidate terms of a literal (see :class:`LiteralTerms`)."""
+    """The candidate terms of a literal (see :class:`LiteralTerms`).
+
+    Only ASCII words count, and a non-ASCII neighbour leaves an edge open: outside ASCII the
+    index's tokenizer and Python may disagree on what a letter is, and a term the index lacks
+    would lose true matches. Fewer terms only cost verification time, never results.
+    """
     exact, suffixes, prefixes, infixes = [], [], [], []
     for start, end, word in analysis.word_spans(literal):
-        if len(word) > analysis.MAX_TERM_CHARS:
+        if len(word) > analysis.MAX_TERM_CHARS or not analysis.is_ascii_word(word):
             continue
-        open_left, open_right = start == 0, end == len(literal)
+        open_left = start == 0 or not literal[start - 1].isascii()
+        open_right = end == len(literal) or not literal[end].isascii()
         if not open_left and not open_right:
             exact.append(word)
         elif len(word) < _MIN_OPEN_EDGE:

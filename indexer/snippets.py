@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import bisect
+import functools
+import re
 from dataclasses import dataclass
 
 from . import analysis
@@ -39,17 +41,51 @@ def literal_ranges(content: str, literal: str) -> list[tuple[int, int]]:
 
 
 def match_ranges(content: str, query: SearchQuery) -> list[tuple[int, int]]:
-    """Sorted ranges of everything in ``content`` that made it match ``query``."""
+    """Sorted ranges of everything in ``content`` that made it match ``query``: literal
+    occurrences, keyword words found whole, and keyword pieces inside camel words.
+
+    Only occurrences of the wanted terms are looked at (one case-insensitive scan in C), so a
+    megabyte file costs a scan, not a tokenization.
+    """
     ranges: list[tuple[int, int]] = []
     for literal in query.literals:
         ranges.extend(literal_ranges(content, literal))
-    words = {w for k in query.keywords for w in k.words}
-    parts = {p for k in query.keywords if len(k.words) == 1 for p in k.parts}
-    if words:
-        ranges.extend((s, e) for s, e, w in analysis.word_spans(content) if w in words)
-    if parts:
-        ranges.extend((s, e) for s, e, p in analysis.part_spans(content) if p in parts)
+    words = frozenset(w for k in query.keywords for w in k.words)
+    pieces = frozenset(p for k in query.keywords for p in k.parts)
+    if words or pieces:
+        ranges.extend(_term_ranges(content, words, pieces))
     return _merge(ranges)
+
+
+@functools.lru_cache(maxsize=256)
+def _needles(terms: frozenset[str]) -> tuple[re.Pattern, tuple[int, ...]]:
+    ordered = sorted(terms, key=len, reverse=True)
+    pattern = re.compile("|".join(re.escape(t) for t in ordered), re.IGNORECASE)
+    return pattern, tuple(sorted({len(t) for t in terms}, reverse=True))
+
+
+def _term_ranges(content: str, words: frozenset[str], pieces: frozenset[str]):
+    pattern, lengths = _needles(words | pieces)
+    pos = 0
+    while True:
+        m = pattern.search(content, pos)
+        if m is None:
+            return
+        s = m.start()
+        for n in lengths:
+            e = s + n
+            if e > len(content):
+                continue
+            text = content[s:e].lower()
+            whole = ((s == 0 or not content[s - 1].isalnum())
+                     and (e == len(content) or not content[e].isalnum()))
+            if (whole and text in words) or (text in pieces and analysis.is_part_boundary(content, s)
+                                             and analysis.is_part_boundary(content, e)):
+                yield s, e
+                pos = e
+                break
+        else:
+            pos = s + 1
 
 
 def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:

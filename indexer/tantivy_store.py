@@ -24,12 +24,14 @@ from .snippets import line_snippets, match_ranges
 from .store import (Hit, Page, PageOutOfRange, SearchResult, Source, StoredDocument,
                     StoreStats, group_documents)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 STORE_DIR = "store"
 META_FILE = "starscope-store.json"
 # Exact-match term fields; values are lowercased except the hash-like ``sha``/``chunk``/``band``.
 # Verified rankings of literal queries kept per store; each is a list of (rank, count, address).
 VERIFIED_CACHE_SIZE = 32
+# The score of a match through a camel word alone (BM25 of a whole-word match is typically 2-15).
+CAMEL_SCORE = 1.0
 TERM_FIELDS = ("sha", "repo", "owner", "path", "license", "lang", "chunk", "band")
 
 
@@ -56,7 +58,7 @@ def _schema():
     sb = tantivy.SchemaBuilder()
     sb.add_text_field("sha", stored=True, tokenizer_name="raw")
     sb.add_text_field("content", stored=True, tokenizer_name="code_words", index_option="position")
-    sb.add_text_field("parts", stored=False, tokenizer_name="code_parts", index_option="position")
+    sb.add_text_field("camel", stored=False, tokenizer_name="camel_words", index_option="basic")
     for name in ("repo", "owner", "path", "license", "lang"):
         sb.add_text_field(name, stored=False, tokenizer_name="raw", fast=name == "lang")
     for name in ("chunk", "band"):
@@ -70,18 +72,18 @@ def _schema():
 
 
 def _analyzers():
+    """tantivy's own fast tokenizers (see :mod:`indexer.analysis` for what they produce)."""
     import tantivy as t
 
-    def build(pattern):
-        return (t.TextAnalyzerBuilder(t.Tokenizer.regex(pattern)).filter(t.Filter.lowercase())
-                .filter(t.Filter.remove_long(analysis.MAX_TERM_CHARS + 1)).build())
-
-    return {"code_words": build(analysis.WORD_PATTERN), "code_parts": build(analysis.PART_PATTERN)}
+    too_long = t.Filter.remove_long(analysis.MAX_TERM_CHARS + 1)
+    return {"code_words": t.TextAnalyzerBuilder(t.Tokenizer.simple())
+            .filter(t.Filter.lowercase()).filter(too_long).build(),
+            "camel_words": t.TextAnalyzerBuilder(t.Tokenizer.whitespace()).filter(too_long).build()}
 
 
 def _meta() -> dict:
     return {"format": "starscope-tantivy-store", "version": FORMAT_VERSION,
-            "word_pattern": analysis.WORD_PATTERN, "part_pattern": analysis.PART_PATTERN,
+            "words": "simple+lowercase", "camel_words": "whitespace",
             "max_term_chars": analysis.MAX_TERM_CHARS}
 
 
@@ -109,6 +111,7 @@ class TantivyStore:
         for name, analyzer in _analyzers().items():
             self._index.register_tokenizer(name, analyzer)
         self._verified_cache: OrderedDict = OrderedDict()
+        self._vocab_cache: tuple = (None, None)
         self._cache_lock = threading.Lock()
 
     # -- artifact ------------------------------------------------------------------------
@@ -141,13 +144,15 @@ class TantivyStore:
         s.commit()
         s.close()
 
-    def _to_tantivy(self, rec: StoredDocument):
+    def _to_tantivy(self, rec: StoredDocument, camel: str):
+        """One tantivy document; ``camel`` is ``analysis.camel_texts([rec.content])[0]``
+        (computed by the caller for a whole batch at once)."""
         import tantivy
 
         d = tantivy.Document()
         d.add_text("sha", rec.sha)
         d.add_text("content", rec.content)
-        d.add_text("parts", rec.content)
+        d.add_text("camel", camel)
         d.add_text("lang", rec.lang.lower())
         d.add_text("lang_stored", rec.lang)
         for field, values in (("repo", {s.repo.lower() for s in rec.sources}),
@@ -235,20 +240,53 @@ class TantivyStore:
                           by_lang=by_lang)
 
     # -- search --------------------------------------------------------------------------
-    def _keyword_query(self, kw: Keyword):
+    def _words_query(self, words: Sequence[str]):
+        from tantivy import Query
+
+        if len(words) == 1:
+            return Query.term_query(self._schema, "content", words[0])
+        return Query.phrase_query(self._schema, "content", list(words))
+
+    def _keyword_query(self, kw: Keyword, vocabulary: analysis.CamelVocabulary):
+        """The keyword's words (a term, or a phrase for ``foo_bar``/``os.path``), its pieces as
+        a phrase when they differ (``fooBar`` also finds ``foo_bar``), and every camel word
+        holding its pieces in a row (``bar`` finds ``fooBar``), the last at a fixed score below
+        a typical whole-word match."""
         from tantivy import Occur, Query
 
-        if len(kw.words) > 1:
-            return Query.phrase_query(self._schema, "content", list(kw.words))
-        alternatives = [Query.term_query(self._schema, "content", kw.words[0])]
-        if len(kw.parts) == 1:
-            alternatives.append(Query.term_query(self._schema, "parts", kw.parts[0]))
-        elif len(kw.parts) > 1:
-            alternatives.append(Query.phrase_query(self._schema, "parts", list(kw.parts)))
+        alternatives = [self._words_query(kw.words)]
+        if kw.parts != kw.words:
+            alternatives.append(self._words_query(kw.parts))
+        camel = vocabulary.containing(kw.parts)
+        if camel:
+            alternatives.append(Query.const_score_query(
+                Query.term_set_query(self._schema, "camel", camel), CAMEL_SCORE))
+        if len(alternatives) == 1:
+            return alternatives[0]
         return Query.boolean_query([(Occur.Should, q) for q in alternatives])
 
+    def drop_cached_rankings(self) -> None:
+        """Forget the verified rankings of literal queries (benchmarks time cold queries)."""
+        with self._cache_lock:
+            self._verified_cache.clear()
+
+    def warm(self) -> None:
+        """Build the camel-word vocabulary of the latest commit (~0.5 s per 100k camel words)."""
+        self._vocabulary(*self._snapshot())
+
+    def _vocabulary(self, searcher, commit) -> analysis.CamelVocabulary:
+        """The camel words of the snapshot ``searcher`` reads, kept for its commit."""
+        with self._cache_lock:
+            if commit is not None and self._vocab_cache[0] == commit:
+                return self._vocab_cache[1]
+        vocab = analysis.CamelVocabulary(t for t, _ in searcher.terms_with_prefix("camel", ""))
+        if commit is not None:
+            with self._cache_lock:
+                self._vocab_cache = (commit, vocab)
+        return vocab
+
     def _literal_queries(self, literal: str) -> list:
-        from tantivy import Query
+        from tantivy import Occur, Query
 
         terms = literal_terms(literal)
         qs = [Query.term_query(self._schema, "content", w) for w in terms.exact]
@@ -256,10 +294,13 @@ class TantivyStore:
             # Whole words already narrow the candidates; an open edge would cost a scan of the
             # whole term dictionary, and verification keeps the result exact without it.
             return qs
-        qs += [Query.regex_query(self._schema, "content", f".*{w}") for w in terms.suffixes]
-        qs += [Query.regex_query(self._schema, "content", f"{w}.*") for w in terms.prefixes]
-        qs += [Query.regex_query(self._schema, "content", f".*{w}.*") for w in terms.infixes]
-        return qs
+        edges = ([f".*{w}" for w in terms.suffixes] + [f"{w}.*" for w in terms.prefixes]
+                 + [f".*{w}.*" for w in terms.infixes])
+        # A word over MAX_TERM_CHARS is not in the dictionary: documents holding one stay
+        # candidates through their mark, so an edge inside such a word is still found.
+        long_words = Query.term_query(self._schema, "camel", analysis.LONG_WORD_MARK)
+        return [Query.boolean_query([(Occur.Should, Query.regex_query(self._schema, "content", e)),
+                                     (Occur.Should, long_words)]) for e in edges]
 
     def _filter_queries(self, filters: Filters) -> list:
         from tantivy import Query
@@ -274,10 +315,11 @@ class TantivyStore:
             qs.append(Query.term_query(self._schema, field, filters.repo.lower().strip("/")))
         return qs
 
-    def _query(self, query: SearchQuery):
+    def _query(self, query: SearchQuery, searcher, commit):
         from tantivy import Occur, Query
 
-        must = [self._keyword_query(k) for k in query.keywords]
+        vocabulary = self._vocabulary(searcher, commit) if query.keywords else None
+        must = [self._keyword_query(k, vocabulary) for k in query.keywords]
         for literal in query.literals:
             must += self._literal_queries(literal)
         filters = self._filter_queries(query.filters)
@@ -294,7 +336,7 @@ class TantivyStore:
             PageOutOfRange: ``page`` lies past the last page of a non-empty result.
         """
         searcher, commit = self._snapshot()
-        tq = self._query(query)
+        tq = self._query(query, searcher, commit)
         order = "stars" if sort == "stars" else None
         if not query.needs_verification:
             res = searcher.search(tq, limit=page.size, offset=page.offset, count=True, order_by_field=order)
@@ -368,7 +410,7 @@ class TantivySession:
         batch = group_documents(documents)
         unseen = [sha for sha in batch if sha not in self._pending]
         stored = self._store._get_many(self._store._searcher(), unseen)
-        changed = 0
+        changed = []
         for sha, rec in batch.items():
             base = self._pending.get(sha) or stored.get(sha)
             merged = base.with_sources(rec.sources) if base else rec
@@ -378,10 +420,15 @@ class TantivySession:
             self.counts["merged" if base else "new"] += 1
             if base is not None:
                 self._writer.delete_documents_by_term("sha", sha)
-            self._writer.add_document(self._store._to_tantivy(merged))
             self._pending[sha] = merged
-            changed += 1
-        return changed
+            changed.append(merged)
+        self._write(changed)
+        return len(changed)
+
+    def _write(self, records: Sequence[StoredDocument]) -> None:
+        camel = analysis.camel_texts([r.content for r in records])
+        for rec, text in zip(records, camel):
+            self._writer.add_document(self._store._to_tantivy(rec, text))
 
     def delete(self, *, repo: str | None = None, owner: str | None = None) -> int:
         """Remove a repository's (or an owner's) sources; contents left without any source are
@@ -395,16 +442,16 @@ class TantivySession:
         searcher = self._store._searcher()
         res = searcher.search(Query.term_query(self._store._schema, field, value),
                               limit=max(searcher.num_docs, 1), count=False)
-        touched = 0
+        touched, kept = 0, []
         for _, addr in res.hits:
             rec = self._store._record(searcher.doc(addr))
             keep = tuple(s for s in rec.sources
                          if (s.repo.lower() if repo else s.owner.lower()) != value)
             self._writer.delete_documents_by_term("sha", rec.sha)
             if keep:
-                self._writer.add_document(self._store._to_tantivy(
-                    StoredDocument(rec.sha, rec.content, rec.lang, keep)))
+                kept.append(StoredDocument(rec.sha, rec.content, rec.lang, keep))
             touched += 1
+        self._write(kept)
         self.counts["deleted"] += touched
         self.commit()
         return touched

@@ -44,6 +44,7 @@ class ServedIndex:
         """
         manifest = read_manifest(index_dir)
         store = open_store(index_dir, backend=manifest["store"]["backend"])
+        store.warm()
         return cls(path=Path(index_dir), store=store, manifest=manifest)
 
     @property

@@ -1,18 +1,7 @@
 import pytest
 
-from indexer import analysis
 from indexer.query import (MAX_QUERY_CHARS, Filters, QueryError, QueryTooLong, literal_terms,
                            parse_query)
-
-
-def test_identifiers_split_into_words_and_parts():
-    assert analysis.words("fooBar_baz = x2") == ["foobar_baz", "x2"]
-    assert analysis.parts("fooBar_baz XMLHttpRequest x2") == ["foo", "bar", "baz", "xmlhttp", "request", "x", "2"]
-
-
-def test_long_identifiers_are_kept_up_to_the_cap():
-    long = "a" * analysis.MAX_TERM_CHARS
-    assert analysis.words(long + " " + long + "b") == [long]
 
 
 def test_bare_words_quoted_literals_and_qualifiers():
@@ -63,3 +52,15 @@ def test_literal_terms_know_which_words_may_continue_outside_the_literal():
     assert literal_terms("++").empty
     # open edges too short to narrow anything are dropped, never turned into exact terms
     assert literal_terms("i++").empty
+
+
+def test_literal_terms_split_at_underscores_like_the_index():
+    assert literal_terms("x = __init__(self)").exact == ("init", "self")
+
+
+def test_literal_terms_use_only_ascii_words_with_ascii_neighbours():
+    # The index and Python may disagree about letters outside ASCII: such words and edges
+    # must not become required terms.
+    t = literal_terms("(café = x\u0903y + z)")
+    assert "caf" not in t.exact and "x" not in t.exact and "y" not in t.exact
+    assert "z" in t.exact

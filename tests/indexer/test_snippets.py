@@ -1,5 +1,5 @@
 from indexer.query import parse_query
-from indexer.snippets import MAX_LINE_CHARS, line_snippets, match_ranges
+from indexer.snippets import MAX_LINE_CHARS, _merge, line_snippets, match_ranges
 
 
 def test_every_match_on_every_line_is_reported_with_line_numbers():
@@ -39,3 +39,31 @@ def test_crlf_lines_drop_the_carriage_return_and_keep_ranges_inside_the_text():
     content = "a = foo\r\nfoo\r\n"
     snippets = line_snippets(content, match_ranges(content, parse_query("foo")))
     assert [(s.line, s.text, s.ranges) for s in snippets] == [(1, "a = foo", ((4, 7),)), (2, "foo", ((0, 3),))]
+
+
+def brute_force_ranges(content, words, pieces):
+    """Every whole word in ``words`` and every camel piece in ``pieces``, by tokenizing."""
+    from indexer import analysis
+    out = []
+    for s, e, w in analysis.word_spans(content):
+        if w in words:
+            out.append((s, e))
+            continue
+        cuts = [s] + [i for i in range(s + 1, e) if analysis.is_part_boundary(content, i)] + [e]
+        out += [(a, b) for a, b in zip(cuts, cuts[1:]) if content[a:b].lower() in pieces]
+    return _merge(out)
+
+
+def test_match_ranges_equal_a_tokenization_of_real_code():
+    from .conftest import real_documents
+    for query in ["self", "parse", "value error", "get", "name", "Error", "os.path", "init"]:
+        q = parse_query(query)
+        words = {w for k in q.keywords for w in k.words}
+        pieces = {p for k in q.keywords for p in k.parts}
+        for doc in real_documents(25):
+            assert match_ranges(doc.content, q) == brute_force_ranges(doc.content, words, pieces), (query, doc.path)
+
+
+def test_a_rejected_candidate_does_not_hide_an_overlapping_match():
+    # "xX" at 0 is no piece; "Xx" at 1 is (x|Xx)
+    assert match_ranges("xXx", parse_query("xx")) == [(1, 3)]

@@ -1,3 +1,4 @@
+import json
 import random
 
 import pytest
@@ -58,6 +59,41 @@ def test_identifier_pieces_and_whole_identifiers_are_findable(tmp_path):
     for q in ["fooBar_baz", "foo", "bar", "baz", "FOOBAR_BAZ", long_name, "identifier"]:
         assert store.search(parse_query(q)).total == 1, q
     assert store.search(parse_query("foob")).total == 0
+
+
+def test_pieces_of_camel_words_find_them_and_rank_below_whole_words(tmp_path):
+    store = TantivyStore(tmp_path, create=True)
+    with store.session() as s:
+        s.add([Document.create(repo="o/r", path="a.py", content="x = getBarBaz(HTTPServer)\n"),
+               Document.create(repo="o/r", path="b.py", content="bar = foo_bar\n"),
+               Document.create(repo="o/r", path="c.py", content="BazBar = 1\n")])
+    paths = lambda q: [h.document.primary.path for h in store.search(parse_query(q)).hits]
+    assert paths("bar")[0] == "b.py" and sorted(paths("bar")) == ["a.py", "b.py", "c.py"]
+    assert paths("barBaz") == ["a.py"]
+    assert sorted(paths("fooBar")) == ["b.py"]  # its pieces as a phrase: foo_bar
+    assert paths("server") == ["a.py"] and paths("http") == ["a.py"]
+    assert paths("getbar") == []  # pieces, not arbitrary substrings
+
+
+def test_camel_words_of_a_new_commit_are_found(tmp_path):
+    store = TantivyStore(tmp_path, create=True)
+    with store.session() as s:
+        s.add([Document.create(repo="o/r", path="a.py", content="fooBar = 1\n")])
+    assert store.search(parse_query("bar")).total == 1
+    with store.session() as s:
+        s.add([Document.create(repo="o/r", path="b.py", content="quxBar = 2\n")])
+    assert store.search(parse_query("bar")).total == 2
+
+
+def test_a_literal_edge_inside_an_over_long_word_is_found(tmp_path):
+    store = TantivyStore(tmp_path, create=True)
+    blob = "QUJD" * 100  # a 400-character word: not in the dictionary
+    with store.session() as s:
+        s.add([Document.create(repo="o/r", path="a.py", content=f"data = '{blob}'\n"),
+               Document.create(repo="o/r", path="b.py", content="QUJDQUJD = 1\n")])
+    result = store.search(parse_query("QUJDQUJDQUJD", exact=True))
+    assert [h.document.primary.path for h in result.hits] == ["a.py"]
+    assert store.search(parse_query(f"'{blob[:50]}", exact=True)).total == 1
 
 
 def test_phrase_of_a_dotted_word(tmp_path):
@@ -179,7 +215,7 @@ def test_opening_a_directory_without_a_store_is_a_clear_error(tmp_path):
         TantivyStore(tmp_path)
     TantivyStore(tmp_path, create=True)
     meta = tmp_path / "store" / "starscope-store.json"
-    meta.write_text(meta.read_text().replace('"version": 1', '"version": 99'))
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "version": 99}))
     with pytest.raises(StoreFormatError, match="Rebuild"):
         TantivyStore(tmp_path)
 
