@@ -3,7 +3,9 @@
 Data flow, one shard at a time::
 
     shard file --corpus reader--> Document --size check--> batch --store session add--> commit
-                                                                        marker (stats) <--'
+                                          chunk-hash log <-- chunk hashes <--'          |
+                                                  marker (stats) <--------------------'
+    all shards done --> Bloom filter rebuilt from the chunk-hash log (if it changed) --> manifest
 
 A shard is done when its marker exists. Documents are committed in batches inside a shard, so
 a build killed mid-shard leaves some of them stored; the rerun adds the whole shard again, and
@@ -20,6 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable
 
+from membership.sketch import ChunkLog, build_bloom
+
 from .corpus import FieldMap, iter_documents, list_shards
 from .manifest import write_manifest
 from .shard_log import ShardLog, shard_key
@@ -34,6 +38,7 @@ class BuildConfig:
     max_doc_bytes: int = 10_000_000
     batch_docs: int = 500
     commit_bytes: int = 256 << 20
+    bloom_fpr: float = 0.001
 
     def __post_init__(self):
         if self.max_doc_bytes < 1:
@@ -43,6 +48,8 @@ class BuildConfig:
         if self.commit_bytes < 1:
             raise ValueError(f"commit_bytes must be positive (1 commits after every batch); "
                              f"got {self.commit_bytes}")
+        if not 0 < self.bloom_fpr < 1:
+            raise ValueError(f"bloom_fpr is a probability between 0 and 1 (0.001 = 0.1%), got {self.bloom_fpr}")
 
 
 class Progress:
@@ -97,6 +104,7 @@ def build_index(inputs: Iterable[str | Path], out_dir: str | Path, *, config: Bu
     out.mkdir(parents=True, exist_ok=True)
     store = open_store(out, backend=config.store, create=True)
     log = ShardLog(out)
+    chunk_log = ChunkLog(out)
     report = Progress(total_shards=len(shards),
                       enabled=sys.stderr.isatty() if progress is None else progress)
     try:
@@ -121,20 +129,24 @@ def build_index(inputs: Iterable[str | Path], out_dir: str | Path, *, config: Bu
                         pending_bytes = 0
             stats["docs_indexed"] = stats["docs_read"] - stats["skipped_too_large"]
             stats.update({f"store_{k}": v for k, v in session.counts.items()})
+            stats["chunk_hashes"] = chunk_log.write(key, session.drain_chunk_hashes())
             log.mark_done(key, source=path, stats=+stats)
             report.update(shards=1)
     finally:
         report.close()
-    return refresh_manifest(out, config=config, store=store, log=log)
+    sketch = build_bloom(out, fpr=config.bloom_fpr)
+    return refresh_manifest(out, config=config, store=store, log=log, sketch=sketch)
 
 
-def refresh_manifest(out: Path, *, config: BuildConfig, store, log: ShardLog) -> dict:
-    """Rewrite the manifest from the shard markers and the store's own counts."""
+def refresh_manifest(out: Path, *, config: BuildConfig, store, log: ShardLog, sketch: dict) -> dict:
+    """Rewrite the manifest from the shard markers, the store's own counts and the sketch."""
     done = log.done()
     counts = dict(sorted(log.merged_stats().items()))
     stats = store.stats()
     counts.update(documents=stats.documents, sources=stats.sources, content_bytes=stats.content_bytes,
                   duplicate_sources=stats.sources - stats.documents)
-    return write_manifest(out, configs={"build": asdict(config), "store": store.describe()},
+    sketch = {k: v for k, v in sketch.items() if k != "shards"}
+    return write_manifest(out, configs={"build": asdict(config), "store": store.describe(),
+                                        "membership": sketch},
                           shards=list(done), counts=counts,
                           store={"backend": config.store, "by_lang": stats.by_lang})

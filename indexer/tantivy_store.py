@@ -17,6 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
+import numpy as np
+
+from membership.chunks import ChunkConfig, document_chunk_hashes, hash_terms
+
 from . import analysis
 from .document import Document
 from .query import Filters, Keyword, SearchQuery, literal_terms
@@ -30,6 +34,9 @@ META_FILE = "starscope-store.json"
 # Exact-match term fields; values are lowercased except the hash-like ``sha``/``chunk``/``band``.
 # Verified rankings of literal queries kept per store; each is a list of (rank, count, address).
 VERIFIED_CACHE_SIZE = 32
+# Up to this many terms, docs_with_terms ranks by BM25 (more and rarer terms first); beyond,
+# one unranked term-set query.
+RANKED_TERMS = 1024
 # The score of a match through a camel word alone (BM25 of a whole-word match is typically 2-15).
 CAMEL_SCORE = 1.0
 TERM_FIELDS = ("sha", "repo", "owner", "path", "license", "lang", "chunk", "band")
@@ -61,8 +68,8 @@ def _schema():
     sb.add_text_field("camel", stored=False, tokenizer_name="camel_words", index_option="basic")
     for name in ("repo", "owner", "path", "license", "lang"):
         sb.add_text_field(name, stored=False, tokenizer_name="raw", fast=name == "lang")
-    for name in ("chunk", "band"):
-        sb.add_text_field(name, stored=False, tokenizer_name="raw", index_option="basic")
+    for name in ("chunk", "band"):  # many hash terms per document, one whitespace-joined text
+        sb.add_text_field(name, stored=False, tokenizer_name="hash_terms", index_option="basic")
     sb.add_integer_field("stars", stored=False, indexed=True, fast=True)
     sb.add_integer_field("size", stored=False, indexed=False, fast=True)
     sb.add_integer_field("n_sources", stored=False, indexed=False, fast=True)
@@ -78,13 +85,14 @@ def _analyzers():
     too_long = t.Filter.remove_long(analysis.MAX_TERM_CHARS + 1)
     return {"code_words": t.TextAnalyzerBuilder(t.Tokenizer.simple())
             .filter(t.Filter.lowercase()).filter(too_long).build(),
-            "camel_words": t.TextAnalyzerBuilder(t.Tokenizer.whitespace()).filter(too_long).build()}
+            "camel_words": t.TextAnalyzerBuilder(t.Tokenizer.whitespace()).filter(too_long).build(),
+            "hash_terms": t.TextAnalyzerBuilder(t.Tokenizer.whitespace()).build()}
 
 
 def _meta() -> dict:
     return {"format": "starscope-tantivy-store", "version": FORMAT_VERSION,
             "words": "simple+lowercase", "camel_words": "whitespace",
-            "max_term_chars": analysis.MAX_TERM_CHARS}
+            "max_term_chars": analysis.MAX_TERM_CHARS, "chunks": ChunkConfig().to_json()}
 
 
 class TantivyStore:
@@ -144,8 +152,8 @@ class TantivyStore:
         s.commit()
         s.close()
 
-    def _to_tantivy(self, rec: StoredDocument, camel: str):
-        """One tantivy document; ``camel`` is ``analysis.camel_texts([rec.content])[0]``
+    def _to_tantivy(self, rec: StoredDocument, camel: str, chunks: np.ndarray):
+        """One tantivy document; ``camel`` and ``chunks`` are its camel text and chunk hashes
         (computed by the caller for a whole batch at once)."""
         import tantivy
 
@@ -153,6 +161,7 @@ class TantivyStore:
         d.add_text("sha", rec.sha)
         d.add_text("content", rec.content)
         d.add_text("camel", camel)
+        d.add_text("chunk", " ".join(hash_terms(chunks)))
         d.add_text("lang", rec.lang.lower())
         d.add_text("lang_stored", rec.lang)
         for field, values in (("repo", {s.repo.lower() for s in rec.sources}),
@@ -207,17 +216,31 @@ class TantivyStore:
         return self._get_many(self._searcher(), [sha]).get(sha)
 
     def docs_with_terms(self, field: str, terms: Sequence[str], *, limit: int = 1000) -> list[StoredDocument]:
-        """Documents holding any of ``terms`` in the exact-match ``field``."""
-        from tantivy import Query
+        """Documents holding any of ``terms`` in the exact-match ``field``, those holding more
+        (and rarer) terms first."""
+        from tantivy import Occur, Query
 
         if field not in TERM_FIELDS:
             raise ValueError(f"{field!r} is not a term field; use one of {TERM_FIELDS}")
         if not terms or limit < 1:
             return []
+        terms = list(dict.fromkeys(terms))
+        if len(terms) <= RANKED_TERMS:
+            query = Query.boolean_query([(Occur.Should, Query.term_query(self._schema, field, t))
+                                         for t in terms])
+        else:
+            query = Query.term_set_query(self._schema, field, terms)
         searcher = self._searcher()
-        res = searcher.search(Query.term_set_query(self._schema, field, list(terms)),
-                              limit=limit, count=False)
+        res = searcher.search(query, limit=limit, count=False)
         return [self._record(searcher.doc(addr)) for _, addr in res.hits]
+
+    def term_doc_counts(self, field: str, terms: Sequence[str]) -> dict[str, int]:
+        """How many stored contents hold each term of the exact-match ``field`` (deleted ones
+        count until their segment is merged)."""
+        if field not in TERM_FIELDS:
+            raise ValueError(f"{field!r} is not a term field; use one of {TERM_FIELDS}")
+        searcher = self._searcher()
+        return {t: searcher.doc_freq(field, t) for t in terms}
 
     def repos(self, prefix: str = "", *, limit: int = 100) -> list[tuple[str, int]]:
         """Repositories whose (lowercased) name starts with ``prefix``, with document counts."""
@@ -403,6 +426,7 @@ class TantivySession:
         self._writer = store._index.writer(heap_size=store.config.heap_bytes,
                                            num_threads=store.config.num_threads)
         self._pending: dict[str, StoredDocument] = {}
+        self._chunk_hashes: list[np.ndarray] = []
         self.counts: Counter = Counter()
 
     def add(self, documents: Iterable[Document]) -> int:
@@ -410,6 +434,8 @@ class TantivySession:
         batch = group_documents(documents)
         unseen = [sha for sha in batch if sha not in self._pending]
         stored = self._store._get_many(self._store._searcher(), unseen)
+        hashes = dict(zip(batch, document_chunk_hashes([r.content for r in batch.values()])))
+        self._chunk_hashes.extend(hashes.values())
         changed = []
         for sha, rec in batch.items():
             base = self._pending.get(sha) or stored.get(sha)
@@ -422,13 +448,22 @@ class TantivySession:
                 self._writer.delete_documents_by_term("sha", sha)
             self._pending[sha] = merged
             changed.append(merged)
-        self._write(changed)
+        self._write(changed, [hashes[r.sha] for r in changed])
         return len(changed)
 
-    def _write(self, records: Sequence[StoredDocument]) -> None:
+    def drain_chunk_hashes(self) -> np.ndarray:
+        """The distinct chunk hashes of every content added since the last drain, whether it
+        was new, merged or already stored (a resumed build logs a shard's hashes again)."""
+        out = np.unique(np.concatenate(self._chunk_hashes)) if self._chunk_hashes else np.zeros(0, np.uint64)
+        self._chunk_hashes = []
+        return out
+
+    def _write(self, records: Sequence[StoredDocument], chunks: Sequence[np.ndarray] | None = None) -> None:
         camel = analysis.camel_texts([r.content for r in records])
-        for rec, text in zip(records, camel):
-            self._writer.add_document(self._store._to_tantivy(rec, text))
+        if chunks is None:
+            chunks = document_chunk_hashes([r.content for r in records])
+        for rec, text, hashes in zip(records, camel, chunks):
+            self._writer.add_document(self._store._to_tantivy(rec, text, hashes))
 
     def delete(self, *, repo: str | None = None, owner: str | None = None) -> int:
         """Remove a repository's (or an owner's) sources; contents left without any source are

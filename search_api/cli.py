@@ -1,4 +1,4 @@
-"""The ``starscope`` command: the indexer's commands plus ``serve``."""
+"""The ``starscope`` command: the indexer's and membership's commands plus ``serve``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from indexer import cli as indexer_cli
 from indexer.stores import open_index
+from membership import cli as membership_cli
 
 
 def cmd_serve(args) -> int:
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         "LLM's pretraining data."))
     sub = parser.add_subparsers(dest="command", required=True)
     indexer_cli.add_commands(sub)
+    membership_cli.add_commands(sub)
     p = sub.add_parser("serve", help="serve the JSON API and the web UI")
     p.add_argument("index", type=Path)
     p.add_argument("--host", default="127.0.0.1")

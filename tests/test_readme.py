@@ -45,12 +45,16 @@ def test_cli_and_http_examples_run_as_documented(tmp_path):
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     for name, src in (("myproject", stdlib / "json"), ("other", stdlib / "urllib")):
         shutil.copytree(src, tmp_path / "src" / name, ignore=shutil.ignore_patterns("__pycache__"))
+    generation = (stdlib / "json" / "decoder.py").read_text()[:3000]
+    (tmp_path / "generations.jsonl").write_text(json.dumps({"id": "g1", "text": generation}) + "\n")
     port = free_port()
     server = None
     try:
         for line in section_commands("Command line", "starscope"):
             line = (line.replace("~/src", str(tmp_path / "src")).replace("var/", f"{tmp_path}/var/")
-                    .replace("--max-total-mb 200", "--max-total-mb 20").replace("--port 8000", f"--port {port}"))
+                    .replace("--max-total-mb 200", "--max-total-mb 20").replace("--port 8000", f"--port {port}")
+                    .replace("generations.jsonl", str(tmp_path / "generations.jsonl"))
+                    .replace("results.jsonl", str(tmp_path / "results.jsonl")))
             argv = [sys.executable, "-m", "search_api", *shlex.split(line)[1:]]
             if argv[3] == "serve":
                 server = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -58,7 +62,9 @@ def test_cli_and_http_examples_run_as_documented(tmp_path):
             done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
             assert done.returncode == 0, (line, done.stderr)
             if "--json" in argv:
-                assert "total" in json.loads(done.stdout)
+                assert isinstance(json.loads(done.stdout), dict), line
+        (result,) = [json.loads(r) for r in (tmp_path / "results.jsonl").read_text().splitlines()]
+        assert result["id"] == "g1" and result["result"]["coverage"] > 0.9
         assert server is not None, "the README shows no serve example"
         base = f"http://127.0.0.1:{port}"
         for _ in range(200):

@@ -1,0 +1,482 @@
+"""Is this text in the corpus, and where did each part of it come from?
+
+``MembershipIndex.open(index_dir)`` loads an index's store and Bloom filter once; then
+
+* :meth:`MembershipIndex.test` answers membership as Data Portraits does: every window of the
+  normalized input is tested against the filter, hits spaced by the stride chain into spans,
+  and the answer reports spans (raw offsets), the longest chain, the fraction covered and the
+  filter's false-positive rate; ``exact=True`` confirms every hit in the store, so no span is
+  left that the corpus does not hold.
+* :meth:`MembershipIndex.attribute` finds the documents: the filter proposes hit windows, the
+  store returns the contents holding their chunk hashes, each seed is verified on the
+  normalized content and extended left and right to the **maximal** common span, and spans are
+  reported with raw offsets and line numbers on both sides, every source (grouped by content
+  sha, all repositories of an exact duplicate), a count, a ``common`` flag for boilerplate
+  held by many documents, and license summaries.
+
+Data flow of ``attribute``::
+
+    text -> normalize -> window hashes -> Bloom -> hit hashes -> doc counts (store)
+         -> candidate contents (store, ranked by matched chunks) -> normalize each
+         -> seeds (query window == content chunk) -> verify -> extend to maximal
+         -> group by query range -> sources, counts, common, licenses -> Attribution
+
+Note:
+    A verbatim overlap of ``width + stride - 1`` (99) normalized characters always holds a
+    whole chunk of its source, so it is always proposed (see :mod:`membership.chunks`); a
+    proposal is reported only after verification, so reported spans are always verbatim.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from indexer.store import Store, StoredDocument
+
+from . import licenses as lic
+from .bloom import BloomFilter
+from .chunks import ChunkConfig, Normalized, chunk_hashes, hash_terms, normalize, window_hashes
+from .sketch import open_bloom, read_meta
+
+
+class AttributionInputError(ValueError):
+    """Text that cannot be tested; ``code`` is stable for APIs (``status`` is the HTTP one)."""
+
+    status = 400
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+class TextTooLong(AttributionInputError):
+    status = 413
+
+    def __init__(self, length: int, limit: int):
+        super().__init__("text_too_long", f"the text is {length:,} characters; the limit is "
+                                          f"{limit:,} (max_chars). Split it and attribute the parts.")
+        self.length, self.limit = length, limit
+
+
+@dataclass(frozen=True)
+class AttributionConfig:
+    """Knobs of membership and attribution; each request may override the three middle ones."""
+
+    max_chars: int = 1_000_000
+    min_length: int = 50  # normalized characters
+    common_threshold: int = 10  # a span held by more documents than this is ``common``
+    max_sources: int = 10  # sources listed per span (all are counted)
+    max_candidates: int = 200  # contents fetched and verified per request
+
+    def __post_init__(self):
+        for name in ("max_chars", "min_length", "max_sources", "max_candidates"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.common_threshold < 1:
+            raise ValueError(f"common_threshold must be at least 1 (10 is usual), got {self.common_threshold}")
+
+
+# -- results -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MembershipSpan:
+    start: int  # raw character offsets in the input
+    end: int
+    text: str
+    hits: int  # windows found in the filter inside the span
+    longest_chain: int  # windows in the longest stride-spaced chain inside the span
+
+    def to_json(self) -> dict:
+        return {"start": self.start, "end": self.end, "text": self.text, "hits": self.hits,
+                "longest_chain": self.longest_chain}
+
+
+@dataclass(frozen=True)
+class MembershipResult:
+    length: int
+    normalized_length: int
+    windows: int
+    hits: int
+    spans: tuple[MembershipSpan, ...]
+    longest_chain: int  # normalized characters covered by the longest chain
+    fraction: float  # of normalized characters covered by hit windows
+    exact: bool
+    filter: dict  # configured, theoretical and measured false-positive rates
+
+    @property
+    def member(self) -> bool:
+        return bool(self.spans)
+
+    def to_json(self) -> dict:
+        return {"member": self.member, "length": self.length,
+                "normalized_length": self.normalized_length, "windows": self.windows,
+                "hits": self.hits, "spans": [s.to_json() for s in self.spans],
+                "longest_chain": self.longest_chain, "fraction": self.fraction,
+                "exact": self.exact, "filter": self.filter}
+
+
+@dataclass(frozen=True)
+class SourceMatch:
+    """Where a span lies in one stored content, with the content's primary source."""
+
+    sha: str
+    repo: str
+    path: str
+    licenses: tuple[str, ...]
+    lang: str
+    stars: int
+    url: str | None
+    start: int  # raw character offsets in the source content
+    end: int
+    start_line: int
+    end_line: int
+    documents: int  # sources (repo, path) holding this exact content
+    also_in: tuple[dict, ...] = ()  # the other sources of an exact duplicate
+
+    def to_json(self) -> dict:
+        return {"id": self.sha, "repo": self.repo, "path": self.path, "licenses": list(self.licenses),
+                "license_family": _families(self.licenses), "lang": self.lang, "stars": self.stars,
+                "url": self.url, "start": self.start, "end": self.end, "start_line": self.start_line,
+                "end_line": self.end_line, "documents": self.documents, "also_in": list(self.also_in)}
+
+
+@dataclass(frozen=True)
+class AttributedSpan:
+    start: int  # raw character offsets in the input
+    end: int
+    text: str
+    start_line: int
+    end_line: int
+    normalized_length: int
+    common: bool
+    count: int  # documents holding the span (every source of every content)
+    count_complete: bool  # False: more contents may hold it than were fetched
+    contents: int  # distinct contents holding it
+    sources: tuple[SourceMatch, ...]
+    licenses: dict
+
+    def to_json(self) -> dict:
+        return {"start": self.start, "end": self.end, "text": self.text,
+                "start_line": self.start_line, "end_line": self.end_line,
+                "normalized_length": self.normalized_length, "common": self.common,
+                "count": self.count, "count_complete": self.count_complete,
+                "contents": self.contents, "sources": [s.to_json() for s in self.sources],
+                "licenses": self.licenses}
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """The one answer type of ``attribute`` for the CLI, the API and the UI."""
+
+    length: int
+    normalized_length: int
+    spans: tuple[AttributedSpan, ...]  # longest first; ``common`` ones included, flagged
+    coverage: float  # fraction of the input's normalized characters inside a non-common span
+    longest: int  # normalized length of the longest non-common span
+    licenses: dict  # over every source of every non-common span
+    candidates: int  # contents fetched and verified
+    filter: dict
+    near_duplicates: tuple = field(default=())
+
+    def to_json(self) -> dict:
+        return {"length": self.length, "normalized_length": self.normalized_length,
+                "spans": [s.to_json() for s in self.spans], "coverage": self.coverage,
+                "longest": self.longest, "licenses": self.licenses, "candidates": self.candidates,
+                "filter": self.filter, "near_duplicates": list(self.near_duplicates)}
+
+
+def _families(licenses) -> str:
+    fams = {lic.family(x) for x in licenses} or {lic.UNKNOWN}
+    for f in (lic.COPYLEFT, lic.UNKNOWN, lic.PERMISSIVE):
+        if f in fams:
+            return f
+    return lic.UNKNOWN
+
+
+# -- helpers -------------------------------------------------------------------------------------
+_SPACES = (10, 32)  # the only whitespace left in normalized text
+
+
+def _common_prefix(a: np.ndarray, b: np.ndarray) -> int:
+    """Length of the common prefix of two code arrays, in growing blocks (cheap when short)."""
+    n = min(len(a), len(b))
+    done, block = 0, 64
+    while done < n:
+        end = min(n, done + block)
+        diff = np.flatnonzero(a[done:end] != b[done:end])
+        if len(diff):
+            return done + int(diff[0])
+        done, block = end, block * 4
+    return n
+
+
+class _Lines:
+    """Raw offset -> 1-based line number."""
+
+    def __init__(self, text: str):
+        self.starts = [0]
+        i = text.find("\n")
+        while i >= 0:
+            self.starts.append(i + 1)
+            i = text.find("\n", i + 1)
+
+    def line(self, offset: int) -> int:
+        return bisect.bisect_right(self.starts, offset)
+
+
+@dataclass
+class _Match:
+    qs: int
+    qe: int
+    doc: StoredDocument
+    dn: Normalized
+    ds: int
+    de: int
+
+
+# -- the index -------------------------------------------------------------------------------------
+class MembershipIndex:
+    """An index's store and Bloom filter, opened once, answering membership and attribution."""
+
+    def __init__(self, store: Store, bloom: BloomFilter, *, chunks: ChunkConfig = ChunkConfig(),
+                 config: AttributionConfig = AttributionConfig(), sketch: dict | None = None):
+        self.store, self.bloom, self.chunks, self.config = store, bloom, chunks, config
+        sketch = sketch or {}
+        self.filter_info = {"fpr_configured": sketch.get("fpr"),
+                            "fpr_theoretical": sketch.get("fpr_theoretical"),
+                            "fpr_measured": sketch.get("fpr_measured"),
+                            "items": sketch.get("items", bloom.items)}
+
+    @classmethod
+    def open(cls, index_dir: str | Path, *, config: AttributionConfig = AttributionConfig(),
+             store: Store | None = None) -> "MembershipIndex":
+        """Open the store (unless given) and the memory-mapped filter of ``index_dir``.
+
+        Raises:
+            membership.sketch.SketchMissing: the index was built without a membership sketch.
+            membership.bloom.BloomFileError: the filter is truncated, foreign or of another config.
+        """
+        from indexer.stores import open_index
+
+        store = store or open_index(index_dir)
+        chunk_json = store.describe().get("chunks")
+        if chunk_json is None:
+            from .sketch import SketchMissing
+            raise SketchMissing(f"{index_dir}: the store holds no chunk hashes (built before "
+                                "membership existed); rebuild the index with `starscope index`")
+        chunks = ChunkConfig.from_json(chunk_json)
+        return cls(store, open_bloom(index_dir, chunks=chunks), chunks=chunks, config=config,
+                   sketch=read_meta(index_dir))
+
+    # -- input -------------------------------------------------------------------------------
+    def _normalized(self, text: str) -> Normalized:
+        if not isinstance(text, str):
+            raise TypeError(f"text must be str, got {type(text).__name__} (decode bytes as UTF-8 first)")
+        if len(text) > self.config.max_chars:
+            raise TextTooLong(len(text), self.config.max_chars)
+        norm = normalize(text)
+        if not len(norm):
+            raise AttributionInputError("empty_text", "the text is empty (or only whitespace)")
+        if len(norm) < self.chunks.width:
+            raise AttributionInputError(
+                "text_too_short", f"after whitespace normalization the text has {len(norm)} "
+                f"characters; membership needs at least {self.chunks.width} (one chunk)")
+        return norm
+
+    # -- membership --------------------------------------------------------------------------
+    def test(self, text: str, *, exact: bool = False) -> MembershipResult:
+        """Data Portraits membership of ``text`` (see the module docstring)."""
+        norm = self._normalized(text)
+        windows = window_hashes(norm.codes, self.chunks)
+        hit = self.bloom.contains(windows)
+        if exact and hit.any():
+            hit &= self._confirmed(norm, windows, hit)
+        offsets = np.flatnonzero(hit).tolist()
+        w, s = self.chunks.width, self.chunks.stride
+        chain: dict[int, int] = {}
+        for i in offsets:  # chain length ending at i
+            chain[i] = chain.get(i - s, 0) + 1
+        spans, covered = [], 0
+        group: list[int] = []
+        for i in offsets + [None]:
+            if group and (i is None or i > group[-1] + w):  # windows no longer overlap or touch
+                a, b = group[0], group[-1] + w
+                covered += b - a
+                ra, rb = norm.raw_span(a, b)
+                spans.append(MembershipSpan(ra, rb, text[ra:rb], len(group),
+                                            max(chain[j] for j in group)))
+                group = []
+            if i is not None:
+                group.append(i)
+        longest_hits = max(chain.values(), default=0)
+        return MembershipResult(
+            length=len(text), normalized_length=len(norm), windows=len(windows), hits=len(offsets),
+            spans=tuple(spans), longest_chain=(longest_hits - 1) * s + w if longest_hits else 0,
+            fraction=covered / len(norm), exact=exact, filter=self.filter_info)
+
+    def _confirmed(self, norm: Normalized, windows: np.ndarray, hit: np.ndarray) -> np.ndarray:
+        """Which hit windows some stored content holds (the rest are false positives)."""
+        offsets = np.flatnonzero(hit)
+        terms = hash_terms(windows[offsets])
+        counts = self.store.term_doc_counts("chunk", sorted(set(terms)))
+        ok = np.zeros(len(windows), bool)
+        pending = {}
+        for i, t in zip(offsets.tolist(), terms):
+            if counts.get(t):
+                pending.setdefault(t, []).append(i)
+        docs = self.store.docs_with_terms("chunk", list(pending), limit=self.config.max_candidates)
+        texts = [normalize(d.content).text for d in docs]
+        w = self.chunks.width
+        for t, where in list(pending.items()):
+            for i in where:
+                if any(norm.text[i:i + w] in dt for dt in texts):
+                    ok[i] = True
+            if ok[where].all():
+                del pending[t]
+        for t, where in pending.items():  # not among the fetched contents: look each up
+            for d in self.store.docs_with_terms("chunk", [t], limit=3):
+                dt = normalize(d.content).text
+                for i in where:
+                    ok[i] |= norm.text[i:i + w] in dt
+        return ok
+
+    # -- attribution -------------------------------------------------------------------------
+    def attribute(self, text: str, *, min_length: int | None = None, common_threshold: int | None = None,
+                  max_sources: int | None = None) -> Attribution:
+        """Maximal verbatim spans of ``text`` in the corpus, with sources and licenses."""
+        cfg = self.config
+        min_length = cfg.min_length if min_length is None else min_length
+        threshold = cfg.common_threshold if common_threshold is None else common_threshold
+        max_sources = cfg.max_sources if max_sources is None else max_sources
+        if min_length < 1 or threshold < 1 or max_sources < 1:
+            raise AttributionInputError("invalid_parameter", "min_length, common_threshold and "
+                                        "max_sources must be at least 1")
+        norm = self._normalized(text)
+        windows = window_hashes(norm.codes, self.chunks)
+        offsets = np.flatnonzero(self.bloom.contains(windows))
+        empty = Attribution(len(text), len(norm), (), 0.0, 0, lic.summarize([]), 0, self.filter_info)
+        if not len(offsets):
+            return empty
+        hit_hashes = windows[offsets]
+        terms = hash_terms(np.unique(hit_hashes))
+        df = self.store.term_doc_counts("chunk", terms)
+        live = [t for t in terms if df.get(t)]
+        if not live:
+            return empty  # every hit was a false positive of the filter
+        docs = self.store.docs_with_terms("chunk", live, limit=cfg.max_candidates)
+        matches, fetched_with = self._extend_all(norm, offsets, hit_hashes, docs)
+        return self._report(text, norm, matches, df, fetched_with, windows, offsets, len(docs),
+                            min_length, threshold, max_sources)
+
+    def _extend_all(self, norm: Normalized, offsets: np.ndarray, hit_hashes: np.ndarray,
+                    docs: list[StoredDocument]):
+        """Seeds in every candidate, verified and extended; also, per hit hash, how many of the
+        fetched contents hold it (to know whether a span's count is complete)."""
+        w, s = self.chunks.width, self.chunks.stride
+        by_hash: dict[int, list[int]] = {}
+        for i, h in zip(offsets.tolist(), hit_hashes.tolist()):
+            by_hash.setdefault(h, []).append(i)
+        q = norm.codes
+        matches: list[_Match] = []
+        fetched_with: dict[int, int] = {}
+        for doc in docs:
+            dn = normalize(doc.content)
+            d = dn.codes
+            dh = chunk_hashes(d, self.chunks).tolist()
+            found: dict[int, list[tuple[int, int]]] = {}  # diagonal -> [(qs, qe)]
+            seen_here = set()
+            for j, h in enumerate(dh):
+                where = by_hash.get(h)
+                if not where:
+                    continue
+                seen_here.add(h)
+                p = j * s
+                for i in where:
+                    diag = i - p
+                    if any(a <= i and i + w <= b for a, b in found.get(diag, ())):
+                        continue
+                    if not np.array_equal(q[i:i + w], d[p:p + w]):
+                        continue  # a 64-bit hash collision: never reported
+                    left = _common_prefix(q[:i][::-1], d[:p][::-1])
+                    right = _common_prefix(q[i + w:], d[p + w:])
+                    # A span neither starts nor ends on the whitespace between lines or words.
+                    cut_l = int(q[i - left] in _SPACES)
+                    cut_r = int(q[i + w + right - 1] in _SPACES)
+                    m = _Match(i - left + cut_l, i + w + right - cut_r, doc, dn,
+                               p - left + cut_l, p + w + right - cut_r)
+                    found.setdefault(diag, []).append((m.qs, m.qe))
+                    matches.append(m)
+            for h in seen_here:
+                fetched_with[h] = fetched_with.get(h, 0) + 1
+        return matches, fetched_with
+
+    def _report(self, text, norm, matches, df, fetched_with, windows, offsets, candidates,
+                min_length, threshold, max_sources) -> Attribution:
+        # A content's match inside a longer match of the same content (its text occurs twice
+        # there) adds nothing: the spans are the query ranges of the other matches.
+        by_doc: dict[str, list[_Match]] = {}
+        for m in matches:
+            by_doc.setdefault(m.doc.sha, []).append(m)
+        ranges = set()
+        for ms in by_doc.values():
+            ms.sort(key=lambda m: (m.qs - m.qe, m.ds))  # longest first
+            for k, m in enumerate(ms):
+                if m.qe - m.qs >= min_length and not any(
+                        o.qs <= m.qs and m.qe <= o.qe for o in ms[:k]):
+                    ranges.add((m.qs, m.qe))
+        ranges = sorted(ranges, key=lambda r: (-(r[1] - r[0]), r[0]))
+        qlines = _Lines(text)
+        hit_list = list(zip(offsets.tolist(), windows[offsets].tolist()))
+        w = self.chunks.width
+        spans, real_ranges, real_sources = [], [], {}
+        for qs, qe in ranges:
+            holders: dict[str, _Match] = {}
+            for sha, ms in by_doc.items():  # every content holding the range; where it is
+                inner = [m for m in ms if m.qs <= qs and qe <= m.qe]  # exactly, else longest
+                if inner:
+                    holders[sha] = next((m for m in inner if (m.qs, m.qe) == (qs, qe)), inner[0])
+            inside = {h for i, h in hit_list if qs <= i and i + w <= qe}
+            complete = all(fetched_with.get(h, 0) >= df.get(f"{h:016x}", 0) for h in inside)
+            count = sum(len(m.doc.sources) for m in holders.values())
+            # Contents whose maximal match is exactly this span first (it is maximal for them;
+            # the others hold a longer match, reported as its own span), then by stars.
+            ordered = sorted(holders.values(), key=lambda m: ((m.qs, m.qe) != (qs, qe), -m.doc.stars,
+                                                              m.doc.primary.repo, m.doc.primary.path))
+            sources = tuple(self._source(m, qs, qe) for m in ordered[:max_sources])
+            ra, rb = norm.raw_span(qs, qe)
+            if count <= threshold:
+                real_ranges.append((qs, qe))
+                real_sources.update({(src.repo, src.path): src for m in holders.values()
+                                     for src in m.doc.sources})
+            spans.append(AttributedSpan(
+                start=ra, end=rb, text=text[ra:rb], start_line=qlines.line(ra),
+                end_line=qlines.line(max(rb - 1, ra)), normalized_length=qe - qs,
+                common=count > threshold, count=count, count_complete=complete,
+                contents=len(holders), sources=sources,
+                licenses=lic.summarize(s.licenses for m in holders.values() for s in m.doc.sources)))
+        covered = np.zeros(len(norm), bool)
+        for qs, qe in real_ranges:
+            covered[qs:qe] = True
+        return Attribution(
+            length=len(text), normalized_length=len(norm), spans=tuple(spans),
+            coverage=float(covered.mean()),
+            longest=max((qe - qs for qs, qe in real_ranges), default=0),
+            licenses=lic.summarize(src.licenses for src in real_sources.values()),
+            candidates=candidates, filter=self.filter_info)
+
+    @staticmethod
+    def _source(m: _Match, qs: int, qe: int) -> SourceMatch:
+        ds, de = m.ds + (qs - m.qs), m.ds + (qe - m.qs)
+        ra, rb = m.dn.raw_span(ds, de)
+        lines = _Lines(m.doc.content)
+        primary = m.doc.primary
+        others = tuple({"repo": s.repo, "path": s.path, "licenses": list(s.licenses)}
+                       for s in m.doc.sources if s != primary)
+        return SourceMatch(sha=m.doc.sha, repo=primary.repo, path=primary.path,
+                           licenses=m.doc.licenses, lang=m.doc.lang, stars=m.doc.stars,
+                           url=primary.url, start=ra, end=rb, start_line=lines.line(ra),
+                           end_line=lines.line(max(rb - 1, ra)), documents=len(m.doc.sources),
+                           also_in=others)

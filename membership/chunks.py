@@ -1,0 +1,185 @@
+"""Normalized text and its 50-character chunk hashes: what the Bloom filter and the store's
+``chunk`` terms hold, and what a query is compared against.
+
+Normalization (as Data Portraits does for code): a whitespace run that holds a line break
+(CR or LF) becomes one ``\\n`` (so trailing spaces and the next line's indentation vanish),
+any other whitespace run one space, and the whole is stripped. A re-indented or
+CRLF-converted copy therefore normalizes to the same text. Every normalized character keeps
+the raw ``[start, end)`` it came from, so spans are reported in the caller's coordinates.
+
+Index time hashes the chunks at ``stride`` (0, 50, 100, ...); query time hashes the window at
+every offset.
+
+Note:
+    With width ``w`` and stride ``s == w``, any verbatim overlap of ``2w - 1 = 99`` normalized
+    characters contains a whole indexed chunk of the source (the source's chunk grid has a
+    start within the overlap's first ``w`` characters), so some query window equals it and the
+    overlap is found: no false negatives, whatever the alignment.
+
+The chunk hash is FNV-1a over the UTF-32 code points with a seeded offset basis, finished with
+MurmurHash3's ``fmix64``: vectorized over many windows at once with numpy and identical on
+every machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+
+FORMAT_VERSION = 1
+_FNV_OFFSET = 0xCBF29CE484222325
+_FNV_PRIME = np.uint64(0x100000001B3)
+_WHITESPACE = [c for c in range(0x3001) if chr(c).isspace()]
+_IS_SPACE = np.zeros(0x3001 + 1, bool)
+_IS_SPACE[_WHITESPACE] = True  # the last slot stands for every code point above U+3000
+
+
+@dataclass(frozen=True)
+class ChunkConfig:
+    """How text is cut and hashed; saved with the index and checked on every load."""
+
+    width: int = 50
+    stride: int = 50
+    seed: int = 0x5354415253434F50  # "STARSCOP"
+    version: int = FORMAT_VERSION
+
+    def __post_init__(self):
+        if self.width < 8:
+            raise ValueError(f"chunk width must be at least 8 characters, got {self.width}")
+        if not 1 <= self.stride <= self.width:
+            raise ValueError(f"stride must be between 1 and the width ({self.width}), got {self.stride}; "
+                             "a stride over the width leaves gaps that no query window can find")
+        if not 0 <= self.seed < 2 ** 64:
+            raise ValueError(f"seed must be an unsigned 64-bit integer, got {self.seed}")
+
+    @property
+    def guaranteed_overlap(self) -> int:
+        """The shortest verbatim overlap (normalized characters) that is always found."""
+        return self.width + self.stride - 1
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ChunkConfig":
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """Normalized text with, for each of its characters, the raw range it stands for."""
+
+    text: str
+    codes: np.ndarray  # uint32 code points of ``text``
+    raw_starts: np.ndarray  # int64, per normalized character
+    raw_ends: np.ndarray  # int64, per normalized character (a collapsed run covers the run)
+    raw_length: int
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+    def raw_span(self, start: int, end: int) -> tuple[int, int]:
+        """The raw ``[start, end)`` of normalized ``[start, end)`` (non-empty)."""
+        return int(self.raw_starts[start]), int(self.raw_ends[end - 1])
+
+
+def _code_points(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
+
+
+def _normalize_codes(c: np.ndarray):
+    """``(codes, kept raw indices, positions of collapsed runs in the output, run ends)``."""
+    n = len(c)
+    # ASCII whitespace: space, \t \n \v \f \r and the separators \x1c-\x1f
+    space = (c == 32) | ((c - np.uint32(9)) < 5) | ((c - np.uint32(0x1C)) < 4)
+    wide = np.flatnonzero(c >= 0x80)  # few in code: look them up
+    if len(wide):
+        space[wide] = _IS_SPACE[np.minimum(c[wide], 0x3001)]
+    if not space.any():
+        return c, None, None, None
+    edges = np.flatnonzero(space[1:] != space[:-1]) + 1
+    if space[0]:
+        edges = np.concatenate(([0], edges))
+    if space[-1]:
+        edges = np.concatenate((edges, [n]))
+    run_starts, run_ends = edges[0::2], edges[1::2]
+    # Which runs hold a line break: look each break up among the runs (breaks are fewer).
+    breaks = np.flatnonzero((c == 10) | (c == 13))
+    has_break = np.zeros(len(run_starts), bool)
+    has_break[np.searchsorted(run_starts, breaks, side="right") - 1] = True
+    inner = (run_starts > 0) & (run_ends < n)
+    lead = int(run_ends[0]) if run_starts[0] == 0 else 0
+    run_starts, run_ends, has_break = run_starts[inner], run_ends[inner], has_break[inner]
+    keep = ~space
+    keep[run_starts] = True
+    idx = np.flatnonzero(keep)
+    out = c[idx]
+    # Output position of each run: its raw start less what was dropped before it.
+    dropped = np.cumsum(run_ends - run_starts - 1) - (run_ends - run_starts - 1)
+    at_run = run_starts - lead - dropped
+    out[at_run] = np.where(has_break, 10, 32).astype(np.uint32)
+    return out, idx, at_run, run_ends
+
+
+def normalize(text: str) -> Normalized:
+    """Collapse whitespace as described in the module docstring, keeping the offset map."""
+    c = _code_points(text)
+    out, idx, at_run, run_ends = _normalize_codes(c)
+    if idx is None:
+        idx = np.arange(len(c), dtype=np.int64)
+        return Normalized(text, c, idx, idx + 1, len(c))
+    ends = idx + 1
+    ends[at_run] = run_ends
+    return Normalized(out.tobytes().decode("utf-32-le", "surrogatepass"), out, idx, ends, len(c))
+
+
+def normalized_codes(text: str) -> np.ndarray:
+    """The code points of ``normalize(text).text``, without the offset map (index time)."""
+    return _normalize_codes(_code_points(text))[0]
+
+
+def normalize_text(text: str) -> str:
+    """Only the normalized text."""
+    return normalize(text).text
+
+
+def _hash_rows(rows: np.ndarray, seed: int) -> np.ndarray:
+    """One uint64 hash per row of a (n, width) uint32 view."""
+    h = np.full(rows.shape[0], _FNV_OFFSET ^ seed, dtype=np.uint64)
+    for j in range(rows.shape[1]):
+        h ^= rows[:, j]
+        h *= _FNV_PRIME
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    h ^= h >> np.uint64(33)
+    return h
+
+
+def window_hashes(codes: np.ndarray, config: ChunkConfig = ChunkConfig()) -> np.ndarray:
+    """The hash of the window starting at every offset (``len - width + 1`` of them)."""
+    if len(codes) < config.width:
+        return np.zeros(0, np.uint64)
+    view = np.lib.stride_tricks.sliding_window_view(codes, config.width)
+    return _hash_rows(view, config.seed)
+
+
+def chunk_hashes(codes: np.ndarray, config: ChunkConfig = ChunkConfig()) -> np.ndarray:
+    """The hashes of the chunks at the stride (0, stride, 2·stride, ... while whole)."""
+    if len(codes) < config.width:
+        return np.zeros(0, np.uint64)
+    view = np.lib.stride_tricks.sliding_window_view(codes, config.width)[::config.stride]
+    return _hash_rows(view, config.seed)
+
+
+def document_chunk_hashes(contents: Sequence[str], config: ChunkConfig = ChunkConfig()) -> list[np.ndarray]:
+    """Chunk hashes of each raw content (normalized first), for a batch at index time."""
+    return [chunk_hashes(normalized_codes(c), config) for c in contents]
+
+
+def hash_terms(hashes: np.ndarray) -> list[str]:
+    """Chunk hashes as the store's term strings (16 lowercase hex digits)."""
+    return [f"{h:016x}" for h in hashes.tolist()]

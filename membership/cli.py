@@ -1,0 +1,167 @@
+"""``starscope membership`` and ``starscope attribute``: the command-line half of membership.
+
+Pipelines script against these commands; their flags and JSON output are a stable contract.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .attribution import AttributionInputError, MembershipIndex
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("membership", help="is this text in the corpus? (Bloom filter of 50-character "
+                                          "chunks; --exact confirms every hit in the store)")
+    p.add_argument("index", type=Path)
+    p.add_argument("stdin", nargs="?", choices=["-"], help="read the text from standard input")
+    p.add_argument("--text-file", help="the text to test (- for standard input)")
+    p.add_argument("--exact", action="store_true", help="confirm every hit in the store")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_membership)
+
+    p = sub.add_parser("attribute", help="where did this text come from? maximal verbatim spans "
+                                         "with sources, counts and licenses")
+    p.add_argument("index", type=Path)
+    p.add_argument("stdin", nargs="?", choices=["-"], help="read the text from standard input")
+    p.add_argument("--text-file", help="the text to attribute (- for standard input)")
+    p.add_argument("--jsonl", type=Path, help="attribute every line of a JSONL file of generations")
+    p.add_argument("--text-field", default="text", help="with --jsonl: the field holding the text")
+    p.add_argument("--out", type=Path, help="with --jsonl: write the results here (default stdout)")
+    p.add_argument("--min-length", type=int, default=None,
+                   help="shortest span reported, in normalized characters (default 50)")
+    p.add_argument("--common-threshold", type=int, default=None,
+                   help="spans held by more documents are marked common (default 10)")
+    p.add_argument("--max-sources", type=int, default=None, help="sources listed per span (default 10)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_attribute)
+
+    p = sub.add_parser("contamination", help="is HumanEval (problems and canonical solutions) in the "
+                                             "indexed corpus? The check BigCode ran before StarCoder")
+    p.add_argument("index", type=Path)
+    p.add_argument("--limit", type=int, default=None, help="check only the first N problems")
+    p.add_argument("--min-length", type=int, default=50, help="shortest span counted (default 50)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_contamination)
+
+
+def _read_text(args) -> str:
+    """The input text: a file, or standard input for ``-``; bytes must be UTF-8."""
+    name = args.text_file or args.stdin
+    if not name:
+        raise ValueError("give the text with --text-file FILE, or - to read standard input")
+    if args.text_file and args.stdin:
+        raise ValueError("give either --text-file or -, not both")
+    data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        where = "standard input" if name == "-" else name
+        raise ValueError(f"{where} is not UTF-8 text (invalid byte 0x{data[e.start]:02x} at offset "
+                         f"{e.start})") from None
+
+
+def cmd_membership(args) -> int:
+    result = MembershipIndex.open(args.index).test(_read_text(args), exact=args.exact)
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False))
+        return 0
+    f = result.filter
+    verdict = "IN THE CORPUS" if result.member else "not found"
+    print(f"{verdict}: {len(result.spans)} span(s), {result.hits} of {result.windows} windows hit, "
+          f"{result.fraction:.1%} of the normalized text covered, longest chain "
+          f"{result.longest_chain} characters")
+    if not result.exact and f.get("fpr_measured") is not None:
+        print(f"(Bloom filter: about {f['fpr_measured']:.2%} of windows not in the corpus still hit; "
+              "use --exact to confirm every hit)")
+    for s in result.spans:
+        print(f"  [{s.start}, {s.end}) {s.hits} hit(s): {_preview(s.text)}")
+    return 0
+
+
+def _overrides(args) -> dict:
+    return {k: v for k, v in (("min_length", args.min_length), ("common_threshold", args.common_threshold),
+                              ("max_sources", args.max_sources)) if v is not None}
+
+
+def cmd_attribute(args) -> int:
+    if args.jsonl:
+        if args.text_file or args.stdin:
+            raise ValueError("give --jsonl or a text, not both")
+        return _attribute_jsonl(args)
+    if args.out:
+        raise ValueError("--out goes with --jsonl")
+    result = MembershipIndex.open(args.index).attribute(_read_text(args), **_overrides(args))
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False))
+        return 0
+    real = [s for s in result.spans if not s.common]
+    print(f"{len(real)} span(s) found verbatim ({result.coverage:.1%} of the text), "
+          f"{len(result.spans) - len(real)} common; longest {result.longest} characters")
+    for s in result.spans:
+        tag = f"common, {s.count} documents" if s.common else f"{s.count} document(s)"
+        print(f"\nlines {s.start_line}-{s.end_line} [{s.start}, {s.end}) ({tag}): {_preview(s.text)}")
+        for src in s.sources:
+            print(f"    {src.repo}/{src.path}:{src.start_line}-{src.end_line}  "
+                  f"[{', '.join(src.licenses)}]")
+    summary = result.licenses
+    if summary["sources"]:
+        flags = [w for w, on in (("copyleft", summary["copyleft"]), ("unknown", summary["unknown"])) if on]
+        print(f"\nlicenses: {', '.join(f'{k} ({v})' for k, v in summary['licenses'].items())}"
+              + (f"  -- includes {' and '.join(flags)}" if flags else ""))
+    return 0
+
+
+def _attribute_jsonl(args) -> int:
+    """One result per input line, streamed; a bad line gets an error record, not an abort."""
+    index = MembershipIndex.open(args.index)
+    overrides = _overrides(args)
+    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
+    failed = 0
+    try:
+        with open(args.jsonl, "rb") as f:
+            for number, raw in enumerate(f, 1):
+                if not raw.strip():
+                    continue
+                record = {"line": number}
+                try:
+                    item = json.loads(raw)
+                    if not isinstance(item, dict) or not isinstance(item.get(args.text_field), str):
+                        raise AttributionInputError(
+                            "invalid_record", f"expected an object with a string {args.text_field!r} field")
+                    if "id" in item:
+                        record["id"] = item["id"]
+                    record["result"] = index.attribute(item[args.text_field], **overrides).to_json()
+                except (ValueError, AttributionInputError) as e:
+                    failed += 1
+                    record["error"] = {"code": getattr(e, "code", "invalid_json"), "message": str(e)}
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                out.flush()
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if failed:
+        print(f"starscope: {failed} line(s) could not be attributed (see their error records)",
+              file=sys.stderr)
+    return 0
+
+
+def _preview(text: str, limit: int = 80) -> str:
+    one = " ".join(text.split())
+    return one if len(one) <= limit else one[:limit - 1] + "…"
+
+
+def cmd_contamination(args) -> int:
+    from .contamination import check_contamination, load_humaneval
+
+    problems = load_humaneval()
+    if args.limit is not None:
+        if args.limit < 1:
+            raise ValueError(f"--limit must be at least 1, got {args.limit}")
+        problems = problems[:args.limit]
+    report = check_contamination(MembershipIndex.open(args.index), problems, min_length=args.min_length)
+    print(json.dumps(report.to_json(), ensure_ascii=False) if args.json else report.to_markdown())
+    return 0

@@ -1,0 +1,138 @@
+"""An index's membership sketch: the per-shard chunk-hash log and the Bloom filter built from it.
+
+Owns ``<index>/membership/``::
+
+    chunks/<shard key>.npy   distinct chunk hashes of one shard's contents (uint64, sorted)
+    bloom.bin                the Bloom filter of every logged hash (format: membership.bloom)
+    sketch.json              what the filter was built from, and its false-positive rates
+
+The build logs a shard's hashes before it marks the shard done, so a rerun that skips finished
+shards still has all of them; the filter is then rebuilt from the log whenever the set of
+logged shards changed. Hashes are split across threads, each filling a filter of the same
+size, and the filters are merged (bitwise OR): the result is bit-identical to a serial build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from .bloom import BloomConfig, BloomFileError, BloomFilter
+from .chunks import ChunkConfig
+
+SKETCH_DIR = "membership"
+FORMAT_VERSION = 1
+# Probes of random hashes: a 50-character chunk of code is not a uniformly random 64-bit value,
+# but its hash is, so random hashes stand for text that is not in the corpus.
+FPR_PROBES = 200_000
+
+
+class SketchMissing(BloomFileError):
+    """The index has no membership sketch (built before membership existed, or unfinished)."""
+
+
+class ChunkLog:
+    """The per-shard files of chunk hashes under ``<index>/membership/chunks/``."""
+
+    def __init__(self, index_dir: str | Path):
+        self.dir = Path(index_dir) / SKETCH_DIR / "chunks"
+
+    def path(self, key: str) -> Path:
+        return self.dir / f"{key}.npy"
+
+    def write(self, key: str, hashes: np.ndarray) -> int:
+        """Log a shard's distinct hashes atomically; returns how many."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        hashes = np.unique(np.asarray(hashes, dtype=np.uint64))
+        tmp = self.dir / f".{key}.tmp.npy"
+        np.save(tmp, hashes)
+        os.replace(tmp, self.path(key))
+        return len(hashes)
+
+    def keys(self) -> list[str]:
+        if not self.dir.exists():
+            return []
+        return sorted(p.name[:-4] for p in self.dir.glob("*.npy") if not p.name.startswith("."))
+
+    def read(self, key: str) -> np.ndarray:
+        arr = np.load(self.path(key), mmap_mode="r")
+        if arr.dtype != np.uint64 or arr.ndim != 1:
+            raise BloomFileError(f"{self.path(key)}: expected a 1-D uint64 array, found "
+                                 f"{arr.ndim}-D {arr.dtype}; rebuild the index")
+        return arr
+
+    def verify(self) -> int:
+        """Re-read every shard's hashes; returns the total count."""
+        return sum(len(self.read(k)) for k in self.keys())
+
+
+def bloom_path(index_dir: str | Path) -> Path:
+    return Path(index_dir) / SKETCH_DIR / "bloom.bin"
+
+
+def _meta_path(index_dir: str | Path) -> Path:
+    return Path(index_dir) / SKETCH_DIR / "sketch.json"
+
+
+def read_meta(index_dir: str | Path) -> dict | None:
+    path = _meta_path(index_dir)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def build_bloom(index_dir: str | Path, *, chunks: ChunkConfig = ChunkConfig(), fpr: float = 0.001,
+                workers: int = 2, force: bool = False) -> dict:
+    """(Re)build ``bloom.bin`` from the chunk log unless it is current; returns ``sketch.json``.
+
+    Note:
+        Sized for ``n`` distinct hashes at false-positive rate ``p``: ``m = -n ln p / (ln 2)^2``
+        bits (14.4 bits per chunk at 0.1%) and ``k = (m / n) ln 2`` hash functions. The measured
+        rate (random probes) and the rate implied by the fill (``fill^k``) are recorded beside
+        the configured one, so a wrong sizing or a broken hash shows up in the manifest.
+    """
+    log = ChunkLog(index_dir)
+    keys = log.keys()
+    meta = read_meta(index_dir)
+    wanted = {"format_version": FORMAT_VERSION, "chunks": chunks.to_json(), "fpr": fpr, "shards": keys}
+    if (not force and meta and {k: meta.get(k) for k in wanted} == wanted
+            and bloom_path(index_dir).exists()):
+        return meta
+    t0 = time.perf_counter()
+    hashes = np.unique(np.concatenate([log.read(k) for k in keys])) if keys else np.zeros(0, np.uint64)
+    config = BloomConfig.for_capacity(len(hashes), fpr, seed=chunks.seed, chunk=chunks.to_json())
+    parts = np.array_split(hashes, max(1, workers))
+
+    def fill(part: np.ndarray) -> BloomFilter:
+        bf = BloomFilter(config)
+        bf.add(part)
+        return bf
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        filters = list(pool.map(fill, parts))
+    bloom = filters[0]
+    for other in filters[1:]:
+        bloom.merge(other)
+    path = bloom_path(index_dir)
+    bloom.save(path)
+    meta = {**wanted, "items": len(hashes), "bits": config.bits, "hashes": config.hashes,
+            "bytes": path.stat().st_size, "bits_per_item": config.bits / max(len(hashes), 1),
+            "fpr_theoretical": config.theoretical_fpr(len(hashes)),
+            "fpr_from_fill": bloom.estimated_fpr(), "fpr_measured": bloom.measure_fpr(FPR_PROBES),
+            "fpr_probes": FPR_PROBES, "seconds": round(time.perf_counter() - t0, 3)}
+    tmp = _meta_path(index_dir).with_suffix(".tmp")
+    tmp.write_text(json.dumps(meta, indent=1))
+    os.replace(tmp, _meta_path(index_dir))
+    return meta
+
+
+def open_bloom(index_dir: str | Path, *, chunks: ChunkConfig = ChunkConfig()) -> BloomFilter:
+    """The index's filter, memory-mapped, checked against the chunking queries will use."""
+    path = bloom_path(index_dir)
+    if not path.exists():
+        raise SketchMissing(f"{index_dir} has no membership sketch ({path} is missing); rebuild "
+                            "the index with `starscope index` (a current build writes one)")
+    return BloomFilter.open(path, expect_chunk=chunks.to_json())

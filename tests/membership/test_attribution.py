@@ -1,0 +1,200 @@
+import random
+
+import numpy as np
+import pytest
+
+from membership.attribution import (AttributionConfig, AttributionInputError, MembershipIndex,
+                                    TextTooLong)
+from membership.bloom import BloomFileError
+from membership.chunks import normalize
+from membership.sketch import SketchMissing, bloom_path
+
+from .conftest import HEADER
+
+
+def plant(rng, source: str, filler: list[str], length: int) -> tuple[str, int, int]:
+    """``source[a:a+length]`` between two pieces of held-out code; returns the query and the
+    raw range of the planted text inside it."""
+    a = rng.randrange(0, len(source) - length)
+    left = rng.choice(filler)[:rng.randint(0, 400)]
+    right = rng.choice(filler)[:rng.randint(0, 400)]
+    query = left + "\n" + source[a:a + length] + "\n" + right
+    return query, len(left) + 1, len(left) + 1 + length
+
+
+def core(text: str, start: int, end: int) -> tuple[int, int]:
+    """The planted range without the whitespace at its edges (spans never start or end on it)."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def normalized_index(text: str, raw: int) -> int:
+    return int(np.searchsorted(normalize(text).raw_starts, raw))
+
+
+def extendable(q: str, qs: int, qe: int, s: str, ss: int, se: int) -> bool:
+    """Whether a match q[qs:qe] == s[ss:se] (normalized) could grow by a non-space character."""
+    def grows(i, j, step):
+        while 0 <= i < len(q) and 0 <= j < len(s) and q[i] == s[j]:
+            if not q[i].isspace():
+                return True
+            i, j = i + step, j + step
+        return False
+    return grows(qs - 1, ss - 1, -1) or grows(qe, se, 1)
+
+
+def test_planted_spans_are_found_whole_verbatim_and_maximal(corpus, index, held_out):
+    """Property: spans of 99-1500 characters from random documents, planted in held-out code,
+    are always reported (recall), every reported span is verbatim in each listed source
+    (precision), and no reported span can be extended (maximality)."""
+    _, docs = corpus
+    rng = random.Random(21)
+    for trial in range(60):
+        doc = rng.choice(docs)
+        length = rng.randint(99, 1500)
+        if len(doc.content) <= length + 1 or len(normalize(doc.content[:length]).text) < 99:
+            continue
+        query, a, b = plant(rng, doc.content, held_out, length)
+        a, b = core(query, a, b)
+        if len(normalize(query[a:b]).text) < 99:
+            continue  # whitespace-heavy: fewer than 99 normalized characters planted
+        result = index.attribute(query)
+        covering = [s for s in result.spans if s.start <= a and b <= s.end]
+        assert covering, (trial, doc.path, a, b, [(s.start, s.end) for s in result.spans])
+        assert any((src.repo, src.path) == (doc.repo, doc.path) or
+                   any(o["repo"] == doc.repo for o in src.also_in)
+                   for s in covering for src in s.sources), trial
+        nq = normalize(query).text
+        for span in result.spans:
+            piece = normalize(span.text).text
+            qs = normalized_index(query, span.start)
+            assert nq[qs:qs + len(piece)] == piece
+            growable = []
+            for src in span.sources:
+                content = index.store.get(src.sha).content
+                ns = normalize(content).text
+                ss = normalized_index(content, src.start)
+                assert ns[ss:ss + len(piece)] == piece, (trial, src.path)
+                assert normalize(content[src.start:src.end]).text == piece
+                growable.append(extendable(nq, qs, qs + len(piece), ns, ss, ss + len(piece)))
+            # maximal: in its first source (others may hold a longer match, a span of its own)
+            assert growable and not growable[0], trial
+
+
+def test_a_reindented_crlf_copy_is_a_member_in_raw_coordinates(corpus, index, held_out):
+    _, docs = corpus
+    code = docs[7].content[500:1500]
+    copy = code.replace("\n    ", "\r\n\t").replace("\n", "\r\n")
+    query = held_out[0][:300] + "\n" + copy + "\n" + held_out[1][:300]
+    a, b = core(query, 301, 301 + len(copy))
+    for exact in (False, True):
+        result = index.test(query, exact=exact)
+        assert result.member
+        inside = [s for s in result.spans if a - 2 <= s.start and s.end <= b + 2]
+        assert sum(s.end - s.start for s in inside) >= (b - a) - 2 * 99
+        assert result.longest_chain >= 500 and 0 < result.fraction < 1
+    confirmed = index.test(query, exact=True)
+    assert all(a - 2 <= s.start and s.end <= b + 2 for s in confirmed.spans)
+    attributed = index.attribute(query)
+    best = max(attributed.spans, key=lambda s: s.normalized_length)
+    assert best.sources[0].path == docs[7].path and best.start_line > 1
+
+
+def test_false_positive_rate_on_held_out_code_matches_the_filter(corpus, index, held_out):
+    """Bloom hits that the store cannot confirm are false positives; over held-out code their
+    rate must match the filter's theoretical rate (within 5 standard deviations)."""
+    windows = false_hits = 0
+    for text in held_out[:12]:
+        bloom_only = index.test(text)
+        confirmed = index.test(text, exact=True)
+        windows += bloom_only.windows
+        false_hits += bloom_only.hits - confirmed.hits
+    p = index.filter_info["fpr_theoretical"]
+    sigma = (windows * p * (1 - p)) ** 0.5
+    assert windows > 50_000
+    assert abs(false_hits - windows * p) <= 5 * sigma + 1, (false_hits, windows * p)
+
+
+def test_exact_duplicates_list_every_source_and_their_licenses(corpus, index):
+    _, docs = corpus
+    result = index.attribute(docs[0].content[:2000])
+    span = max(result.spans, key=lambda s: s.normalized_length)
+    assert span.count == 2 and span.contents == 1 and not span.common
+    (src,) = span.sources
+    assert src.documents == 2
+    repos = {src.repo} | {o["repo"] for o in src.also_in}
+    assert repos == {docs[0].repo, "fork/copy"}
+    assert span.licenses["copyleft"] and "GPL-3.0-only" in span.licenses["licenses"]
+    assert result.licenses["copyleft"]
+
+
+def test_boilerplate_is_common_and_reported_apart(index):
+    query = HEADER + "\nclass Original:\n    '''code that is nowhere in the corpus at all'''\n"
+    result = index.attribute(query)
+    # (one stdlib file quotes the header's first lines too: that shorter span is its own)
+    span = max(result.spans, key=lambda s: s.normalized_length)
+    assert all(s.common for s in result.spans)
+    assert span.count == 15 and span.count_complete
+    assert span.text.startswith("# Licensed") and span.start == 0
+    assert result.coverage == 0 and result.longest == 0 and result.licenses["sources"] == 0
+    relaxed = index.attribute(query, common_threshold=20)
+    longest = max(relaxed.spans, key=lambda s: s.normalized_length)
+    assert not longest.common and relaxed.coverage > 0.5
+    assert len(longest.sources) == 10 and longest.count == 15
+    assert len(index.attribute(query, max_sources=3).spans[0].sources) == 3
+
+
+def test_min_length_drops_shorter_spans(corpus, index, held_out):
+    _, docs = corpus
+    query = held_out[2][:200] + "\n" + docs[9].content[100:260] + "\n" + held_out[3][:200]
+    lengths = [s.normalized_length for s in index.attribute(query).spans]
+    assert lengths and min(lengths) >= 50
+    assert not [s for s in index.attribute(query, min_length=max(lengths) + 1).spans]
+
+
+def test_text_with_nul_bytes_and_unicode_is_attributed(corpus, index):
+    _, docs = corpus
+    query = "\0\0 😀 é\n" + docs[4].content[:800] + "\n\0"
+    result = index.attribute(query)
+    assert result.spans and result.spans[0].start >= 7
+
+
+@pytest.mark.parametrize("text, code", [("", "empty_text"), (" \n\t ", "empty_text"),
+                                        ("x = 1\n" * 5, "text_too_short")])
+def test_unusable_text_is_refused_with_a_reason(index, text, code):
+    for call in (index.test, index.attribute):
+        with pytest.raises(AttributionInputError) as e:
+            call(text)
+        assert e.value.code == code and e.value.status == 400
+
+
+def test_oversize_text_is_refused_with_the_limit(corpus):
+    small = MembershipIndex.open(corpus[0], config=AttributionConfig(max_chars=1000))
+    with pytest.raises(TextTooLong) as e:
+        small.attribute("x" * 1001)
+    assert e.value.status == 413 and "1,000" in str(e.value)
+
+
+def test_bad_knobs_are_refused(index):
+    with pytest.raises(AttributionInputError):
+        index.attribute("x" * 100, min_length=0)
+    with pytest.raises(ValueError):
+        AttributionConfig(common_threshold=0)
+
+
+def test_an_index_without_a_usable_filter_is_refused_with_the_fix(corpus, tmp_path):
+    import shutil
+
+    copy = tmp_path / "index"
+    shutil.copytree(corpus[0], copy)
+    path = bloom_path(copy)
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+    with pytest.raises(BloomFileError, match="truncated"):
+        MembershipIndex.open(copy)
+    path.unlink()
+    with pytest.raises(SketchMissing, match="starscope index"):
+        MembershipIndex.open(copy)

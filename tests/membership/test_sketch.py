@@ -1,0 +1,91 @@
+import numpy as np
+import pytest
+
+from indexer.build import BuildConfig, build_index
+from indexer.manifest import read_manifest
+from membership.bloom import BloomFilter
+from membership.chunks import document_chunk_hashes
+from membership.sketch import ChunkLog, bloom_path, build_bloom, read_meta
+
+from ..indexer.conftest import real_documents
+from .conftest import write_jsonl
+
+
+def shards(tmp_path, docs, n=3):
+    paths = []
+    for k in range(n):
+        rows = [{"content": d.content, "repo": d.repo, "path": d.path} for d in docs[k::n]]
+        paths.append(tmp_path / f"part{k}.jsonl")
+        write_jsonl(paths[-1], rows)
+    return paths
+
+
+def test_every_chunk_of_every_content_is_in_the_filter_and_the_manifest_reports_its_rates(tmp_path):
+    docs = real_documents(30)
+    manifest = build_index(shards(tmp_path, docs), tmp_path / "index")
+    bloom = BloomFilter.open(bloom_path(tmp_path / "index"))
+    expected = np.unique(np.concatenate(document_chunk_hashes([d.content for d in docs])))
+    assert bloom.contains(expected).all()
+    assert ChunkLog(tmp_path / "index").verify() >= len(expected)
+    sk = manifest["configs"]["membership"]
+    assert sk["items"] == len(expected) and sk["chunks"]["width"] == 50
+    assert sk["fpr_theoretical"] == pytest.approx(0.001, rel=0.05)
+    sigma = (sk["fpr_theoretical"] / sk["fpr_probes"]) ** 0.5
+    assert abs(sk["fpr_measured"] - sk["fpr_theoretical"]) <= 5 * sigma
+
+
+def test_a_resumed_build_makes_the_same_filter_as_an_uninterrupted_one(tmp_path):
+    docs = real_documents(30)
+    parts = shards(tmp_path, docs)
+    build_index(parts, tmp_path / "whole")
+    # interrupted after the first shard: only its marker and chunk log exist
+    build_index(parts[:1], tmp_path / "resumed")
+    build_index(parts, tmp_path / "resumed")
+    assert bloom_path(tmp_path / "whole").read_bytes() == bloom_path(tmp_path / "resumed").read_bytes()
+
+
+def test_a_shard_redone_after_its_commit_logs_its_hashes_again(tmp_path):
+    """Killed between the store commit and the marker: the rerun finds the documents already
+    stored ('unchanged') and must still log their chunk hashes."""
+    docs = real_documents(10)
+    parts = shards(tmp_path, docs, n=1)
+    build_index(parts, tmp_path / "index")
+    before = bloom_path(tmp_path / "index").read_bytes()
+    for p in (tmp_path / "index" / "shards").glob("*.done.json"):
+        p.unlink()
+    for p in ChunkLog(tmp_path / "index").dir.glob("*.npy"):
+        p.unlink()
+    manifest = build_index(parts, tmp_path / "index")
+    assert manifest["counts"]["store_unchanged"] == 10
+    assert bloom_path(tmp_path / "index").read_bytes() == before
+
+
+def test_the_filter_is_rebuilt_only_when_the_log_changed(tmp_path):
+    docs = real_documents(12)
+    parts = shards(tmp_path, docs)
+    build_index(parts[:2], tmp_path / "index")
+    first = read_meta(tmp_path / "index")
+    assert build_bloom(tmp_path / "index") == first  # unchanged: not rebuilt
+    build_index(parts, tmp_path / "index")
+    assert read_meta(tmp_path / "index")["items"] > first["items"]
+
+
+def test_parallel_fill_equals_serial(tmp_path):
+    docs = real_documents(12)
+    build_index(shards(tmp_path, docs), tmp_path / "index")
+    serial = build_bloom(tmp_path / "index", workers=1, force=True)
+    one = bloom_path(tmp_path / "index").read_bytes()
+    parallel = build_bloom(tmp_path / "index", workers=3, force=True)
+    assert bloom_path(tmp_path / "index").read_bytes() == one
+    assert serial["items"] == parallel["items"]
+
+
+def test_a_looser_rate_gives_a_smaller_filter(tmp_path):
+    docs = real_documents(12)
+    parts = shards(tmp_path, docs)
+    tight = build_index(parts, tmp_path / "a")["configs"]["membership"]
+    loose = build_index(parts, tmp_path / "b", config=BuildConfig(bloom_fpr=0.01))["configs"]["membership"]
+    assert loose["bits"] < tight["bits"] and loose["hashes"] < tight["hashes"]
+    assert read_manifest(tmp_path / "b")["configs"]["build"]["bloom_fpr"] == 0.01
+    with pytest.raises(ValueError, match="probability"):
+        BuildConfig(bloom_fpr=0)
