@@ -5,7 +5,9 @@ temporary directory with the same writer heap and thread count (``TantivyConfig`
 
 * **ours**: ``indexer.build.build_index`` — git-sha dedup, content indexed as words (tantivy's
   ``simple`` tokenizer, lowercased, with positions) plus each document's camel words (found
-  with numpy per batch), term fields, a commit per shard;
+  with numpy per batch), term fields, a commit per shard, and the membership sketch: each
+  content's normalized 50-character chunk hashes as u64 terms, a per-shard hash log and the
+  Bloom filter built from it;
 * **plain**: one stored ``content`` field with tantivy's default tokenizer and a raw ``id``
   field, every non-empty row added, one commit at the end.
 
@@ -165,11 +167,11 @@ def read_plain(shards: list[Path]) -> dict:
     return {"seconds": time.perf_counter() - t0, "docs": docs, "bytes": nbytes}
 
 
-def build_ours(shards: list[Path], out: Path) -> dict:
-    from indexer.build import build_index
+def build_ours(shards: list[Path], out: Path, *, membership: bool = True) -> dict:
+    from indexer.build import BuildConfig, build_index
 
     t0 = time.perf_counter()
-    manifest = build_index(shards, out, progress=False)
+    manifest = build_index(shards, out, progress=False, config=BuildConfig(membership=membership))
     seconds = time.perf_counter() - t0
     counts = manifest["counts"]
     return {"seconds": seconds, "docs": counts["docs_read"], "bytes": counts["bytes_read"],
@@ -225,6 +227,7 @@ def _best(runs: list[dict]) -> dict:
 
 def report(info: dict, shards: list[Path], results: dict, repeat: int) -> str:
     ours, plain = _best(results["ours"]), _best(results["plain"])
+    search = _best(results["search-only"])
     r_ours, r_plain = results["read_ours"], results["read_plain"]
     mb = ours["bytes"] / 1e6
     lines = [machine_line(info),
@@ -232,18 +235,21 @@ def report(info: dict, shards: list[Path], results: dict, repeat: int) -> str:
              f"({ours['indexed_docs']} unique contents); best of {repeat} alternating run(s) per side",
              ""]
     rows = []
-    for name, run, read in (("StarScope build_index", ours, r_ours), ("plain tantivy", plain, r_plain)):
+    for name, run, read in (("StarScope build_index (search + membership sketch)", ours, r_ours),
+                            ("StarScope build_index --no-membership (search only)", search, r_ours),
+                            ("plain tantivy", plain, r_plain)):
         index_s = max(run["seconds"] - read["seconds"], 1e-9)
         rows.append([name, f"{run['seconds']:.2f}", f"{read['seconds']:.2f}", f"{index_s:.2f}",
                      f"{run['bytes'] / 1e6 / index_s:.1f}", f"{run['docs'] / index_s:.0f}",
                      f"{run['bytes'] / 1e6 / run['seconds']:.1f}",
                      run["indexed_docs"], f"{run['index_bytes'] / 1e6:.1f}",
                      f"{run['index_bytes'] / max(run['bytes'], 1):.2f}x"])
-    index_ours = max(ours["seconds"] - r_ours["seconds"], 1e-9)
     index_plain = max(plain["seconds"] - r_plain["seconds"], 1e-9)
-    rows.append(["ratio ours/plain (time)", f"{ours['seconds'] / plain['seconds']:.2f}", "",
-                 f"**{index_ours / index_plain:.2f}**", "", "", "", "",
-                 f"{ours['index_bytes'] / plain['index_bytes']:.2f}", ""])
+    for name, run in (("ratio ours/plain", ours), ("ratio search-only/plain", search)):
+        index_run = max(run["seconds"] - r_ours["seconds"], 1e-9)
+        rows.append([name, f"{run['seconds'] / plain['seconds']:.2f}", "",
+                     f"**{index_run / index_plain:.2f}**", "", "", "", "",
+                     f"{run['index_bytes'] / plain['index_bytes']:.2f}", ""])
     lines.append(markdown_table(
         ["builder", "end-to-end s", "read-only s", "index s (excl. read)", "index MB/s",
          "index docs/s", "end-to-end MB/s", "docs in index", "index MB", "index/content"], rows))
@@ -287,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
 
     info = machine_info()
     cfg = TantivyConfig()
-    results: dict = {"ours": [], "plain": [], "heap_bytes": cfg.heap_bytes, "num_threads": cfg.num_threads}
+    results: dict = {"ours": [], "search-only": [], "plain": [], "heap_bytes": cfg.heap_bytes, "num_threads": cfg.num_threads}
     with tempfile.TemporaryDirectory(prefix="starscope-bench-", dir=args.tmp_dir) as tmp:
         work = Path(tmp)
         shards = resolve_shards(args.shards, args.limit_mb, work)
@@ -297,10 +303,13 @@ def main(argv: list[str] | None = None) -> int:
         results["read_ours"] = read_ours(shards)
         order = []
         for i in range(args.repeat):
-            order += ["ours", "plain"] if i % 2 == 0 else ["plain", "ours"]
+            sides = ["ours", "search-only", "plain"]
+            order += sides if i % 2 == 0 else sides[::-1]
+        builders = {"ours": build_ours, "search-only": lambda s, o: build_ours(s, o, membership=False),
+                    "plain": build_plain}
         for n, side in enumerate(order):
             out = work / f"{side}-{n}"
-            run = (build_ours if side == "ours" else build_plain)(shards, out)
+            run = builders[side](shards, out)
             print(f"  {side}: {run['seconds']:.1f} s, {run['bytes'] / 1e6:.1f} MB, "
                   f"index {run['index_bytes'] / 1e6:.1f} MB", file=sys.stderr)
             results[side].append(run)

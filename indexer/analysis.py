@@ -128,7 +128,8 @@ def camel_texts(contents: Sequence[str]) -> list[str]:
     marked = set(np.searchsorted(doc_ends, starts[too_long], side="right").tolist())
     which = np.concatenate((np.searchsorted(starts, cuts, side="right"),
                             np.searchsorted(starts, acronyms + 1, side="right"))) - 1
-    which = np.unique(which)
+    which.sort()
+    which = which[np.concatenate(([True], which[1:] != which[:-1]))] if len(which) else which
     which = which[~too_long[which]]
     texts = [""] * len(blobs)
     if len(which):

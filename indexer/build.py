@@ -39,6 +39,7 @@ class BuildConfig:
     batch_docs: int = 500
     commit_bytes: int = 256 << 20
     bloom_fpr: float = 0.001
+    membership: bool = True  # chunk hashes and the Bloom filter (off: a search-only index)
 
     def __post_init__(self):
         if self.max_doc_bytes < 1:
@@ -102,7 +103,7 @@ def build_index(inputs: Iterable[str | Path], out_dir: str | Path, *, config: Bu
     out = Path(out_dir)
     shards = list_shards(inputs)
     out.mkdir(parents=True, exist_ok=True)
-    store = open_store(out, backend=config.store, create=True)
+    store = open_store(out, backend=config.store, create=True, chunks=config.membership)
     log = ShardLog(out)
     chunk_log = ChunkLog(out)
     report = Progress(total_shards=len(shards),
@@ -129,23 +130,24 @@ def build_index(inputs: Iterable[str | Path], out_dir: str | Path, *, config: Bu
                         pending_bytes = 0
             stats["docs_indexed"] = stats["docs_read"] - stats["skipped_too_large"]
             stats.update({f"store_{k}": v for k, v in session.counts.items()})
-            stats["chunk_hashes"] = chunk_log.write(key, session.drain_chunk_hashes())
+            if config.membership:
+                stats["chunk_hashes"] = chunk_log.write(key, session.drain_chunk_hashes())
             log.mark_done(key, source=path, stats=+stats)
             report.update(shards=1)
     finally:
         report.close()
-    sketch = build_bloom(out, fpr=config.bloom_fpr)
+    sketch = build_bloom(out, chunks=store.chunks, fpr=config.bloom_fpr) if config.membership else None
     return refresh_manifest(out, config=config, store=store, log=log, sketch=sketch)
 
 
-def refresh_manifest(out: Path, *, config: BuildConfig, store, log: ShardLog, sketch: dict) -> dict:
+def refresh_manifest(out: Path, *, config: BuildConfig, store, log: ShardLog, sketch: dict | None) -> dict:
     """Rewrite the manifest from the shard markers, the store's own counts and the sketch."""
     done = log.done()
     counts = dict(sorted(log.merged_stats().items()))
     stats = store.stats()
     counts.update(documents=stats.documents, sources=stats.sources, content_bytes=stats.content_bytes,
                   duplicate_sources=stats.sources - stats.documents)
-    sketch = {k: v for k, v in sketch.items() if k != "shards"}
+    sketch = {k: v for k, v in sketch.items() if k != "shards"} if sketch else None
     return write_manifest(out, configs={"build": asdict(config), "store": store.describe(),
                                         "membership": sketch},
                           shards=list(done), counts=counts,

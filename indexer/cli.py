@@ -42,6 +42,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     for name in ("repo", "path", "licenses", "lang", "stars", "id"):
         p.add_argument(f"--{name}-field", default=None, help=f"field holding the {name} (auto-detected)")
     p.add_argument("--max-doc-mb", type=float, default=10.0, help="skip and count larger documents")
+    p.add_argument("--bloom-fpr", type=float, default=0.001,
+                   help="false-positive rate the Bloom filter is sized for (default 0.001)")
+    p.add_argument("--no-membership", action="store_true",
+                   help="a search-only index: no chunk hashes, no Bloom filter (smaller, faster)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress line on stderr (default: when stderr is a terminal)")
     p.set_defaults(func=cmd_index)
@@ -80,7 +84,9 @@ def cmd_index(args) -> int:
                       licenses=args.licenses_field, lang=args.lang_field, stars=args.stars_field,
                       id=args.id_field)
     manifest = build_index(args.shards, args.out, fields=fields, progress=args.progress,
-                           config=BuildConfig(max_doc_bytes=int(args.max_doc_mb * 1e6)))
+                           config=BuildConfig(max_doc_bytes=int(args.max_doc_mb * 1e6),
+                                              bloom_fpr=args.bloom_fpr,
+                                              membership=not args.no_membership))
     print(json.dumps(manifest["counts"], indent=1, sort_keys=True))
     return 0
 

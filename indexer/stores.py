@@ -9,12 +9,14 @@ from .manifest import read_manifest
 BACKENDS = ("tantivy",)
 
 
-def open_store(index_dir: str | Path, *, backend: str = "tantivy", create: bool = False):
-    """Open (or with ``create`` make) the store of an index directory."""
+def open_store(index_dir: str | Path, *, backend: str = "tantivy", create: bool = False,
+               chunks: bool = True):
+    """Open (or with ``create`` make) the store of an index directory; ``chunks``: whether a
+    new store keeps chunk hashes for membership and attribution."""
     if backend == "tantivy":
         from .tantivy_store import TantivyStore
 
-        return TantivyStore(index_dir, create=create)
+        return TantivyStore(index_dir, create=create, chunks=chunks)
     raise ValueError(f"unknown store backend {backend!r}; choose one of {', '.join(BACKENDS)}")
 
 

@@ -19,7 +19,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from membership.chunks import ChunkConfig, document_chunk_hashes, hash_terms
+from membership.chunks import ChunkConfig, distinct, document_chunk_hashes
 
 from . import analysis
 from .document import Document
@@ -28,12 +28,16 @@ from .snippets import line_snippets, match_ranges
 from .store import (Hit, Page, PageOutOfRange, SearchResult, Source, StoredDocument,
                     StoreStats, group_documents)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 STORE_DIR = "store"
 META_FILE = "starscope-store.json"
 # Exact-match term fields; values are lowercased except the hash-like ``sha``/``chunk``/``band``.
 # Verified rankings of literal queries kept per store; each is a list of (rank, count, address).
 VERIFIED_CACHE_SIZE = 32
+# A chunk hash is indexed by its high 32 bits: half the size of whole 64-bit terms. The store
+# only proposes candidates, which attribution verifies, so a rare key collision (about one
+# lookup in 1,300 for 3.3M chunks) costs a verification, never a wrong answer.
+CHUNK_KEY_BITS = 32
 # Up to this many terms, docs_with_terms ranks by BM25 (more and rarer terms first); beyond,
 # one unranked term-set query.
 RANKED_TERMS = 1024
@@ -59,6 +63,16 @@ class TantivyConfig:
                              f"got {self.heap_bytes}")
 
 
+def _term_value(field: str, term: str):
+    """The value a term field indexes: a chunk hash's key (its high bits), else the text."""
+    if field == "chunk":
+        try:
+            return int(term, 16) >> (64 - CHUNK_KEY_BITS)
+        except ValueError:
+            raise ValueError(f"chunk terms are 16 hex digits, got {term!r}") from None
+    return term
+
+
 def _schema():
     import tantivy
 
@@ -68,8 +82,10 @@ def _schema():
     sb.add_text_field("camel", stored=False, tokenizer_name="camel_words", index_option="basic")
     for name in ("repo", "owner", "path", "license", "lang"):
         sb.add_text_field(name, stored=False, tokenizer_name="raw", fast=name == "lang")
-    for name in ("chunk", "band"):  # many hash terms per document, one whitespace-joined text
-        sb.add_text_field(name, stored=False, tokenizer_name="hash_terms", index_option="basic")
+    # Chunk hashes are u64 terms (no tokenizing; the protocol speaks 16-hex-digit strings);
+    # band keys are many whitespace-joined terms in one text.
+    sb.add_unsigned_field("chunk", stored=False, indexed=True)
+    sb.add_text_field("band", stored=False, tokenizer_name="hash_terms", index_option="basic")
     sb.add_integer_field("stars", stored=False, indexed=True, fast=True)
     sb.add_integer_field("size", stored=False, indexed=False, fast=True)
     sb.add_integer_field("n_sources", stored=False, indexed=False, fast=True)
@@ -89,17 +105,20 @@ def _analyzers():
             "hash_terms": t.TextAnalyzerBuilder(t.Tokenizer.whitespace()).build()}
 
 
-def _meta() -> dict:
+def _meta(chunks: bool = True) -> dict:
     return {"format": "starscope-tantivy-store", "version": FORMAT_VERSION,
             "words": "simple+lowercase", "camel_words": "whitespace",
-            "max_term_chars": analysis.MAX_TERM_CHARS, "chunks": ChunkConfig().to_json()}
+            "max_term_chars": analysis.MAX_TERM_CHARS,
+            "chunks": ChunkConfig().to_json() if chunks else None, "chunk_key_bits": CHUNK_KEY_BITS}
 
 
 class TantivyStore:
     """A :class:`indexer.store.Store` on an on-disk tantivy index."""
 
     def __init__(self, index_dir: str | Path, *, config: TantivyConfig = TantivyConfig(),
-                 create: bool = False):
+                 create: bool = False, chunks: bool = True):
+        """Open the store of ``index_dir``; ``create`` makes one if there is none, with chunk
+        hashes (for membership and attribution) unless ``chunks`` is false."""
         import tantivy
 
         self.path = Path(index_dir) / STORE_DIR
@@ -110,12 +129,18 @@ class TantivyStore:
             self._schema = _schema()
             self._index = tantivy.Index(self._schema, path=str(self.path))
             tmp = meta_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(_meta(), indent=2))
+            tmp.write_text(json.dumps(_meta(chunks), indent=2))
             os.replace(tmp, meta_path)
         else:
-            self.verify()
+            meta = self.verify()
+            if create and (meta["chunks"] is not None) != chunks:
+                raise StoreFormatError(
+                    f"{self.path} was built {'with' if meta['chunks'] else 'without'} the membership "
+                    f"sketch; build {'without' if meta['chunks'] else 'with'} it into a new directory")
             self._schema = _schema()
             self._index = tantivy.Index.open(str(self.path))
+        self._meta = json.loads(meta_path.read_text())
+        self.chunks = ChunkConfig.from_json(self._meta["chunks"]) if self._meta["chunks"] else None
         for name, analyzer in _analyzers().items():
             self._index.register_tokenizer(name, analyzer)
         self._verified_cache: OrderedDict = OrderedDict()
@@ -130,14 +155,14 @@ class TantivyStore:
             raise StoreFormatError(f"{self.path} holds no StarScope store (missing {META_FILE}); "
                                    "build one with `starscope index`")
         meta = json.loads(meta_path.read_text())
-        if meta != _meta():
+        if meta not in (_meta(True), _meta(False)):
             raise StoreFormatError(f"{self.path} was written with store format {meta}; this version "
                                    f"reads {_meta()}. Rebuild the index with `starscope index`.")
         return meta
 
     def describe(self) -> dict:
         """The store's format and analysis, as recorded in the manifest."""
-        return _meta()
+        return dict(self._meta)
 
     # -- write side ----------------------------------------------------------------------
     @contextmanager
@@ -161,7 +186,8 @@ class TantivyStore:
         d.add_text("sha", rec.sha)
         d.add_text("content", rec.content)
         d.add_text("camel", camel)
-        d.add_text("chunk", " ".join(hash_terms(chunks)))
+        for key in (chunks >> np.uint64(64 - CHUNK_KEY_BITS)).tolist():
+            d.add_unsigned("chunk", key)
         d.add_text("lang", rec.lang.lower())
         d.add_text("lang_stored", rec.lang)
         for field, values in (("repo", {s.repo.lower() for s in rec.sources}),
@@ -224,7 +250,7 @@ class TantivyStore:
             raise ValueError(f"{field!r} is not a term field; use one of {TERM_FIELDS}")
         if not terms or limit < 1:
             return []
-        terms = list(dict.fromkeys(terms))
+        terms = [_term_value(field, t) for t in dict.fromkeys(terms)]
         if len(terms) <= RANKED_TERMS:
             query = Query.boolean_query([(Occur.Should, Query.term_query(self._schema, field, t))
                                          for t in terms])
@@ -240,7 +266,7 @@ class TantivyStore:
         if field not in TERM_FIELDS:
             raise ValueError(f"{field!r} is not a term field; use one of {TERM_FIELDS}")
         searcher = self._searcher()
-        return {t: searcher.doc_freq(field, t) for t in terms}
+        return {t: searcher.doc_freq(field, _term_value(field, t)) for t in terms}
 
     def repos(self, prefix: str = "", *, limit: int = 100) -> list[tuple[str, int]]:
         """Repositories whose (lowercased) name starts with ``prefix``, with document counts."""
@@ -434,7 +460,7 @@ class TantivySession:
         batch = group_documents(documents)
         unseen = [sha for sha in batch if sha not in self._pending]
         stored = self._store._get_many(self._store._searcher(), unseen)
-        hashes = dict(zip(batch, document_chunk_hashes([r.content for r in batch.values()])))
+        hashes = dict(zip(batch, self._hashes([r.content for r in batch.values()])))
         self._chunk_hashes.extend(hashes.values())
         changed = []
         for sha, rec in batch.items():
@@ -454,14 +480,19 @@ class TantivySession:
     def drain_chunk_hashes(self) -> np.ndarray:
         """The distinct chunk hashes of every content added since the last drain, whether it
         was new, merged or already stored (a resumed build logs a shard's hashes again)."""
-        out = np.unique(np.concatenate(self._chunk_hashes)) if self._chunk_hashes else np.zeros(0, np.uint64)
+        out = distinct(np.concatenate(self._chunk_hashes)) if self._chunk_hashes else np.zeros(0, np.uint64)
         self._chunk_hashes = []
         return out
+
+    def _hashes(self, contents: list[str]) -> list[np.ndarray]:
+        if self._store.chunks is None:  # built without the membership sketch
+            return [np.zeros(0, np.uint64)] * len(contents)
+        return document_chunk_hashes(contents, self._store.chunks)
 
     def _write(self, records: Sequence[StoredDocument], chunks: Sequence[np.ndarray] | None = None) -> None:
         camel = analysis.camel_texts([r.content for r in records])
         if chunks is None:
-            chunks = document_chunk_hashes([r.content for r in records])
+            chunks = self._hashes([r.content for r in records])
         for rec, text, hashes in zip(records, camel, chunks):
             self._writer.add_document(self._store._to_tantivy(rec, text, hashes))
 

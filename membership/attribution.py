@@ -29,7 +29,6 @@ Note:
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +38,8 @@ from indexer.store import Store, StoredDocument
 
 from . import licenses as lic
 from .bloom import BloomFilter
-from .chunks import ChunkConfig, Normalized, chunk_hashes, hash_terms, normalize, window_hashes
+from .chunks import (ChunkConfig, Normalized, chunk_hashes, distinct, hash_terms, normalize,
+                     window_hashes)
 from .sketch import open_bloom, read_meta
 
 
@@ -217,14 +217,12 @@ class _Lines:
     """Raw offset -> 1-based line number."""
 
     def __init__(self, text: str):
-        self.starts = [0]
-        i = text.find("\n")
-        while i >= 0:
-            self.starts.append(i + 1)
-            i = text.find("\n", i + 1)
+        codes = (np.frombuffer(text.encode("ascii"), np.uint8) if text.isascii()
+                 else np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32))
+        self.starts = np.flatnonzero(codes == 10) + 1
 
     def line(self, offset: int) -> int:
-        return bisect.bisect_right(self.starts, offset)
+        return int(np.searchsorted(self.starts, offset, side="right")) + 1
 
 
 @dataclass
@@ -265,8 +263,8 @@ class MembershipIndex:
         chunk_json = store.describe().get("chunks")
         if chunk_json is None:
             from .sketch import SketchMissing
-            raise SketchMissing(f"{index_dir}: the store holds no chunk hashes (built before "
-                                "membership existed); rebuild the index with `starscope index`")
+            raise SketchMissing(f"{index_dir} was built without the membership sketch "
+                                "(--no-membership); rebuild it with `starscope index`")
         chunks = ChunkConfig.from_json(chunk_json)
         return cls(store, open_bloom(index_dir, chunks=chunks), chunks=chunks, config=config,
                    sketch=read_meta(index_dir))
@@ -361,12 +359,21 @@ class MembershipIndex:
         if not len(offsets):
             return empty
         hit_hashes = windows[offsets]
-        terms = hash_terms(np.unique(hit_hashes))
+        terms = hash_terms(distinct(hit_hashes))
         df = self.store.term_doc_counts("chunk", terms)
         live = [t for t in terms if df.get(t)]
         if not live:
             return empty  # every hit was a false positive of the filter
-        docs = self.store.docs_with_terms("chunk", live, limit=cfg.max_candidates)
+        # Every content holding a rare hit is fetched; for hits held by more contents than
+        # the threshold, enough to prove a span common (their spans' counts are then lower
+        # bounds, flagged): boilerplate costs a few fetches, not max_candidates.
+        rare = [t for t in live if df[t] <= threshold]
+        frequent = [t for t in live if df[t] > threshold]
+        docs = self.store.docs_with_terms("chunk", rare, limit=cfg.max_candidates) if rare else []
+        if frequent:
+            have = {d.sha for d in docs}
+            docs += [d for d in self.store.docs_with_terms("chunk", frequent, limit=threshold + 1)
+                     if d.sha not in have]
         matches, fetched_with = self._extend_all(norm, offsets, hit_hashes, docs)
         return self._report(text, norm, matches, df, fetched_with, windows, offsets, len(docs),
                             min_length, threshold, max_sources)
@@ -429,6 +436,7 @@ class MembershipIndex:
                     ranges.add((m.qs, m.qe))
         ranges = sorted(ranges, key=lambda r: (-(r[1] - r[0]), r[0]))
         qlines = _Lines(text)
+        line_maps: dict[str, _Lines] = {}  # per content, shared by its spans
         hit_list = list(zip(offsets.tolist(), windows[offsets].tolist()))
         w = self.chunks.width
         spans, real_ranges, real_sources = [], [], {}
@@ -445,7 +453,7 @@ class MembershipIndex:
             # the others hold a longer match, reported as its own span), then by stars.
             ordered = sorted(holders.values(), key=lambda m: ((m.qs, m.qe) != (qs, qe), -m.doc.stars,
                                                               m.doc.primary.repo, m.doc.primary.path))
-            sources = tuple(self._source(m, qs, qe) for m in ordered[:max_sources])
+            sources = tuple(self._source(m, qs, qe, line_maps) for m in ordered[:max_sources])
             ra, rb = norm.raw_span(qs, qe)
             if count <= threshold:
                 real_ranges.append((qs, qe))
@@ -468,10 +476,10 @@ class MembershipIndex:
             candidates=candidates, filter=self.filter_info)
 
     @staticmethod
-    def _source(m: _Match, qs: int, qe: int) -> SourceMatch:
+    def _source(m: _Match, qs: int, qe: int, line_maps: dict) -> SourceMatch:
         ds, de = m.ds + (qs - m.qs), m.ds + (qe - m.qs)
         ra, rb = m.dn.raw_span(ds, de)
-        lines = _Lines(m.doc.content)
+        lines = line_maps.get(m.doc.sha) or line_maps.setdefault(m.doc.sha, _Lines(m.doc.content))
         primary = m.doc.primary
         others = tuple({"repo": s.repo, "path": s.path, "licenses": list(s.licenses)}
                        for s in m.doc.sources if s != primary)

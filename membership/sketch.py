@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .bloom import BloomConfig, BloomFileError, BloomFilter
-from .chunks import ChunkConfig
+from .chunks import ChunkConfig, distinct
 
 SKETCH_DIR = "membership"
 FORMAT_VERSION = 1
@@ -48,7 +48,7 @@ class ChunkLog:
     def write(self, key: str, hashes: np.ndarray) -> int:
         """Log a shard's distinct hashes atomically; returns how many."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        hashes = np.unique(np.asarray(hashes, dtype=np.uint64))
+        hashes = distinct(np.asarray(hashes, dtype=np.uint64))
         tmp = self.dir / f".{key}.tmp.npy"
         np.save(tmp, hashes)
         os.replace(tmp, self.path(key))
@@ -102,7 +102,7 @@ def build_bloom(index_dir: str | Path, *, chunks: ChunkConfig = ChunkConfig(), f
             and bloom_path(index_dir).exists()):
         return meta
     t0 = time.perf_counter()
-    hashes = np.unique(np.concatenate([log.read(k) for k in keys])) if keys else np.zeros(0, np.uint64)
+    hashes = distinct(np.concatenate([log.read(k) for k in keys])) if keys else np.zeros(0, np.uint64)
     config = BloomConfig.for_capacity(len(hashes), fpr, seed=chunks.seed, chunk=chunks.to_json())
     parts = np.array_split(hashes, max(1, workers))
 

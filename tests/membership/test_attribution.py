@@ -137,13 +137,14 @@ def test_boilerplate_is_common_and_reported_apart(index):
     # (one stdlib file quotes the header's first lines too: that shorter span is its own)
     span = max(result.spans, key=lambda s: s.normalized_length)
     assert all(s.common for s in result.spans)
-    assert span.count == 15 and span.count_complete
+    # its chunks are held by 15 files: 11 are fetched, enough to prove it common
+    assert span.count == 11 and not span.count_complete
     assert span.text.startswith("# Licensed") and span.start == 0
     assert result.coverage == 0 and result.longest == 0 and result.licenses["sources"] == 0
     relaxed = index.attribute(query, common_threshold=20)
     longest = max(relaxed.spans, key=lambda s: s.normalized_length)
     assert not longest.common and relaxed.coverage > 0.5
-    assert len(longest.sources) == 10 and longest.count == 15
+    assert len(longest.sources) == 10 and longest.count == 15 and longest.count_complete
     assert len(index.attribute(query, max_sources=3).spans[0].sources) == 3
 
 

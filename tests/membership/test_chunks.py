@@ -59,6 +59,18 @@ def test_reindented_and_crlf_copies_normalize_alike():
     assert normalize(code).text == normalize(copy).text
 
 
+def test_a_batch_hashes_each_document_alone():
+    batch = [d.content for d in real_documents(20)] + ["", "short", "é" * 120, "x = 1\n" * 30]
+    got = document_chunk_hashes(batch)
+    assert len(got) == len(batch)
+    for content, hashes in zip(batch, got):
+        assert hashes.tolist() == chunk_hashes(normalize(content).codes).tolist()
+    for cfg in (ChunkConfig(width=20, stride=7), ChunkConfig(width=50, stride=50, seed=1)):
+        assert [h.tolist() for h in document_chunk_hashes(batch[:3], cfg)] == [
+            chunk_hashes(normalize(c).codes, cfg).tolist() for c in batch[:3]]
+    assert [len(h) for h in document_chunk_hashes(["", "a"])] == [0, 0]
+
+
 def test_chunks_are_the_windows_at_the_stride():
     codes = normalize(real_documents(1)[0].content).codes
     windows = window_hashes(codes)
