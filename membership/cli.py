@@ -10,7 +10,11 @@ import json
 import sys
 from pathlib import Path
 
-from .attribution import AttributionInputError, MembershipIndex
+from .attribution import AttributionConfig, AttributionInputError, MembershipIndex
+
+
+def _open(args) -> MembershipIndex:
+    return MembershipIndex.open(args.index, config=AttributionConfig(max_chars=args.max_chars))
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -20,6 +24,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("stdin", nargs="?", choices=["-"], help="read the text from standard input")
     p.add_argument("--text-file", help="the text to test (- for standard input)")
     p.add_argument("--exact", action="store_true", help="confirm every hit in the store")
+    p.add_argument("--max-chars", type=int, default=AttributionConfig.max_chars,
+                   help=f"refuse longer text (default {AttributionConfig.max_chars:,})")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_membership)
 
@@ -36,6 +42,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--common-threshold", type=int, default=None,
                    help="spans held by more documents are marked common (default 10)")
     p.add_argument("--max-sources", type=int, default=None, help="sources listed per span (default 10)")
+    p.add_argument("--max-chars", type=int, default=AttributionConfig.max_chars,
+                   help=f"refuse longer text (default {AttributionConfig.max_chars:,})")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_attribute)
 
@@ -65,7 +73,7 @@ def _read_text(args) -> str:
 
 
 def cmd_membership(args) -> int:
-    result = MembershipIndex.open(args.index).test(_read_text(args), exact=args.exact)
+    result = _open(args).test(_read_text(args), exact=args.exact)
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False))
         return 0
@@ -94,7 +102,7 @@ def cmd_attribute(args) -> int:
         return _attribute_jsonl(args)
     if args.out:
         raise ValueError("--out goes with --jsonl")
-    result = MembershipIndex.open(args.index).attribute(_read_text(args), **_overrides(args))
+    result = _open(args).attribute(_read_text(args), **_overrides(args))
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False))
         return 0
@@ -117,7 +125,7 @@ def cmd_attribute(args) -> int:
 
 def _attribute_jsonl(args) -> int:
     """One result per input line, streamed; a bad line gets an error record, not an abort."""
-    index = MembershipIndex.open(args.index)
+    index = _open(args)
     overrides = _overrides(args)
     out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
     failed = 0
