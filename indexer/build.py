@@ -39,7 +39,9 @@ class BuildConfig:
     batch_docs: int = 500
     commit_bytes: int = 256 << 20
     bloom_fpr: float = 0.001
-    membership: bool = True  # chunk hashes and the Bloom filter (off: a search-only index)
+    membership: bool = True  # chunk hashes, Bloom filter, MinHash (off: a search-only index)
+    minhash: str = "default"  # "default" (datasketch 2.0's affine32, seed 1) or "bigcode" (legacy, seed 42)
+    minhash_workers: int = 2  # processes that sign documents
 
     def __post_init__(self):
         if self.max_doc_bytes < 1:
@@ -49,8 +51,22 @@ class BuildConfig:
         if self.commit_bytes < 1:
             raise ValueError(f"commit_bytes must be positive (1 commits after every batch); "
                              f"got {self.commit_bytes}")
+        if self.minhash not in ("default", "bigcode"):
+            raise ValueError(f"minhash is 'default' or 'bigcode' (BigCode's legacy signatures), got {self.minhash!r}")
+        if self.minhash_workers < 1:
+            raise ValueError(f"minhash_workers must be at least 1, got {self.minhash_workers}")
         if not 0 < self.bloom_fpr < 1:
             raise ValueError(f"bloom_fpr is a probability between 0 and 1 (0.001 = 0.1%), got {self.bloom_fpr}")
+
+
+    def minhash_config(self):
+        """The MinHash config a new store gets (``bigcode``: datasketch's legacy scheme, seed 42
+        and BigCode's tokens, empty strings included: its deduplication signatures bit for bit)."""
+        from membership.minhash import MinHashConfig
+
+        if self.minhash == "bigcode":
+            return MinHashConfig(scheme="legacy", seed=42, empty_tokens=True)
+        return MinHashConfig()
 
 
 class Progress:
@@ -103,7 +119,8 @@ def build_index(inputs: Iterable[str | Path], out_dir: str | Path, *, config: Bu
     out = Path(out_dir)
     shards = list_shards(inputs)
     out.mkdir(parents=True, exist_ok=True)
-    store = open_store(out, backend=config.store, create=True, chunks=config.membership)
+    store = open_store(out, backend=config.store, create=True, sketch=config.membership,
+                       minhash=config.minhash_config())
     log = ShardLog(out)
     chunk_log = ChunkLog(out)
     report = Progress(total_shards=len(shards),
@@ -115,7 +132,7 @@ def build_index(inputs: Iterable[str | Path], out_dir: str | Path, *, config: Bu
                 report.update(shards=1)
                 continue
             stats: Counter = Counter()
-            with store.session() as session:
+            with store.session(sign_workers=config.minhash_workers) as session:
                 pending_bytes = 0
                 docs = iter_documents(path, stats=stats, fields=fields)
                 for batch in _batches(docs, config.batch_docs):

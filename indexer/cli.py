@@ -44,6 +44,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-doc-mb", type=float, default=10.0, help="skip and count larger documents")
     p.add_argument("--bloom-fpr", type=float, default=0.001,
                    help="false-positive rate the Bloom filter is sized for (default 0.001)")
+    p.add_argument("--minhash", choices=("default", "bigcode"), default="default",
+                   help="near-duplicate signatures: datasketch 2.0's default scheme (seed 1), or "
+                        "BigCode's (legacy scheme, seed 42, BigCode's tokens)")
     p.add_argument("--no-membership", action="store_true",
                    help="a search-only index: no chunk hashes, no Bloom filter (smaller, faster)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -86,7 +89,8 @@ def cmd_index(args) -> int:
     manifest = build_index(args.shards, args.out, fields=fields, progress=args.progress,
                            config=BuildConfig(max_doc_bytes=int(args.max_doc_mb * 1e6),
                                               bloom_fpr=args.bloom_fpr,
-                                              membership=not args.no_membership))
+                                              membership=not args.no_membership,
+                                              minhash=args.minhash))
     print(json.dumps(manifest["counts"], indent=1, sort_keys=True))
     return 0
 

@@ -10,13 +10,14 @@ BACKENDS = ("tantivy",)
 
 
 def open_store(index_dir: str | Path, *, backend: str = "tantivy", create: bool = False,
-               chunks: bool = True):
-    """Open (or with ``create`` make) the store of an index directory; ``chunks``: whether a
-    new store keeps chunk hashes for membership and attribution."""
+               sketch: bool = True, minhash=None):
+    """Open (or with ``create`` make) the store of an index directory; ``sketch``: whether a
+    new store keeps chunk hashes and MinHash signatures (``minhash`` config) for membership,
+    attribution and near-duplicates."""
     if backend == "tantivy":
         from .tantivy_store import TantivyStore
 
-        return TantivyStore(index_dir, create=create, chunks=chunks)
+        return TantivyStore(index_dir, create=create, sketch=sketch, minhash=minhash)
     raise ValueError(f"unknown store backend {backend!r}; choose one of {', '.join(BACKENDS)}")
 
 

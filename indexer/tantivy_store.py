@@ -91,6 +91,8 @@ def _schema():
     sb.add_integer_field("n_sources", stored=False, indexed=False, fast=True)
     sb.add_text_field("lang_stored", stored=True, tokenizer_name="raw", index_option="basic")
     sb.add_bytes_field("sources", stored=True, indexed=False)
+    for name in ("sig_plain", "sig_abstract"):  # MinHash signatures, compact (num_perm values)
+        sb.add_bytes_field(name, stored=True, indexed=False)
     return sb.build()
 
 
@@ -105,42 +107,62 @@ def _analyzers():
             "hash_terms": t.TextAnalyzerBuilder(t.Tokenizer.whitespace()).build()}
 
 
-def _meta(chunks: bool = True) -> dict:
-    return {"format": "starscope-tantivy-store", "version": FORMAT_VERSION,
-            "words": "simple+lowercase", "camel_words": "whitespace",
-            "max_term_chars": analysis.MAX_TERM_CHARS,
-            "chunks": ChunkConfig().to_json() if chunks else None, "chunk_key_bits": CHUNK_KEY_BITS}
+_FIXED_META = {"format": "starscope-tantivy-store", "version": FORMAT_VERSION,
+               "words": "simple+lowercase", "camel_words": "whitespace",
+               "max_term_chars": analysis.MAX_TERM_CHARS, "chunk_key_bits": CHUNK_KEY_BITS}
+
+
+def _meta(sketch: bool = True, minhash=None) -> dict:
+    """The store's description; ``chunks``/``minhash`` are null in a search-only store."""
+    from membership.minhash import MinHashConfig
+
+    minhash = (minhash or MinHashConfig()) if sketch else None
+    return {**_FIXED_META, "chunks": ChunkConfig().to_json() if sketch else None,
+            "minhash": minhash.to_json() if minhash else None}
 
 
 class TantivyStore:
     """A :class:`indexer.store.Store` on an on-disk tantivy index."""
 
     def __init__(self, index_dir: str | Path, *, config: TantivyConfig = TantivyConfig(),
-                 create: bool = False, chunks: bool = True):
-        """Open the store of ``index_dir``; ``create`` makes one if there is none, with chunk
-        hashes (for membership and attribution) unless ``chunks`` is false."""
+                 create: bool = False, sketch: bool = True, minhash=None):
+        """Open the store of ``index_dir``; ``create`` makes one if there is none, with the
+        membership sketch (chunk hashes, MinHash signatures with ``minhash``, a
+        :class:`membership.minhash.MinHashConfig`, default if None) unless ``sketch`` is false."""
         import tantivy
 
         self.path = Path(index_dir) / STORE_DIR
         self.config = config
         meta_path = self.path / META_FILE
+        wanted = _meta(sketch, minhash)
         if create and not meta_path.exists():
             self.path.mkdir(parents=True, exist_ok=True)
             self._schema = _schema()
             self._index = tantivy.Index(self._schema, path=str(self.path))
             tmp = meta_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(_meta(chunks), indent=2))
+            tmp.write_text(json.dumps(wanted, indent=2))
             os.replace(tmp, meta_path)
         else:
             meta = self.verify()
-            if create and (meta["chunks"] is not None) != chunks:
+            if create and (meta["chunks"] is not None) != sketch:
                 raise StoreFormatError(
                     f"{self.path} was built {'with' if meta['chunks'] else 'without'} the membership "
                     f"sketch; build {'without' if meta['chunks'] else 'with'} it into a new directory")
+            if create and sketch and meta["minhash"] != wanted["minhash"]:
+                diff = {k: (meta["minhash"].get(k), v) for k, v in wanted["minhash"].items()
+                        if meta["minhash"].get(k) != v}
+                raise StoreFormatError(
+                    f"{self.path} was built with another MinHash config (stored vs requested: "
+                    f"{diff}); build into a new directory, or resume with the stored config")
             self._schema = _schema()
             self._index = tantivy.Index.open(str(self.path))
         self._meta = json.loads(meta_path.read_text())
         self.chunks = ChunkConfig.from_json(self._meta["chunks"]) if self._meta["chunks"] else None
+        self.minhash = None
+        if self._meta["minhash"]:
+            from membership.minhash import MinHashConfig
+
+            self.minhash = MinHashConfig.from_json(self._meta["minhash"])
         for name, analyzer in _analyzers().items():
             self._index.register_tokenizer(name, analyzer)
         self._verified_cache: OrderedDict = OrderedDict()
@@ -155,9 +177,20 @@ class TantivyStore:
             raise StoreFormatError(f"{self.path} holds no StarScope store (missing {META_FILE}); "
                                    "build one with `starscope index`")
         meta = json.loads(meta_path.read_text())
-        if meta not in (_meta(True), _meta(False)):
+        fixed = {k: meta.get(k) for k in _FIXED_META}
+        sketch_ok = (meta.get("chunks") == ChunkConfig().to_json() and meta.get("minhash")) or (
+            meta.get("chunks") is None and meta.get("minhash") is None)
+        if fixed != _FIXED_META or not sketch_ok or set(meta) != set(_FIXED_META) | {"chunks", "minhash"}:
             raise StoreFormatError(f"{self.path} was written with store format {meta}; this version "
                                    f"reads {_meta()}. Rebuild the index with `starscope index`.")
+        if meta["minhash"]:
+            from membership.minhash import MinHashConfig
+
+            try:
+                MinHashConfig.from_json(meta["minhash"])
+            except (TypeError, ValueError) as e:
+                raise StoreFormatError(f"{self.path}: unusable MinHash config {meta['minhash']}: {e}; "
+                                       "rebuild the index with `starscope index`") from None
         return meta
 
     def describe(self) -> dict:
@@ -166,9 +199,10 @@ class TantivyStore:
 
     # -- write side ----------------------------------------------------------------------
     @contextmanager
-    def session(self) -> Iterator["TantivySession"]:
-        """A write session: commits on success, rolls back (and re-raises) on error."""
-        s = TantivySession(self)
+    def session(self, *, sign_workers: int = 1) -> Iterator["TantivySession"]:
+        """A write session: commits on success, rolls back (and re-raises) on error;
+        ``sign_workers`` processes compute MinHash signatures."""
+        s = TantivySession(self, sign_workers=sign_workers)
         try:
             yield s
         except BaseException:
@@ -177,9 +211,9 @@ class TantivyStore:
         s.commit()
         s.close()
 
-    def _to_tantivy(self, rec: StoredDocument, camel: str, chunks: np.ndarray):
-        """One tantivy document; ``camel`` and ``chunks`` are its camel text and chunk hashes
-        (computed by the caller for a whole batch at once)."""
+    def _to_tantivy(self, rec: StoredDocument, camel: str, chunks: np.ndarray, sigs: tuple):
+        """One tantivy document; ``camel``, ``chunks`` and ``sigs`` (plain and abstracted
+        MinHash signatures, None for too few tokens) are computed by the caller per batch."""
         import tantivy
 
         d = tantivy.Document()
@@ -188,6 +222,13 @@ class TantivyStore:
         d.add_text("camel", camel)
         for key in (chunks >> np.uint64(64 - CHUNK_KEY_BITS)).tolist():
             d.add_unsigned("chunk", key)
+        keys = []
+        for name, kind, sig in (("sig_plain", "p", sigs[0]), ("sig_abstract", "a", sigs[1])):
+            if sig is not None:
+                d.add_bytes(name, sig.tobytes())
+                keys += self._hasher().band_keys(sig, kind=kind)
+        if keys:
+            d.add_text("band", " ".join(keys))
         d.add_text("lang", rec.lang.lower())
         d.add_text("lang_stored", rec.lang)
         for field, values in (("repo", {s.repo.lower() for s in rec.sources}),
@@ -259,6 +300,36 @@ class TantivyStore:
         searcher = self._searcher()
         res = searcher.search(query, limit=limit, count=False)
         return [self._record(searcher.doc(addr)) for _, addr in res.hits]
+
+    def _hasher(self):
+        """The MinHasher of this store's config (None for a search-only store)."""
+        if self.minhash is None:
+            return None
+        if getattr(self, "_minhasher", None) is None:
+            from membership.minhash import MinHasher
+
+            self._minhasher = MinHasher(self.minhash)
+        return self._minhasher
+
+    def signed_docs_with_terms(self, field: str, terms: Sequence[str], *, limit: int = 1000
+                               ) -> list[tuple[StoredDocument, np.ndarray | None, np.ndarray | None]]:
+        """Like :meth:`docs_with_terms`, with each document's plain and abstracted MinHash
+        signatures (None where the document had too few tokens)."""
+        from tantivy import Query
+
+        if not terms or limit < 1:
+            return []
+        dtype = np.uint64 if self.minhash.scheme in ("legacy", "affine64") else np.uint32
+        searcher = self._searcher()
+        res = searcher.search(Query.term_set_query(self._schema, field, [_term_value(field, t) for t in terms]),
+                              limit=limit, count=False)
+        out = []
+        for _, addr in res.hits:
+            doc = searcher.doc(addr)
+            sigs = [np.frombuffer(doc[name][0], dtype) if doc.get_first(name) else None
+                    for name in ("sig_plain", "sig_abstract")]
+            out.append((self._record(doc), *sigs))
+        return out
 
     def term_doc_counts(self, field: str, terms: Sequence[str]) -> dict[str, int]:
         """How many stored contents hold each term of the exact-match ``field`` (deleted ones
@@ -447,8 +518,9 @@ class TantivySession:
     contents, ``unchanged`` documents that were already there exactly (a resumed build).
     """
 
-    def __init__(self, store: TantivyStore):
+    def __init__(self, store: TantivyStore, *, sign_workers: int = 1):
         self._store = store
+        self.sign_workers = sign_workers
         self._writer = store._index.writer(heap_size=store.config.heap_bytes,
                                            num_threads=store.config.num_threads)
         self._pending: dict[str, StoredDocument] = {}
@@ -489,12 +561,22 @@ class TantivySession:
             return [np.zeros(0, np.uint64)] * len(contents)
         return document_chunk_hashes(contents, self._store.chunks)
 
+    def _signatures(self, records: Sequence[StoredDocument]) -> list[tuple]:
+        hasher = self._store._hasher()
+        if hasher is None or not records:
+            return [(None, None)] * len(records)
+        texts = [r.content for r in records]
+        plain = hasher.sign_texts(texts, workers=self.sign_workers)
+        abstracted = hasher.sign_texts(texts, abstracted=True, langs=[r.lang for r in records],
+                                       paths=[r.primary.path for r in records], workers=self.sign_workers)
+        return list(zip(plain, abstracted))
+
     def _write(self, records: Sequence[StoredDocument], chunks: Sequence[np.ndarray] | None = None) -> None:
         camel = analysis.camel_texts([r.content for r in records])
         if chunks is None:
             chunks = self._hashes([r.content for r in records])
-        for rec, text, hashes in zip(records, camel, chunks):
-            self._writer.add_document(self._store._to_tantivy(rec, text, hashes))
+        for rec, text, hashes, sigs in zip(records, camel, chunks, self._signatures(records)):
+            self._writer.add_document(self._store._to_tantivy(rec, text, hashes, sigs))
 
     def delete(self, *, repo: str | None = None, owner: str | None = None) -> int:
         """Remove a repository's (or an owner's) sources; contents left without any source are

@@ -29,7 +29,7 @@ Note:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,8 @@ from . import licenses as lic
 from .bloom import BloomFilter
 from .chunks import (ChunkConfig, Normalized, chunk_hashes, distinct, hash_terms, normalize,
                      window_hashes)
+from .minhash import MinHashConfig
+from .near_dups import NearDuplicateFinder, NearDuplicates
 from .sketch import open_bloom, read_meta
 
 
@@ -185,7 +187,7 @@ class Attribution:
         return {"length": self.length, "normalized_length": self.normalized_length,
                 "spans": [s.to_json() for s in self.spans], "coverage": self.coverage,
                 "longest": self.longest, "licenses": self.licenses, "candidates": self.candidates,
-                "filter": self.filter, "near_duplicates": list(self.near_duplicates)}
+                "filter": self.filter, "near_duplicates": [n.to_json() for n in self.near_duplicates]}
 
 
 def _families(licenses) -> str:
@@ -242,6 +244,9 @@ class MembershipIndex:
     def __init__(self, store: Store, bloom: BloomFilter, *, chunks: ChunkConfig = ChunkConfig(),
                  config: AttributionConfig = AttributionConfig(), sketch: dict | None = None):
         self.store, self.bloom, self.chunks, self.config = store, bloom, chunks, config
+        minhash = store.describe().get("minhash")
+        self.near = (NearDuplicateFinder(store, MinHashConfig.from_json(minhash),
+                                         max_candidates=config.max_candidates) if minhash else None)
         sketch = sketch or {}
         self.filter_info = {"fpr_configured": sketch.get("fpr"),
                             "fpr_theoretical": sketch.get("fpr_theoretical"),
@@ -342,9 +347,28 @@ class MembershipIndex:
         return ok
 
     # -- attribution -------------------------------------------------------------------------
+    def near_duplicates(self, text: str, *, lang: str | None = None, path: str | None = None,
+                        min_jaccard: float | None = None, limit: int | None = None) -> NearDuplicates:
+        """Stored documents whose shingles resemble ``text``'s (see :mod:`membership.near_dups`);
+        ``lang`` or ``path`` choose the lexer of the abstracted token stream."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be str, got {type(text).__name__}")
+        if len(text) > self.config.max_chars:
+            raise TextTooLong(len(text), self.config.max_chars)
+        if not text.strip():
+            raise AttributionInputError("empty_text", "the text is empty (or only whitespace)")
+        if self.near is None:
+            raise AttributionInputError("no_signatures", "this index holds no MinHash signatures; "
+                                        "rebuild it with `starscope index`")
+        if min_jaccard is not None and not 0 < min_jaccard <= 1:
+            raise AttributionInputError("invalid_parameter", f"min_jaccard is in (0, 1], got {min_jaccard}")
+        return self.near.find(text, lang=lang, path=path, min_jaccard=min_jaccard, limit=limit)
+
     def attribute(self, text: str, *, min_length: int | None = None, common_threshold: int | None = None,
-                  max_sources: int | None = None) -> Attribution:
-        """Maximal verbatim spans of ``text`` in the corpus, with sources and licenses."""
+                  max_sources: int | None = None, lang: str | None = None, path: str | None = None,
+                  near_duplicates: bool = True) -> Attribution:
+        """Maximal verbatim spans of ``text`` in the corpus, with sources and licenses, and
+        (unless ``near_duplicates`` is false) its near-duplicates and renamed copies."""
         cfg = self.config
         min_length = cfg.min_length if min_length is None else min_length
         threshold = cfg.common_threshold if common_threshold is None else common_threshold
@@ -353,9 +377,12 @@ class MembershipIndex:
             raise AttributionInputError("invalid_parameter", "min_length, common_threshold and "
                                         "max_sources must be at least 1")
         norm = self._normalized(text)
+        near = (self.near.find(text, lang=lang, path=path).near_duplicates
+                if near_duplicates and self.near is not None else ())
         windows = window_hashes(norm.codes, self.chunks)
         offsets = np.flatnonzero(self.bloom.contains(windows))
-        empty = Attribution(len(text), len(norm), (), 0.0, 0, lic.summarize([]), 0, self.filter_info)
+        empty = Attribution(len(text), len(norm), (), 0.0, 0, lic.summarize([]), 0, self.filter_info,
+                            near_duplicates=near)
         if not len(offsets):
             return empty
         hit_hashes = windows[offsets]
@@ -375,8 +402,9 @@ class MembershipIndex:
             docs += [d for d in self.store.docs_with_terms("chunk", frequent, limit=threshold + 1)
                      if d.sha not in have]
         matches, fetched_with = self._extend_all(norm, offsets, hit_hashes, docs)
-        return self._report(text, norm, matches, df, fetched_with, windows, offsets, len(docs),
-                            min_length, threshold, max_sources)
+        result = self._report(text, norm, matches, df, fetched_with, windows, offsets, len(docs),
+                              min_length, threshold, max_sources)
+        return replace(result, near_duplicates=near)
 
     def _extend_all(self, norm: Normalized, offsets: np.ndarray, hit_hashes: np.ndarray,
                     docs: list[StoredDocument]):

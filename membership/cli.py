@@ -47,6 +47,20 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_attribute)
 
+    p = sub.add_parser("near-dups", help="near-duplicates and renamed copies of a file in the corpus "
+                                         "(MinHash LSH, plain and identifier-abstracted signatures)")
+    p.add_argument("index", type=Path)
+    p.add_argument("file", help="the file to look up (- for standard input)")
+    p.add_argument("--lang", help="its language, for the abstracted signature's lexer "
+                                  "(default: from the file name)")
+    p.add_argument("--min-jaccard", type=float, default=None,
+                   help="smallest estimated Jaccard similarity reported (default 0.5)")
+    p.add_argument("--limit", type=int, default=None, help="most documents reported (default 10)")
+    p.add_argument("--max-chars", type=int, default=AttributionConfig.max_chars,
+                   help=f"refuse longer text (default {AttributionConfig.max_chars:,})")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_near_dups)
+
     p = sub.add_parser("contamination", help="is HumanEval (problems and canonical solutions) in the "
                                              "indexed corpus? The check BigCode ran before StarCoder")
     p.add_argument("index", type=Path)
@@ -172,4 +186,26 @@ def cmd_contamination(args) -> int:
         problems = problems[:args.limit]
     report = check_contamination(MembershipIndex.open(args.index), problems, min_length=args.min_length)
     print(json.dumps(report.to_json(), ensure_ascii=False) if args.json else report.to_markdown())
+    return 0
+
+
+def cmd_near_dups(args) -> int:
+    from indexer.corpus.languages import language_for
+
+    args.text_file, args.stdin = (None, "-") if args.file == "-" else (args.file, None)
+    text = _read_text(args)
+    lang = args.lang or (language_for(args.file) if args.file != "-" else None) or None
+    result = _open(args).near_duplicates(text, lang=lang, path=None if args.file == "-" else args.file,
+                                         min_jaccard=args.min_jaccard, limit=args.limit)
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False))
+        return 0
+    if result.reason:
+        print(f"no signature: {result.reason}")
+        return 0
+    print(f"{len(result.near_duplicates)} near-duplicate(s) among {result.candidates} LSH candidate(s) "
+          f"(lexer: {result.lexer})")
+    for n in result.near_duplicates:
+        print(f"  {n.kind:<14} J={n.jaccard:.2f} (est. {n.estimated_jaccard:.2f})  {n.repo}/{n.path}  "
+              f"[{', '.join(n.licenses)}]")
     return 0
