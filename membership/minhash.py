@@ -334,6 +334,8 @@ def _lexed(lexer, text: str, max_tokens: int) -> list[str]:
         action = _action(ttype)
         if action == _DROP or not value:
             continue
+        if action == _ID and not value.strip("."):
+            action = _TEXT  # `a .b` lexes its dot as a Name (Namespace): punctuation, as in `a.b`
         if action == _STR:
             if not in_string:
                 out.append("STR")

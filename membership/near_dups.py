@@ -112,7 +112,10 @@ class NearDuplicateFinder:
             best = PLAIN if (est[PLAIN] or 0) >= min_jaccard else ABSTRACTED
             if (est[best] or 0) >= min_jaccard:
                 scored.append((est[best], best, doc, est))
-        scored.sort(key=lambda s: (-s[0], s[1] != PLAIN, -s[2].stars, s[2].sha))
+        # Ranked by the better of the two estimates: a reformatted copy's abstracted stream is
+        # closer to its original than a sibling file's, even where its plain estimate is not.
+        scored.sort(key=lambda s: (-max(v or 0 for v in s[3].values()), s[1] != PLAIN,
+                                   -s[2].stars, s[2].sha))
         rows = []
         for estimate, kind, doc, est in scored[:limit]:
             rows.append(self._row(doc, kind, estimate, est, shingles[kind], lang))
