@@ -158,7 +158,7 @@ class TantivyStore:
             self._index = tantivy.Index.open(str(self.path))
         self._meta = json.loads(meta_path.read_text())
         self.chunks = ChunkConfig.from_json(self._meta["chunks"]) if self._meta["chunks"] else None
-        self.minhash = None
+        self.minhash, self._minhasher = None, None
         if self._meta["minhash"]:
             from membership.minhash import MinHashConfig
 
@@ -282,30 +282,33 @@ class TantivyStore:
     def get(self, sha: str) -> StoredDocument | None:
         return self._get_many(self._searcher(), [sha]).get(sha)
 
-    def docs_with_terms(self, field: str, terms: Sequence[str], *, limit: int = 1000) -> list[StoredDocument]:
-        """Documents holding any of ``terms`` in the exact-match ``field``, those holding more
-        (and rarer) terms first."""
+    def _term_hits(self, field: str, terms: Sequence[str], limit: int):
+        """A snapshot and the addresses of documents holding any of ``terms`` in ``field``,
+        ranked by BM25 over the terms (more and rarer first) up to RANKED_TERMS terms."""
         from tantivy import Occur, Query
 
         if field not in TERM_FIELDS:
             raise ValueError(f"{field!r} is not a term field; use one of {TERM_FIELDS}")
-        if not terms or limit < 1:
-            return []
-        terms = [_term_value(field, t) for t in dict.fromkeys(terms)]
-        if len(terms) <= RANKED_TERMS:
-            query = Query.boolean_query([(Occur.Should, Query.term_query(self._schema, field, t))
-                                         for t in terms])
-        else:
-            query = Query.term_set_query(self._schema, field, terms)
         searcher = self._searcher()
-        res = searcher.search(query, limit=limit, count=False)
-        return [self._record(searcher.doc(addr)) for _, addr in res.hits]
+        if not terms or limit < 1:
+            return searcher, []
+        values = [_term_value(field, t) for t in dict.fromkeys(terms)]
+        if len(values) <= RANKED_TERMS:
+            query = Query.boolean_query([(Occur.Should, Query.term_query(self._schema, field, v))
+                                         for v in values])
+        else:
+            query = Query.term_set_query(self._schema, field, values)
+        return searcher, [addr for _, addr in searcher.search(query, limit=limit, count=False).hits]
+
+    def docs_with_terms(self, field: str, terms: Sequence[str], *, limit: int = 1000) -> list[StoredDocument]:
+        """Documents holding any of ``terms`` in the exact-match ``field``, those holding more
+        (and rarer) terms first."""
+        searcher, hits = self._term_hits(field, terms, limit)
+        return [self._record(searcher.doc(addr)) for addr in hits]
 
     def _hasher(self):
         """The MinHasher of this store's config (None for a search-only store)."""
-        if self.minhash is None:
-            return None
-        if getattr(self, "_minhasher", None) is None:
+        if self.minhash is not None and self._minhasher is None:
             from membership.minhash import MinHasher
 
             self._minhasher = MinHasher(self.minhash)
@@ -314,19 +317,13 @@ class TantivyStore:
     def signed_docs_with_terms(self, field: str, terms: Sequence[str], *, limit: int = 1000
                                ) -> list[tuple[StoredDocument, np.ndarray | None, np.ndarray | None]]:
         """Like :meth:`docs_with_terms`, with each document's plain and abstracted MinHash
-        signatures (None where the document had too few tokens)."""
-        from tantivy import Query
-
-        if not terms or limit < 1:
-            return []
-        dtype = np.uint64 if self.minhash.scheme in ("legacy", "affine64") else np.uint32
-        searcher = self._searcher()
-        res = searcher.search(Query.term_set_query(self._schema, field, [_term_value(field, t) for t in terms]),
-                              limit=limit, count=False)
+        signatures (None where the document had too few tokens, or in a search-only store)."""
+        searcher, hits = self._term_hits(field, terms, limit)
+        dtype = self.minhash.dtype if self.minhash else None
         out = []
-        for _, addr in res.hits:
+        for addr in hits:
             doc = searcher.doc(addr)
-            sigs = [np.frombuffer(doc[name][0], dtype) if doc.get_first(name) else None
+            sigs = [np.frombuffer(doc[name][0], dtype) if dtype and doc.get_first(name) else None
                     for name in ("sig_plain", "sig_abstract")]
             out.append((self._record(doc), *sigs))
         return out
