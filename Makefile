@@ -38,3 +38,11 @@ bench: demo-index
 
 clean:
 	rm -rf var
+
+# A real single-node Elasticsearch on 127.0.0.1 (ES_PORT, default 9200) for development and CI.
+.PHONY: es-up es-down
+es-up:
+	scripts/elasticsearch.sh up
+
+es-down:
+	scripts/elasticsearch.sh down
