@@ -140,7 +140,7 @@ class SourceMatch:
 
     def to_json(self) -> dict:
         return {"id": self.sha, "repo": self.repo, "path": self.path, "licenses": list(self.licenses),
-                "license_family": _families(self.licenses), "lang": self.lang, "stars": self.stars,
+                "license_family": lic.overall_family(self.licenses), "lang": self.lang, "stars": self.stars,
                 "url": self.url, "start": self.start, "end": self.end, "start_line": self.start_line,
                 "end_line": self.end_line, "documents": self.documents, "also_in": list(self.also_in)}
 
@@ -188,14 +188,6 @@ class Attribution:
                 "spans": [s.to_json() for s in self.spans], "coverage": self.coverage,
                 "longest": self.longest, "licenses": self.licenses, "candidates": self.candidates,
                 "filter": self.filter, "near_duplicates": [n.to_json() for n in self.near_duplicates]}
-
-
-def _families(licenses) -> str:
-    fams = {lic.family(x) for x in licenses} or {lic.UNKNOWN}
-    for f in (lic.COPYLEFT, lic.UNKNOWN, lic.PERMISSIVE):
-        if f in fams:
-            return f
-    return lic.UNKNOWN
 
 
 # -- helpers -------------------------------------------------------------------------------------

@@ -17,6 +17,13 @@ def _open(args) -> MembershipIndex:
     return MembershipIndex.open(args.index, config=AttributionConfig(max_chars=args.max_chars))
 
 
+def _add_text_options(p: argparse.ArgumentParser) -> None:
+    """The input limit and the output format every text-taking command shares."""
+    p.add_argument("--max-chars", type=int, default=AttributionConfig.max_chars,
+                   help=f"refuse longer text (default {AttributionConfig.max_chars:,})")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("membership", help="is this text in the corpus? (Bloom filter of 50-character "
                                           "chunks; --exact confirms every hit in the store)")
@@ -24,9 +31,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("stdin", nargs="?", choices=["-"], help="read the text from standard input")
     p.add_argument("--text-file", help="the text to test (- for standard input)")
     p.add_argument("--exact", action="store_true", help="confirm every hit in the store")
-    p.add_argument("--max-chars", type=int, default=AttributionConfig.max_chars,
-                   help=f"refuse longer text (default {AttributionConfig.max_chars:,})")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    _add_text_options(p)
     p.set_defaults(func=cmd_membership)
 
     p = sub.add_parser("attribute", help="where did this text come from? maximal verbatim spans "
@@ -42,9 +47,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--common-threshold", type=int, default=None,
                    help="spans held by more documents are marked common (default 10)")
     p.add_argument("--max-sources", type=int, default=None, help="sources listed per span (default 10)")
-    p.add_argument("--max-chars", type=int, default=AttributionConfig.max_chars,
-                   help=f"refuse longer text (default {AttributionConfig.max_chars:,})")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    _add_text_options(p)
     p.set_defaults(func=cmd_attribute)
 
     p = sub.add_parser("near-dups", help="near-duplicates and renamed copies of a file in the corpus "
@@ -56,9 +59,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-jaccard", type=float, default=None,
                    help="smallest estimated Jaccard similarity reported (default 0.5)")
     p.add_argument("--limit", type=int, default=None, help="most documents reported (default 10)")
-    p.add_argument("--max-chars", type=int, default=AttributionConfig.max_chars,
-                   help=f"refuse longer text (default {AttributionConfig.max_chars:,})")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    _add_text_options(p)
     p.set_defaults(func=cmd_near_dups)
 
     p = sub.add_parser("contamination", help="is HumanEval (problems and canonical solutions) in the "

@@ -36,6 +36,13 @@ def family(spdx: str | None) -> str:
     return UNKNOWN
 
 
+def overall_family(licenses) -> str:
+    """One family for a source with several licenses: what a user must heed first, so
+    ``copyleft`` over ``unknown`` over ``permissive`` (no license at all is ``unknown``)."""
+    families = {family(x) for x in licenses} or {UNKNOWN}
+    return next(f for f in (COPYLEFT, UNKNOWN, PERMISSIVE) if f in families)
+
+
 def is_weak_copyleft(spdx: str) -> bool:
     return spdx.startswith(_WEAK_COPYLEFT)
 

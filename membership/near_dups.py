@@ -29,7 +29,7 @@ import numpy as np
 
 from indexer.store import Store, StoredDocument
 
-from .licenses import family
+from .licenses import overall_family
 from .minhash import MinHashConfig, MinHasher, abstract_tokens, jaccard, tokens
 
 PLAIN, ABSTRACTED = "plain", "abstracted"
@@ -57,7 +57,7 @@ class NearDuplicate:
 
     def to_json(self) -> dict:
         return {"id": self.sha, "repo": self.repo, "path": self.path, "licenses": list(self.licenses),
-                "license_family": sorted({family(x) for x in self.licenses}), "lang": self.lang,
+                "license_family": overall_family(self.licenses), "lang": self.lang,
                 "stars": self.stars, "url": self.url, "documents": self.documents,
                 "signature": self.signature, "kind": self.kind,
                 "estimated_jaccard": round(self.estimated_jaccard, 4), "jaccard": round(self.jaccard, 4),

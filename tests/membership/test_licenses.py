@@ -1,4 +1,4 @@
-from membership.licenses import COPYLEFT, PERMISSIVE, UNKNOWN, family, summarize
+from membership.licenses import COPYLEFT, PERMISSIVE, UNKNOWN, family, overall_family, summarize
 
 
 def test_families_of_common_licenses():
@@ -15,3 +15,10 @@ def test_summary_flags_copyleft_and_unknown_and_counts_each_source_once_per_lice
     assert summarize([("MPL-2.0",)])["weak_copyleft_only"]
     assert summarize([]) == {"sources": 0, "licenses": {}, "families": {PERMISSIVE: 0, COPYLEFT: 0, UNKNOWN: 0},
                              "copyleft": False, "weak_copyleft_only": False, "unknown": False}
+
+
+def test_a_source_with_several_licenses_shows_the_one_to_heed_first():
+    assert overall_family(("MIT", "GPL-2.0-only")) == COPYLEFT
+    assert overall_family(("MIT", "unknown")) == UNKNOWN
+    assert overall_family(("MIT", "Apache-2.0")) == PERMISSIVE
+    assert overall_family(()) == UNKNOWN
