@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 DEMO_MB ?= 200
 
-.PHONY: setup demo demo-index test bench clean
+.PHONY: setup demo demo-index test test-es bench clean
 
 setup: $(VENV)/.installed
 
@@ -30,7 +30,12 @@ demo: demo-index
 	$(BIN)/starscope serve $(DEMO)/index --host $(HOST) --port $(PORT)
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not es"
+
+# The same store, build, attribution and API tests on a real Elasticsearch server (started and
+# stopped here unless ELASTICSEARCH_URL names one).
+test-es: setup
+	scripts/test-es.sh
 
 bench: demo-index
 	$(BIN)/python bench/build_throughput.py --shards $(DEMO)/shards

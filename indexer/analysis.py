@@ -36,7 +36,15 @@ MAX_TERM_CHARS = 256
 # index drops), so that a literal's open edges still find it; never a camel word (has ``_``).
 LONG_WORD_MARK = "_long_word_"
 
+# Lucene's whitespace tokenizer (the one Elasticsearch has without analysis plugins) cuts a
+# token at 255 UTF-16 units, so a server-side word stream carries words up to that length.
+LUCENE_MAX_TOKEN = 255
+
 _WORD_RE = re.compile(r"[^\W_]+")
+# ASCII: letters and digits lowercased, everything else a space (one bytes.translate pass).
+_ASCII_WORD_TABLE = bytes((c | 0x20) if chr(c).isalpha() else c if chr(c).isdigit() else 32
+                          for c in range(128)) + bytes(range(128, 256))
+_LONG_ASCII_WORD_RE = re.compile(r"[a-z0-9]{%d,}" % (LUCENE_MAX_TOKEN + 1))
 _CAMEL_SPLIT_RE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _ASCII_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz"
                               "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
@@ -49,6 +57,25 @@ def _fits(word: str) -> bool:
 def words(text: str) -> list[str]:
     """Lowercased word terms of ``text``, as the index sees them."""
     return [w.lower() for w in _WORD_RE.findall(text) if _fits(w)]
+
+
+def word_text(text: str) -> tuple[str, bool]:
+    """:func:`words` as one whitespace-separated text, for a server that only splits on
+    whitespace (the Elasticsearch store), and whether a word was left out because it is
+    longer than Lucene keeps whole (the document then carries :data:`LONG_WORD_MARK`).
+
+    An ASCII text costs one ``bytes.translate``; others go through the word pattern.
+    """
+    if text.isascii():
+        out = text.encode("ascii").translate(_ASCII_WORD_TABLE).decode("ascii")
+        if _LONG_ASCII_WORD_RE.search(out) is None:
+            return out, False
+        ws = out.split()
+    else:
+        ws = [w.lower() for w in _WORD_RE.findall(text)]
+    kept = [w for w in ws if _fits(w) and (len(w) <= LUCENE_MAX_TOKEN if w.isascii()
+                                          else len(w.encode("utf-16-le")) <= 2 * LUCENE_MAX_TOKEN)]
+    return " ".join(kept), len(kept) != len(ws)
 
 
 def word_spans(text: str) -> Iterator[tuple[int, int, str]]:

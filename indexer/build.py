@@ -27,7 +27,8 @@ from membership.sketch import ChunkLog, build_bloom
 from .corpus import FieldMap, iter_documents, list_shards
 from .manifest import write_manifest
 from .shard_log import ShardLog, shard_key
-from .stores import open_store
+from .store import StoreError
+from .stores import BACKENDS, open_store
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class BuildConfig:
     membership: bool = True  # chunk hashes, Bloom filter, MinHash (off: a search-only index)
     minhash: str = "default"  # "default" (datasketch 2.0's affine32, seed 1) or "bigcode" (legacy, seed 42)
     minhash_workers: int = 2  # processes that sign documents
+    es: object = None  # an indexer.es_store.ElasticsearchConfig when store == "elasticsearch"
 
     def __post_init__(self):
         if self.max_doc_bytes < 1:
@@ -55,6 +57,8 @@ class BuildConfig:
             raise ValueError(f"minhash is 'default' or 'bigcode' (BigCode's legacy signatures), got {self.minhash!r}")
         if self.minhash_workers < 1:
             raise ValueError(f"minhash_workers must be at least 1, got {self.minhash_workers}")
+        if self.store not in BACKENDS:
+            raise ValueError(f"unknown store backend {self.store!r}; choose one of {', '.join(BACKENDS)}")
         if not 0 < self.bloom_fpr < 1:
             raise ValueError(f"bloom_fpr is a probability between 0 and 1 (0.001 = 0.1%), got {self.bloom_fpr}")
 
@@ -120,41 +124,53 @@ def build_index(inputs: Iterable[str | Path], out_dir: str | Path, *, config: Bu
     shards = list_shards(inputs)
     out.mkdir(parents=True, exist_ok=True)
     store = open_store(out, backend=config.store, create=True, sketch=config.membership,
-                       minhash=config.minhash_config())
+                       minhash=config.minhash_config(), es=config.es)
     log = ShardLog(out)
     chunk_log = ChunkLog(out)
     report = Progress(total_shards=len(shards),
                       enabled=sys.stderr.isatty() if progress is None else progress)
     try:
-        for path in shards:
-            key = shard_key(path)
-            if log.is_done(key):
+        with store.loading():
+            for path in shards:
+                key = shard_key(path)
+                if log.is_done(key):
+                    report.update(shards=1)
+                    continue
+                try:
+                    stats, hashes = _index_shard(path, store, config, fields, report)
+                except StoreError as e:
+                    raise type(e)(f"shard {path}: {e}. Rerun the same command to resume; "
+                                  "finished shards are kept and nothing is duplicated.") from e
+                if config.membership:
+                    stats["chunk_hashes"] = chunk_log.write(key, hashes)
+                log.mark_done(key, source=path, stats=+stats)
                 report.update(shards=1)
-                continue
-            stats: Counter = Counter()
-            with store.session(sign_workers=config.minhash_workers) as session:
-                pending_bytes = 0
-                docs = iter_documents(path, stats=stats, fields=fields)
-                for batch in _batches(docs, config.batch_docs):
-                    kept = [d for d in batch if d.size <= config.max_doc_bytes]
-                    stats["skipped_too_large"] += len(batch) - len(kept)
-                    session.add(kept)
-                    nbytes = sum(d.size for d in kept)
-                    pending_bytes += nbytes
-                    report.update(docs=len(kept), nbytes=nbytes)
-                    if pending_bytes >= config.commit_bytes:
-                        session.commit()
-                        pending_bytes = 0
-            stats["docs_indexed"] = stats["docs_read"] - stats["skipped_too_large"]
-            stats.update({f"store_{k}": v for k, v in session.counts.items()})
-            if config.membership:
-                stats["chunk_hashes"] = chunk_log.write(key, session.drain_chunk_hashes())
-            log.mark_done(key, source=path, stats=+stats)
-            report.update(shards=1)
     finally:
         report.close()
     sketch = build_bloom(out, chunks=store.chunks, fpr=config.bloom_fpr) if config.membership else None
     return refresh_manifest(out, config=config, store=store, log=log, sketch=sketch)
+
+
+def _index_shard(path: Path, store, config: BuildConfig, fields, report: Progress):
+    """Add one shard's documents in committed batches; return its stats and its distinct
+    chunk hashes."""
+    stats: Counter = Counter()
+    with store.session(sign_workers=config.minhash_workers) as session:
+        pending_bytes = 0
+        docs = iter_documents(path, stats=stats, fields=fields)
+        for batch in _batches(docs, config.batch_docs):
+            kept = [d for d in batch if d.size <= config.max_doc_bytes]
+            stats["skipped_too_large"] += len(batch) - len(kept)
+            session.add(kept)
+            nbytes = sum(d.size for d in kept)
+            pending_bytes += nbytes
+            report.update(docs=len(kept), nbytes=nbytes)
+            if pending_bytes >= config.commit_bytes:
+                session.commit()
+                pending_bytes = 0
+    stats["docs_indexed"] = stats["docs_read"] - stats["skipped_too_large"]
+    stats.update({f"store_{k}": v for k, v in session.counts.items()})
+    return stats, session.drain_chunk_hashes()
 
 
 def refresh_manifest(out: Path, *, config: BuildConfig, store, log: ShardLog, sketch: dict | None) -> dict:
@@ -165,7 +181,8 @@ def refresh_manifest(out: Path, *, config: BuildConfig, store, log: ShardLog, sk
     counts.update(documents=stats.documents, sources=stats.sources, content_bytes=stats.content_bytes,
                   duplicate_sources=stats.sources - stats.documents)
     sketch = {k: v for k, v in sketch.items() if k != "shards"} if sketch else None
+    where = {"elasticsearch": {"url": store.url, "index": store.name}} if config.store == "elasticsearch" else {}
     return write_manifest(out, configs={"build": asdict(config), "store": store.describe(),
                                         "membership": sketch},
                           shards=list(done), counts=counts,
-                          store={"backend": config.store, "by_lang": stats.by_lang})
+                          store={"backend": config.store, "by_lang": stats.by_lang, **where})

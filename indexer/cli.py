@@ -15,11 +15,11 @@ from .corpus import CorpusError, FieldMap
 from .manifest import ManifestError
 from .query import Filters, QueryError, SORTS, parse_query
 from .store import Page, PageOutOfRange
-from .stores import open_index
-from .tantivy_store import StoreFormatError
+from .stores import BACKENDS, open_index
+from .store import StoreError
 
 # Errors that mean "your input is wrong", reported as one line and exit status 1.
-USER_ERRORS = (CorpusError, ManifestError, StoreFormatError, QueryError, PageOutOfRange,
+USER_ERRORS = (CorpusError, ManifestError, StoreError, QueryError, PageOutOfRange,
                FileNotFoundError, NotADirectoryError, ValueError)
 
 
@@ -51,7 +51,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="a search-only index: no chunk hashes, no Bloom filter (smaller, faster)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress line on stderr (default: when stderr is a terminal)")
+    p.add_argument("--store", choices=BACKENDS, default="tantivy",
+                   help="tantivy (embedded, in the index directory; default) or elasticsearch")
+    add_es_options(p, build=True)
     p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("merge", help="one servable index directory from the work directories of "
+                                     "several indexers that share an Elasticsearch index")
+    p.add_argument("out", type=Path, help="the index directory to write (or add to)")
+    p.add_argument("parts", nargs="+", type=Path, help="the indexers' --out directories")
+    p.set_defaults(func=cmd_merge)
 
     p = sub.add_parser("search", help="search an index")
     p.add_argument("index", type=Path)
@@ -64,7 +73,35 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--page", type=int, default=1)
     p.add_argument("--size", type=int, default=10)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_es_options(p)
     p.set_defaults(func=cmd_search)
+
+
+def add_es_options(p: argparse.ArgumentParser, *, build: bool = False) -> None:
+    """Where an Elasticsearch store lives; credentials only from the environment."""
+    g = p.add_argument_group(
+        "Elasticsearch", "credentials come from ELASTICSEARCH_API_KEY, or ELASTICSEARCH_USERNAME and "
+        "ELASTICSEARCH_PASSWORD" + ("" if build else "; by default the index is read where it was built"))
+    g.add_argument("--es-url", help="server URL (default: $ELASTICSEARCH_URL, else http://127.0.0.1:9200)")
+    g.add_argument("--es-index", help="index name (default: starscope-<index directory name>)")
+    g.add_argument("--es-ca-certs", help="CA bundle for an https:// server (or $ELASTICSEARCH_CA_CERTS)")
+    g.add_argument("--es-no-verify-certs", action="store_true",
+                   help="accept any TLS certificate (testing only)")
+    if build:
+        g.add_argument("--es-shards", type=int, help="primary shards of a new index (default 1)")
+        g.add_argument("--es-replicas", type=int, help="replicas after the build (default 1; 0 while it loads)")
+
+
+def es_config(args):
+    """The ElasticsearchConfig the options ask for, or None when none was given."""
+    given = {"url": args.es_url, "index": args.es_index, "ca_certs": args.es_ca_certs,
+             "verify_certs": False if args.es_no_verify_certs else None,
+             "shards": getattr(args, "es_shards", None), "replicas": getattr(args, "es_replicas", None)}
+    if all(v is None for v in given.values()) and getattr(args, "store", None) != "elasticsearch":
+        return None
+    from .es_store import ElasticsearchConfig
+
+    return ElasticsearchConfig(**{k: v for k, v in given.items() if v is not None})
 
 
 def cmd_ingest(args) -> int:
@@ -90,13 +127,22 @@ def cmd_index(args) -> int:
                            config=BuildConfig(max_doc_bytes=int(args.max_doc_mb * 1e6),
                                               bloom_fpr=args.bloom_fpr,
                                               membership=not args.no_membership,
-                                              minhash=args.minhash))
+                                              minhash=args.minhash, store=args.store,
+                                              es=es_config(args)))
+    print(json.dumps(manifest["counts"], indent=1, sort_keys=True))
+    return 0
+
+
+def cmd_merge(args) -> int:
+    from .merge import merge_indexes
+
+    manifest = merge_indexes(args.out, args.parts)
     print(json.dumps(manifest["counts"], indent=1, sort_keys=True))
     return 0
 
 
 def cmd_search(args) -> int:
-    store = open_index(args.index)
+    store = open_index(args.index, es=es_config(args))
     query = parse_query(args.query, exact=args.exact,
                         filters=Filters(lang=args.lang, license=args.license, repo=args.repo))
     result = store.search(query, page=Page(args.page, args.size), sort=args.sort)

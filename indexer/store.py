@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
 from typing import Iterable, Protocol, Sequence
 
 import numpy as np
@@ -24,6 +25,22 @@ from .query import SearchQuery
 from .snippets import Snippet
 
 MAX_PAGE_SIZE = 100
+
+
+class StoreError(RuntimeError):
+    """A store cannot do what was asked; the message says why and what to do."""
+
+
+class StoreFormatError(StoreError):
+    """No store where one was expected, or one written by an incompatible version or config."""
+
+
+class StoreUnavailable(StoreError):
+    """The store's server cannot be reached (at open, or lost mid-operation)."""
+
+
+class StoreWriteError(StoreError):
+    """The store refused documents (after retries); nothing was dropped silently."""
 
 
 @dataclass(frozen=True)
@@ -197,6 +214,9 @@ class Store(Protocol):
     """What the build, the search API and attribution need from a backend."""
 
     def session(self, *, sign_workers: int = 1) -> "StoreSession": ...
+    def loading(self) -> AbstractContextManager:
+        """A bulk load (a build): the store may trade search freshness for write speed until
+        the block ends."""
     def search(self, query: SearchQuery, *, page: Page = Page(), sort: str = "score") -> SearchResult: ...
     def get(self, sha: str) -> StoredDocument | None: ...
     def docs_with_terms(self, field: str, terms: Sequence[str], *, limit: int = 1000) -> list[StoredDocument]: ...

@@ -19,14 +19,15 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from membership.chunks import ChunkConfig, distinct, document_chunk_hashes
 
 from . import analysis
 from .document import Document
 from .query import Filters, Keyword, SearchQuery, literal_terms
 from .snippets import line_snippets, match_ranges
 from .store import (Hit, Page, PageOutOfRange, SearchResult, Source, StoredDocument,
-                    StoreStats, group_documents)
+                    StoreFormatError, StoreStats, group_documents)
+from .sketching import SketchingSession
+from .store_meta import check_meta, check_resume, sketch_configs, sketch_meta
 
 FORMAT_VERSION = 3
 STORE_DIR = "store"
@@ -44,10 +45,6 @@ RANKED_TERMS = 1024
 # The score of a match through a camel word alone (BM25 of a whole-word match is typically 2-15).
 CAMEL_SCORE = 1.0
 TERM_FIELDS = ("sha", "repo", "owner", "path", "license", "lang", "chunk", "band")
-
-
-class StoreFormatError(RuntimeError):
-    """The directory holds no store, or one written by an incompatible version."""
 
 
 @dataclass(frozen=True)
@@ -114,11 +111,7 @@ _FIXED_META = {"format": "starscope-tantivy-store", "version": FORMAT_VERSION,
 
 def _meta(sketch: bool = True, minhash=None) -> dict:
     """The store's description; ``chunks``/``minhash`` are null in a search-only store."""
-    from membership.minhash import MinHashConfig
-
-    minhash = (minhash or MinHashConfig()) if sketch else None
-    return {**_FIXED_META, "chunks": ChunkConfig().to_json() if sketch else None,
-            "minhash": minhash.to_json() if minhash else None}
+    return {**_FIXED_META, **sketch_meta(sketch, minhash)}
 
 
 class TantivyStore:
@@ -144,25 +137,13 @@ class TantivyStore:
             os.replace(tmp, meta_path)
         else:
             meta = self.verify()
-            if create and (meta["chunks"] is not None) != sketch:
-                raise StoreFormatError(
-                    f"{self.path} was built {'with' if meta['chunks'] else 'without'} the membership "
-                    f"sketch; build {'without' if meta['chunks'] else 'with'} it into a new directory")
-            if create and sketch and meta["minhash"] != wanted["minhash"]:
-                diff = {k: (meta["minhash"].get(k), v) for k, v in wanted["minhash"].items()
-                        if meta["minhash"].get(k) != v}
-                raise StoreFormatError(
-                    f"{self.path} was built with another MinHash config (stored vs requested: "
-                    f"{diff}); build into a new directory, or resume with the stored config")
+            if create:
+                check_resume(meta, wanted, str(self.path), sketch=sketch)
             self._schema = _schema()
             self._index = tantivy.Index.open(str(self.path))
         self._meta = json.loads(meta_path.read_text())
-        self.chunks = ChunkConfig.from_json(self._meta["chunks"]) if self._meta["chunks"] else None
-        self.minhash, self._minhasher = None, None
-        if self._meta["minhash"]:
-            from membership.minhash import MinHashConfig
-
-            self.minhash = MinHashConfig.from_json(self._meta["minhash"])
+        self.chunks, self.minhash = sketch_configs(self._meta)
+        self._minhasher = None
         for name, analyzer in _analyzers().items():
             self._index.register_tokenizer(name, analyzer)
         self._verified_cache: OrderedDict = OrderedDict()
@@ -176,28 +157,18 @@ class TantivyStore:
         if not meta_path.exists():
             raise StoreFormatError(f"{self.path} holds no StarScope store (missing {META_FILE}); "
                                    "build one with `starscope index`")
-        meta = json.loads(meta_path.read_text())
-        fixed = {k: meta.get(k) for k in _FIXED_META}
-        sketch_ok = (meta.get("chunks") == ChunkConfig().to_json() and meta.get("minhash")) or (
-            meta.get("chunks") is None and meta.get("minhash") is None)
-        if fixed != _FIXED_META or not sketch_ok or set(meta) != set(_FIXED_META) | {"chunks", "minhash"}:
-            raise StoreFormatError(f"{self.path} was written with store format {meta}; this version "
-                                   f"reads {_meta()}. Rebuild the index with `starscope index`.")
-        if meta["minhash"]:
-            from membership.minhash import MinHashConfig
-
-            try:
-                MinHashConfig.from_json(meta["minhash"])
-            except (TypeError, ValueError) as e:
-                raise StoreFormatError(f"{self.path}: unusable MinHash config {meta['minhash']}: {e}; "
-                                       "rebuild the index with `starscope index`") from None
-        return meta
+        return check_meta(json.loads(meta_path.read_text()), _FIXED_META, str(self.path))
 
     def describe(self) -> dict:
         """The store's format and analysis, as recorded in the manifest."""
         return dict(self._meta)
 
     # -- write side ----------------------------------------------------------------------
+    @contextmanager
+    def loading(self) -> Iterator[None]:
+        """A bulk load: nothing to change here (each commit is searchable once it lands)."""
+        yield
+
     @contextmanager
     def session(self, *, sign_workers: int = 1) -> Iterator["TantivySession"]:
         """A write session: commits on success, rolls back (and re-raises) on error;
@@ -508,7 +479,7 @@ class TantivyStore:
         return matches
 
 
-class TantivySession:
+class TantivySession(SketchingSession):
     """Buffered writes to a :class:`TantivyStore` (see :meth:`TantivyStore.session`).
 
     ``counts`` says what the session did: ``new`` contents, ``merged`` sources added to stored
@@ -545,28 +516,6 @@ class TantivySession:
             changed.append(merged)
         self._write(changed, [hashes[r.sha] for r in changed])
         return len(changed)
-
-    def drain_chunk_hashes(self) -> np.ndarray:
-        """The distinct chunk hashes of every content added since the last drain, whether it
-        was new, merged or already stored (a resumed build logs a shard's hashes again)."""
-        out = distinct(np.concatenate(self._chunk_hashes)) if self._chunk_hashes else np.zeros(0, np.uint64)
-        self._chunk_hashes = []
-        return out
-
-    def _hashes(self, contents: list[str]) -> list[np.ndarray]:
-        if self._store.chunks is None:  # built without the membership sketch
-            return [np.zeros(0, np.uint64)] * len(contents)
-        return document_chunk_hashes(contents, self._store.chunks)
-
-    def _signatures(self, records: Sequence[StoredDocument]) -> list[tuple]:
-        hasher = self._store._hasher()
-        if hasher is None or not records:
-            return [(None, None)] * len(records)
-        texts = [r.content for r in records]
-        plain = hasher.sign_texts(texts, workers=self.sign_workers)
-        abstracted = hasher.sign_texts(texts, abstracted=True, langs=[r.lang for r in records],
-                                       paths=[r.primary.path for r in records], workers=self.sign_workers)
-        return list(zip(plain, abstracted))
 
     def _write(self, records: Sequence[StoredDocument], chunks: Sequence[np.ndarray] | None = None) -> None:
         camel = analysis.camel_texts([r.content for r in records])

@@ -14,11 +14,19 @@ from .attribution import AttributionConfig, AttributionInputError, MembershipInd
 
 
 def _open(args) -> MembershipIndex:
-    return MembershipIndex.open(args.index, config=AttributionConfig(max_chars=args.max_chars))
+    from indexer.cli import es_config
+    from indexer.stores import open_index
+
+    return MembershipIndex.open(args.index, config=AttributionConfig(max_chars=args.max_chars),
+                                store=open_index(args.index, es=es_config(args)))
 
 
 def _add_text_options(p: argparse.ArgumentParser) -> None:
-    """The input limit and the output format every text-taking command shares."""
+    """The input limit, the output format and the store's location, shared by every
+    text-taking command."""
+    from indexer.cli import add_es_options
+
+    add_es_options(p)
     p.add_argument("--max-chars", type=int, default=AttributionConfig.max_chars,
                    help=f"refuse longer text (default {AttributionConfig.max_chars:,})")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -12,7 +12,7 @@ import web
 from indexer import query as query_lang
 from indexer.manifest import read_manifest
 from indexer.store import Store
-from indexer.stores import open_store
+from indexer.stores import open_index
 
 EXTENSION = "starscope"
 DEFAULTS = {"MAX_CONTENT_LENGTH": 1 << 20, "MAX_QUERY_CHARS": query_lang.MAX_QUERY_CHARS}
@@ -36,14 +36,16 @@ class ServedIndex:
     manifest: dict
 
     @classmethod
-    def open(cls, index_dir: str | Path) -> "ServedIndex":
-        """Open the store the manifest names.
+    def open(cls, index_dir: str | Path, *, es=None) -> "ServedIndex":
+        """Open the store the manifest names (``es``: where an Elasticsearch-backed index is
+        served from, if not where it was built).
 
         Raises:
             indexer.manifest.ManifestError: ``index_dir`` is not a StarScope index.
+            indexer.store.StoreError: its store cannot be opened or reached.
         """
         manifest = read_manifest(index_dir)
-        store = open_store(index_dir, backend=manifest["store"]["backend"])
+        store = open_index(index_dir, es=es)
         store.warm()
         return cls(path=Path(index_dir), store=store, manifest=manifest)
 
@@ -92,7 +94,9 @@ def _add_security_headers(response):
 def create_app(config: dict | None = None) -> Flask:
     """Build the app for one index directory.
 
-    Config keys: ``INDEX_DIR`` (required), ``MAX_CONTENT_LENGTH`` (bytes, default 1 MiB),
+    Config keys: ``INDEX_DIR`` (required), ``ELASTICSEARCH`` (an
+    :class:`indexer.es_store.ElasticsearchConfig` overriding where an Elasticsearch-backed index
+    is read from; default: where it was built), ``MAX_CONTENT_LENGTH`` (bytes, default 1 MiB),
     ``MAX_QUERY_CHARS`` (default and ceiling: :data:`indexer.query.MAX_QUERY_CHARS`), plus any
     Flask setting (``TESTING``, ...).
 
@@ -109,7 +113,7 @@ def create_app(config: dict | None = None) -> Flask:
                 static_folder=str(WEB_DIR / "static"), static_url_path="/static")
     app.config.update(settings)
     app.json.sort_keys = False  # keep the records' own order: totals before hits
-    app.extensions[EXTENSION] = ServedIndex.open(settings["INDEX_DIR"])
+    app.extensions[EXTENSION] = ServedIndex.open(settings["INDEX_DIR"], es=settings.get("ELASTICSEARCH"))
 
     register_error_handlers(app)
     app.before_request(_reject_large_body)

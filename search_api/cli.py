@@ -14,8 +14,9 @@ from membership import cli as membership_cli
 def cmd_serve(args) -> int:
     from .app import create_app
 
-    open_index(args.index)  # fail here, with the CLI's message, not inside Flask
-    app = create_app({"INDEX_DIR": str(args.index)})
+    es = indexer_cli.es_config(args)
+    open_index(args.index, es=es)  # fail here, with the CLI's message, not inside Flask
+    app = create_app({"INDEX_DIR": str(args.index), "ELASTICSEARCH": es})
     print(f"StarScope is serving {args.index} at http://{args.host}:{args.port}/", flush=True)
     app.run(host=args.host, port=args.port, threaded=True)
     return 0
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("index", type=Path)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    indexer_cli.add_es_options(p)
     p.set_defaults(func=cmd_serve)
     return parser
 

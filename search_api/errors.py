@@ -19,6 +19,8 @@ code                    status  raised by
 ``method_not_allowed``  405     a wrong HTTP method (the ``Allow`` header lists the right ones)
 ``query_too_long``      413     a query over the configured ``MAX_QUERY_CHARS``
 ``payload_too_large``   413     a request body over ``MAX_CONTENT_LENGTH``
+``store_unavailable``   503     :class:`indexer.store.StoreUnavailable`: the Elasticsearch
+                                server cannot be reached (the message names its URL)
 ``internal_error``      500     anything else; logged with its traceback, never sent
 ======================  ======  ====================================================
 """
@@ -29,7 +31,7 @@ from flask import Flask, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from indexer.query import QueryError, QueryTooLong
-from indexer.store import PageOutOfRange
+from indexer.store import PageOutOfRange, StoreUnavailable
 
 
 class ApiError(Exception):
@@ -120,6 +122,11 @@ def _http_error(e: HTTPException):
     return error_response(status, code, message, headers=headers)
 
 
+def _store_unavailable(e: StoreUnavailable):
+    current_app.logger.error("store unavailable on %s %s: %s", request.method, request.path, e)
+    return error_response(503, "store_unavailable", str(e), headers={"Retry-After": "5"})
+
+
 def _internal_error(e: Exception):
     current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
     return error_response(500, "internal_error",
@@ -133,4 +140,5 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(QueryError, _query_error)
     app.register_error_handler(PageOutOfRange, _page_out_of_range)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(StoreUnavailable, _store_unavailable)
     app.register_error_handler(Exception, _internal_error)

@@ -12,6 +12,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -79,6 +81,56 @@ def test_cli_and_http_examples_run_as_documented(tmp_path):
             with urllib.request.urlopen(url, timeout=30) as resp:
                 assert resp.status == 200, line
                 assert isinstance(json.loads(resp.read()), dict), line
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+@pytest.mark.es
+def test_scaling_out_examples_run_against_a_real_server(tmp_path, request):
+    """The Elasticsearch walk-through, on a small corpus and a fresh index name."""
+    from .backends import es_config
+
+    config = es_config(request)
+    src = tmp_path / "src" / "myproject"
+    shutil.copytree(Path(sysconfig.get_paths()["stdlib"]) / "json", src,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    other = tmp_path / "src" / "other"
+    shutil.copytree(Path(sysconfig.get_paths()["stdlib"]) / "urllib", other,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shards, more = tmp_path / "shards", tmp_path / "more-shards"
+    for tree, out in ((src, shards), (other, more)):
+        subprocess.run([sys.executable, "-m", "search_api", "ingest", str(tree), "--out", str(out)],
+                       cwd=ROOT, check=True, capture_output=True)
+    port = free_port()
+    server = None
+    try:
+        for line in section_commands("Scaling out", "starscope"):
+            # the several-indexers example: its two shard sets are the two ingested trees
+            line = (line.replace("shards/part-00*", str(shards)).replace("shards/part-01*", str(more))
+                    .replace("--es-index stack", f"--es-index {config.index}")
+                    .replace("var/demo/shards", str(shards)).replace("var/", f"{tmp_path}/var/")
+                    .replace("~/src", str(tmp_path / "src")).replace("--es-index demo", f"--es-index {config.index}")
+                    .replace("http://127.0.0.1:9200", config.url))
+            argv = [sys.executable, "-m", "search_api", *shlex.split(line)[1:]]
+            if argv[3] == "serve":
+                server = subprocess.Popen(argv + ["--port", str(port)], cwd=ROOT,
+                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                continue
+            done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+            assert done.returncode == 0, (line, done.stderr)
+        assert server is not None
+        for _ in range(200):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/search?q=decoder", timeout=1) as r:
+                    assert json.loads(r.read())["total"] > 0
+                break
+            except OSError:
+                assert server.poll() is None, server.stdout.read().decode()
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the server never answered")
     finally:
         if server is not None:
             server.terminate()

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from indexer.document import Document
-from indexer.tantivy_store import TantivyStore
+
+from ..backends import BACKENDS, new_store
 
 
 def real_python_files(n: int, seed: int = 7) -> list[Path]:
@@ -25,16 +26,23 @@ def real_documents(n: int = 120) -> list[Document]:
     return docs
 
 
-@pytest.fixture(scope="module")
-def real_store(tmp_path_factory):
-    """A store over ~120 real stdlib files, plus an exact duplicate and an HTML/JS file."""
+@pytest.fixture(scope="module", params=BACKENDS)
+def real_store(request, tmp_path_factory):
+    """A store over ~120 real stdlib files, plus an exact duplicate and an HTML/JS file, in
+    each backend."""
     docs = real_documents()
     dup = Document.create(repo="mirror/copy", path="copy.py", content=docs[0].content,
                           licenses=("GPL-3.0-only",), lang="python", stars=1000)
     html = Document.create(repo="web/site", path="index.html", lang="html", licenses=("MIT",),
                            content="<script>alert('x')</script>\n<p onclick=\"go()\">i++</p>\n")
-    store = TantivyStore(tmp_path_factory.mktemp("store"), create=True)
+    store = new_store(request.param, tmp_path_factory.mktemp("store"), request)
     with store.session() as s:
         s.add(docs[:60])
         s.add(docs[60:] + [dup, html])
     return store, docs + [dup, html]
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_store(request, tmp_path):
+    """A new, empty store of each backend."""
+    return new_store(request.param, tmp_path, request)

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from indexer.build import BuildConfig, build_index
+from indexer.build import build_index
 from indexer.stores import open_index
 from indexer.manifest import read_manifest
 from indexer.query import parse_query
 from indexer.shard_log import ShardLog
 from indexer.store import Page
 
+from ..backends import BACKENDS, build_config, cli_store_args
 from .conftest import real_documents
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -71,11 +72,13 @@ def test_build_counts_and_dedups(corpus):
     assert all(ref["searches"].values())
 
 
-def test_rerun_skips_finished_shards_and_changes_nothing(corpus, tmp_path):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_rerun_skips_finished_shards_and_changes_nothing(corpus, tmp_path, backend, request):
     shards, rows, ref = corpus
-    build_index([shards], tmp_path, progress=False)
+    config = build_config(backend, request)
+    build_index([shards], tmp_path, config=config, progress=False)
     before = {p.name: p.read_text() for p in (tmp_path / "shards").iterdir()}
-    build_index([shards], tmp_path, progress=False)
+    build_index([shards], tmp_path, config=config, progress=False)
     assert {p.name: p.read_text() for p in (tmp_path / "shards").iterdir()} == before
     assert snapshot(tmp_path, rows) == ref
 
@@ -84,8 +87,10 @@ class Crash(Exception):
     pass
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("fail_after_docs", [1, 17, 40, 95])
-def test_a_build_that_dies_mid_shard_resumes_exactly(corpus, tmp_path, monkeypatch, fail_after_docs):
+def test_a_build_that_dies_mid_shard_resumes_exactly(corpus, tmp_path, monkeypatch, fail_after_docs,
+                                                     backend, request):
     """Fail inside a shard after some batches were committed, then rerun."""
     import indexer.build as build
 
@@ -101,7 +106,7 @@ def test_a_build_that_dies_mid_shard_resumes_exactly(corpus, tmp_path, monkeypat
             yield doc
 
     monkeypatch.setattr(build, "iter_documents", failing_iter)
-    config = BuildConfig(batch_docs=4, commit_bytes=1)  # a commit after every batch
+    config = build_config(backend, request, batch_docs=4, commit_bytes=1)  # a commit after every batch
     with pytest.raises(Crash):
         build_index([shards], tmp_path, config=config, progress=False)
     monkeypatch.setattr(build, "iter_documents", real_iter)
@@ -109,8 +114,11 @@ def test_a_build_that_dies_mid_shard_resumes_exactly(corpus, tmp_path, monkeypat
     assert snapshot(tmp_path, rows) == ref
 
 
-def test_a_build_that_dies_between_commit_and_marker_resumes_exactly(corpus, tmp_path, monkeypatch):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_build_that_dies_between_commit_and_marker_resumes_exactly(corpus, tmp_path, monkeypatch,
+                                                                     backend, request):
     shards, rows, ref = corpus
+    config = build_config(backend, request)
     real_mark = ShardLog.mark_done
     calls = {"n": 0}
 
@@ -122,16 +130,18 @@ def test_a_build_that_dies_between_commit_and_marker_resumes_exactly(corpus, tmp
 
     monkeypatch.setattr(ShardLog, "mark_done", failing_mark)
     with pytest.raises(Crash):
-        build_index([shards], tmp_path, progress=False)
+        build_index([shards], tmp_path, config=config, progress=False)
     monkeypatch.setattr(ShardLog, "mark_done", real_mark)
-    build_index([shards], tmp_path, progress=False)
+    build_index([shards], tmp_path, config=config, progress=False)
     assert snapshot(tmp_path, rows) == ref
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("delay", [0.3, 0.8, 1.5])
-def test_a_build_killed_with_sigkill_resumes_exactly(corpus, tmp_path, delay):
+def test_a_build_killed_with_sigkill_resumes_exactly(corpus, tmp_path, delay, backend, request):
     shards, rows, ref = corpus
-    cmd = [sys.executable, "-m", "indexer", "index", str(shards), "--out", str(tmp_path), "--no-progress"]
+    cmd = [sys.executable, "-m", "indexer", "index", str(shards), "--out", str(tmp_path), "--no-progress",
+           *cli_store_args(build_config(backend, request))]
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     time.sleep(delay)
     if proc.poll() is None:

@@ -5,6 +5,7 @@ import pytest
 from indexer.build import build_index
 from membership.attribution import MembershipIndex
 
+from ..backends import BACKENDS, build_config
 from ..indexer.conftest import real_documents, real_python_files
 
 HEADER = ("# Licensed under the Apache License, Version 2.0 (the \"License\");\n"
@@ -18,10 +19,11 @@ def write_jsonl(path, docs):
             f.write(json.dumps(d) + "\n")
 
 
-@pytest.fixture(scope="package")
-def corpus(tmp_path_factory):
+@pytest.fixture(scope="package", params=BACKENDS)
+def corpus(request, tmp_path_factory):
     """A real index: 80 stdlib files, 15 small files sharing a license header (boilerplate),
-    and one stdlib file copied into a second, GPL-licensed repository (an exact duplicate)."""
+    and one stdlib file copied into a second, GPL-licensed repository (an exact duplicate);
+    in each store backend."""
     base = tmp_path_factory.mktemp("membership")
     docs = real_documents(80)
     rows = [{"content": d.content, "repo": d.repo, "path": d.path, "licenses": list(d.licenses),
@@ -32,7 +34,7 @@ def corpus(tmp_path_factory):
     rows.append({"content": docs[0].content, "repo": "fork/copy", "path": "vendored/x.py",
                  "licenses": ["GPL-3.0-only"], "stars": 5})
     write_jsonl(base / "corpus.jsonl", rows)
-    build_index([base / "corpus.jsonl"], base / "index")
+    build_index([base / "corpus.jsonl"], base / "index", config=build_config(request.param, request))
     return base / "index", docs
 
 

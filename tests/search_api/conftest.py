@@ -8,6 +8,8 @@ import pytest
 from indexer.build import build_index
 from search_api.app import create_app
 
+from ..backends import BACKENDS, build_config
+
 FIB = "def fibonacci(n):\n    return n if n < 2 else fibonacci(n-1) + fibonacci(n-2)\n"
 DUPLICATE = "def shared_helper(x):\n    return x * 2  # copied everywhere\n"
 XSS = "<script>alert(1)</script>\n<img src=x onerror=\"alert(2)\">\n"
@@ -38,12 +40,13 @@ def corpus_rows() -> list[dict]:
     return rows
 
 
-@pytest.fixture(scope="session")
-def index_dir(tmp_path_factory):
+@pytest.fixture(scope="session", params=BACKENDS)
+def index_dir(request, tmp_path_factory):
+    """The corpus built into each store backend."""
     base = tmp_path_factory.mktemp("search_api")
     shard = base / "corpus.jsonl"
     shard.write_text("".join(json.dumps(row) + "\n" for row in corpus_rows()), encoding="utf-8")
-    build_index([shard], base / "index", progress=False)
+    build_index([shard], base / "index", config=build_config(request.param, request), progress=False)
     return base / "index"
 
 

@@ -14,7 +14,7 @@ def test_health_reports_documents_and_the_manifest(client, index_dir):
     assert body["index"]["counts"]["sources"] == 5 + 3 + 25
     assert body["index"]["corpus_fingerprint"] == manifest["corpus_fingerprint"]
     assert body["index"]["updated"] == manifest["updated"]
-    assert body["index"]["backend"] == "tantivy"
+    assert body["index"]["backend"] == manifest["store"]["backend"] in ("tantivy", "elasticsearch")
 
 
 def test_repos_by_prefix_with_document_counts(client):

@@ -1,3 +1,5 @@
+"""The store protocol, run against both backends (tantivy; Elasticsearch with the `es` mark)."""
+
 import json
 import random
 
@@ -7,7 +9,9 @@ from indexer import analysis
 from indexer.document import Document
 from indexer.query import Filters, parse_query
 from indexer.store import Page, PageOutOfRange
-from indexer.tantivy_store import StoreFormatError, TantivyStore
+from indexer.store import StoreFormatError
+from indexer.tantivy_store import TantivyStore
+
 
 
 def all_hits(store, query, size=100):
@@ -51,8 +55,8 @@ def test_keyword_search_equals_brute_force(real_store):
         assert (total, set(shas)) == (len(expected), expected), word
 
 
-def test_identifier_pieces_and_whole_identifiers_are_findable(tmp_path):
-    store = TantivyStore(tmp_path, create=True)
+def test_identifier_pieces_and_whole_identifiers_are_findable(empty_store):
+    store = empty_store
     long_name = "a_really_long_identifier_" * 4
     with store.session() as s:
         s.add([Document.create(repo="o/r", path="x.py", content=f"def fooBar_baz():\n    {long_name} = 1\n")])
@@ -61,8 +65,8 @@ def test_identifier_pieces_and_whole_identifiers_are_findable(tmp_path):
     assert store.search(parse_query("foob")).total == 0
 
 
-def test_pieces_of_camel_words_find_them_and_rank_below_whole_words(tmp_path):
-    store = TantivyStore(tmp_path, create=True)
+def test_pieces_of_camel_words_find_them_and_rank_below_whole_words(empty_store):
+    store = empty_store
     with store.session() as s:
         s.add([Document.create(repo="o/r", path="a.py", content="x = getBarBaz(HTTPServer)\n"),
                Document.create(repo="o/r", path="b.py", content="bar = foo_bar\n"),
@@ -75,8 +79,8 @@ def test_pieces_of_camel_words_find_them_and_rank_below_whole_words(tmp_path):
     assert paths("getbar") == []  # pieces, not arbitrary substrings
 
 
-def test_camel_words_of_a_new_commit_are_found(tmp_path):
-    store = TantivyStore(tmp_path, create=True)
+def test_camel_words_of_a_new_commit_are_found(empty_store):
+    store = empty_store
     with store.session() as s:
         s.add([Document.create(repo="o/r", path="a.py", content="fooBar = 1\n")])
     assert store.search(parse_query("bar")).total == 1
@@ -85,8 +89,8 @@ def test_camel_words_of_a_new_commit_are_found(tmp_path):
     assert store.search(parse_query("bar")).total == 2
 
 
-def test_a_literal_edge_inside_an_over_long_word_is_found(tmp_path):
-    store = TantivyStore(tmp_path, create=True)
+def test_a_literal_edge_inside_an_over_long_word_is_found(empty_store):
+    store = empty_store
     blob = "QUJD" * 100  # a 400-character word: not in the dictionary
     with store.session() as s:
         s.add([Document.create(repo="o/r", path="a.py", content=f"data = '{blob}'\n"),
@@ -96,8 +100,8 @@ def test_a_literal_edge_inside_an_over_long_word_is_found(tmp_path):
     assert store.search(parse_query(f"'{blob[:50]}", exact=True)).total == 1
 
 
-def test_phrase_of_a_dotted_word(tmp_path):
-    store = TantivyStore(tmp_path, create=True)
+def test_phrase_of_a_dotted_word(empty_store):
+    store = empty_store
     with store.session() as s:
         s.add([Document.create(repo="o/r", path="a.py", content="import os.path\n"),
                Document.create(repo="o/r", path="b.py", content="path = os\n")])
@@ -164,9 +168,9 @@ def test_markup_in_the_corpus_is_data(real_store):
     assert hit.snippets[0].text.startswith("<script>alert")
 
 
-def test_adding_the_same_documents_again_changes_nothing(tmp_path):
+def test_adding_the_same_documents_again_changes_nothing(empty_store):
     docs = [Document.create(repo="o/r", path=f"{i}.py", content=f"x = {i}\n") for i in range(5)]
-    store = TantivyStore(tmp_path, create=True)
+    store = empty_store
     with store.session() as s:
         s.add(docs)
     with store.session() as s:
@@ -176,8 +180,8 @@ def test_adding_the_same_documents_again_changes_nothing(tmp_path):
     assert store.stats().documents == 5 and store.stats().sources == 5
 
 
-def test_a_failed_session_rolls_back(tmp_path):
-    store = TantivyStore(tmp_path, create=True)
+def test_a_failed_session_rolls_back(empty_store):
+    store = empty_store
     with pytest.raises(RuntimeError):
         with store.session() as s:
             s.add([Document.create(repo="o/r", path="a.py", content="lost = 1\n")])
@@ -185,9 +189,9 @@ def test_a_failed_session_rolls_back(tmp_path):
     assert store.stats().documents == 0
 
 
-def test_delete_removes_a_repository_but_keeps_shared_content(tmp_path):
+def test_delete_removes_a_repository_but_keeps_shared_content(empty_store):
     shared = "shared = 1\n"
-    store = TantivyStore(tmp_path, create=True)
+    store = empty_store
     with store.session() as s:
         s.add([Document.create(repo="gone/a", path="x.py", content=shared),
                Document.create(repo="kept/b", path="x.py", content=shared),
@@ -220,8 +224,8 @@ def test_opening_a_directory_without_a_store_is_a_clear_error(tmp_path):
         TantivyStore(tmp_path)
 
 
-def test_paging_a_literal_reuses_its_verification_until_the_next_commit(tmp_path):
-    store = TantivyStore(tmp_path, create=True)
+def test_paging_a_literal_reuses_its_verification_until_the_next_commit(empty_store):
+    store = empty_store
     with store.session() as s:
         s.add([Document.create(repo="o/r", path=f"{i}.py", content=f"x{i} = y[0]\n") for i in range(25)])
     q = parse_query("[0]", exact=True)

@@ -1,0 +1,93 @@
+"""``starscope merge``: one servable index directory from several indexers' work directories.
+
+Indexers over disjoint shard sets (processes or machines) all write one Elasticsearch index,
+each with its own work directory holding its shard markers and chunk-hash log. Merging copies
+the markers and logs into one directory, points it at the shared index, builds the Bloom filter
+from every shard's hashes (bit for bit the filter one indexer over all shards would have built)
+and writes the manifest. API nodes then serve that directory (or a copy of it). Merging again
+after more shards were indexed adds them; a shard two parts both finished is taken once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import fields
+from pathlib import Path
+
+from membership.sketch import ChunkLog, build_bloom
+
+from .build import BuildConfig, refresh_manifest
+from .manifest import ManifestError, read_manifest
+from .shard_log import ShardLog
+from .stores import open_store
+
+POINTER = Path("store") / "elasticsearch.json"
+
+
+class MergeError(ManifestError):
+    pass
+
+
+def _build_config(manifest: dict) -> BuildConfig:
+    from .es_store import ElasticsearchConfig
+
+    build = dict(manifest["configs"]["build"])
+    es = build.pop("es", None)
+    known = {f.name for f in fields(BuildConfig)}
+    es_known = {f.name for f in fields(ElasticsearchConfig)}
+    return BuildConfig(**{k: v for k, v in build.items() if k in known},
+                       es=ElasticsearchConfig(**{k: v for k, v in es.items() if k in es_known}) if es else None)
+
+
+def _copy(src: Path, dst: Path) -> None:
+    """Copy atomically (a reader of ``dst`` never sees half a file)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def merge_indexes(out_dir: str | Path, parts: list[str | Path]) -> dict:
+    """Merge the work directories ``parts`` into ``out_dir``; returns the new manifest.
+
+    Raises:
+        MergeError: a part is not an index, is not Elasticsearch-backed, or was built with
+            another store index, store format or Bloom filter rate than the others.
+    """
+    out = Path(out_dir)
+    if not parts:
+        raise MergeError("name at least one work directory to merge")
+    manifests = [(Path(p), read_manifest(p)) for p in parts]
+    first_dir, first = manifests[0]
+    for path, m in manifests:
+        if m["store"]["backend"] != "elasticsearch":
+            raise MergeError(f"{path} has a {m['store']['backend']} store, which only its own directory "
+                             "serves; merging needs indexers that share one Elasticsearch index")
+        for what, a, b in (("Elasticsearch index", m["store"].get("elasticsearch"), first["store"].get("elasticsearch")),
+                           ("store format", m["configs"]["store"], first["configs"]["store"]),
+                           ("Bloom filter rate", m["configs"]["build"]["bloom_fpr"],
+                            first["configs"]["build"]["bloom_fpr"])):
+            if a != b:
+                raise MergeError(f"{path} and {first_dir} differ in their {what} ({a} vs {b}); "
+                                 "only work directories of one build can be merged")
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / "manifest.json").exists():
+        prev = read_manifest(out)
+        if prev["store"].get("elasticsearch") != first["store"].get("elasticsearch"):
+            raise MergeError(f"{out} serves another index ({prev['store'].get('elasticsearch')}); "
+                             "merge into a new directory")
+    _copy(first_dir / POINTER, out / POINTER)
+    log, chunk_log = ShardLog(out), ChunkLog(out)
+    for path, _ in manifests:
+        part_log, part_chunks = ShardLog(path), ChunkLog(path)
+        for key in part_log.done():
+            if log.is_done(key):
+                continue
+            if first["configs"]["membership"] is not None:
+                _copy(part_chunks.path(key), chunk_log.path(key))
+            _copy(part_log.dir / f"{key}.done.json", log.dir / f"{key}.done.json")
+    config = _build_config(first)
+    store = open_store(out, backend="elasticsearch")
+    sketch = build_bloom(out, chunks=store.chunks, fpr=config.bloom_fpr) if config.membership else None
+    return refresh_manifest(out, config=config, store=store, log=log, sketch=sketch)

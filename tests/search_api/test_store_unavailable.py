@@ -1,0 +1,31 @@
+"""An Elasticsearch-backed index whose server goes away: the API answers 503 in its JSON shape."""
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from indexer.build import build_index
+from search_api.app import create_app
+
+from ..backends import build_config
+from ..es_proxy import FaultyProxy
+
+pytestmark = pytest.mark.es
+
+
+def test_a_lost_server_is_a_503_naming_it(request, tmp_path):
+    config = build_config("elasticsearch", request)
+    shard = tmp_path / "a.jsonl"
+    shard.write_text(json.dumps({"content": "def served():\n    return 1\n", "repo": "o/r", "path": "a.py"}) + "\n")
+    build_index([shard], tmp_path / "index", config=config, progress=False)
+    proxy = FaultyProxy(config.es.url)
+    app = create_app({"INDEX_DIR": str(tmp_path / "index"), "TESTING": True,
+                      "ELASTICSEARCH": replace(config.es, url=proxy.url, request_timeout=5)})
+    client = app.test_client()
+    assert client.get("/api/search?q=served").get_json()["total"] == 1
+    proxy.close()
+    r = client.get("/api/search?q=served")
+    assert r.status_code == 503 and r.headers["Retry-After"] == "5"
+    error = r.get_json()["error"]
+    assert error["code"] == "store_unavailable" and proxy.url in error["message"]
