@@ -97,14 +97,14 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
 def prefix_shards(shards: list[Path], out_dir: Path, limit_bytes: int, *,
                   text_column: str = "content") -> list[Path]:
     """Copy the first rows of ``shards`` (in order) into ``out_dir`` until their text holds
-    ``limit_bytes`` UTF-8 bytes; return the new shard paths (same names, same schema)."""
+    ``limit_bytes`` UTF-8 bytes; return the new shard paths (numbered names, same schema)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written, out = 0, []
-    for path in shards:
+    for i, path in enumerate(shards):
         if written >= limit_bytes:
             break
         pf = pq.ParquetFile(path)
-        dest = out_dir / path.name
+        dest = out_dir / f"{i:04d}-{path.name}"  # shards of several directories may share names
         with pq.ParquetWriter(dest, pf.schema_arrow, compression="zstd") as writer:
             for batch in pf.iter_batches(batch_size=READ_BATCH_ROWS):
                 if batch.num_rows == 0:

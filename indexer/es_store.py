@@ -321,8 +321,8 @@ class ElasticsearchStore:
                     "index": {"refresh_interval": self.config.refresh_interval,
                               "number_of_replicas": self.config.replicas}})
                 self._es.indices.refresh(index=self.name)
-            except Exception:  # the server is gone: the rerun of the build restores them
-                pass
+            except (TransportConnectionError, ConnectionTimeout):
+                pass  # the server is gone: the build's rerun restores them when it ends
             self._changed()
 
     def _delete_matching(self, query: dict) -> int:

@@ -38,6 +38,7 @@ class FaultyProxy:
         self.die_after_bulks = None  # close the proxy once this many bulk requests went through
         self.rejected_items = 0
         self.bulks = 0
+        self.headers: list[dict] = []  # of every request, names lowercased
         self._lock = threading.Lock()
         self._open: set = set()
         self.closed = False
@@ -61,6 +62,7 @@ class FaultyProxy:
 
             def _handle(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                proxy.headers.append({k.lower(): v for k, v in self.headers.items()})
                 if self.path.split("?")[0].endswith("/_bulk"):
                     with proxy._lock:
                         if proxy.reject_bulks > 0:

@@ -27,6 +27,12 @@ def small_docs(n: int, tag: str = "x"):
             for i in range(n)]
 
 
+def write_shard(path: Path, docs) -> Path:
+    path.write_text("".join(json.dumps({"content": d.content, "repo": d.repo, "path": d.path}) + "\n"
+                            for d in docs))
+    return path
+
+
 def test_the_store_is_found_again_through_its_pointer_file(request, tmp_path):
     config = es_config(request)
     store = ElasticsearchStore(tmp_path, config=config, create=True)
@@ -37,6 +43,23 @@ def test_the_store_is_found_again_through_its_pointer_file(request, tmp_path):
     assert "password" not in json.dumps(pointer).lower() and "api_key" not in json.dumps(pointer).lower()
     again = ElasticsearchStore(tmp_path)
     assert again.name == config.index and again.stats().documents == 3
+
+
+@pytest.mark.parametrize("env, header", [
+    ({"ELASTICSEARCH_API_KEY": "a2V5OnNlY3JldA=="}, "ApiKey a2V5OnNlY3JldA=="),
+    ({"ELASTICSEARCH_USERNAME": "indexer", "ELASTICSEARCH_PASSWORD": "pw"}, "Basic aW5kZXhlcjpwdw=="),
+])
+def test_credentials_come_from_the_environment_and_reach_the_server(request, tmp_path, monkeypatch,
+                                                                      env, header):
+    config = es_config(request)
+    proxy = FaultyProxy(config.url)
+    request.addfinalizer(proxy.close)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    store = ElasticsearchStore(tmp_path, config=replace(config, url=proxy.url), create=True)
+    store.stats()
+    assert proxy.headers and all(h.get("authorization") == header for h in proxy.headers)
+    assert "pw" not in (tmp_path / "store" / "elasticsearch.json").read_text()
 
 
 def test_a_missing_index_is_a_clear_error(request, tmp_path):
@@ -102,9 +125,7 @@ def test_many_terms_are_counted_and_fetched_in_batches(request, tmp_path):
 def test_a_build_loads_without_refreshes_or_replicas_then_restores_them(request, tmp_path):
     config = build_config("elasticsearch", request)
     config = replace(config, es=replace(config.es, replicas=1, refresh_interval="2s"))
-    shard = tmp_path / "a.jsonl"
-    shard.write_text("".join(json.dumps({"content": d.content, "repo": d.repo, "path": d.path}) + "\n"
-                             for d in small_docs(10)))
+    shard = write_shard(tmp_path / "a.jsonl", small_docs(10))
     seen = {}
     real_loading = ElasticsearchStore.loading
 
@@ -132,10 +153,7 @@ def test_bulk_rejections_are_retried_and_counted_never_dropped(request, tmp_path
     request.addfinalizer(proxy.close)
     proxy.reject_bulks = 3
     es = replace(config.es, url=proxy.url, bulk_docs=10, initial_backoff=0.01, max_backoff=0.05)
-    docs = small_docs(40)
-    shard = tmp_path / "a.jsonl"
-    shard.write_text("".join(json.dumps({"content": d.content, "repo": d.repo, "path": d.path}) + "\n"
-                             for d in docs))
+    shard = write_shard(tmp_path / "a.jsonl", small_docs(40))
     manifest = build_index([shard], tmp_path / "index", config=replace(config, es=es), progress=False)
     assert proxy.rejected_items == 30  # three bulks of ten, all refused once
     assert manifest["counts"]["store_bulk_retried"] == 30
@@ -150,8 +168,7 @@ def test_a_document_refused_for_good_stops_the_build_naming_it(request, tmp_path
     request.addfinalizer(proxy.close)
     proxy.reject_bulks = 100
     es = replace(config.es, url=proxy.url, max_retries=2, initial_backoff=0.01, max_backoff=0.02)
-    shard = tmp_path / "a.jsonl"
-    shard.write_text(json.dumps({"content": "refused = 1\n", "repo": "o/r", "path": "a.py"}) + "\n")
+    shard = write_shard(tmp_path / "a.jsonl", [Document.create(repo="o/r", path="a.py", content="refused = 1\n")])
     with pytest.raises(StoreWriteError, match=r"a\.jsonl.*refused 1 documents after 2 retries.*429"):
         build_index([shard], tmp_path / "index", config=replace(config, es=es), progress=False)
 

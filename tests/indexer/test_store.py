@@ -236,3 +236,14 @@ def test_paging_a_literal_reuses_its_verification_until_the_next_commit(empty_st
     with store.session() as s:
         s.add([Document.create(repo="o/r", path="new.py", content="z = w[0]\n")])
     assert store.search(q, page=Page(1, 10)).total == 26  # a new commit is never served stale
+
+
+def test_a_match_deep_inside_a_multi_megabyte_file_is_shown(empty_store):
+    store = empty_store
+    filler = "".join(f"row_{i} = {i}\n" for i in range(250_000))  # ~3.4 MB
+    with store.session() as s:
+        s.add([Document.create(repo="o/r", path="big.py", content=filler + "needle_at_the_end = 1\n")])
+    hit = store.search(parse_query("needle_at_the_end")).hits[0]
+    assert hit.snippets[0].line == 250_001 and hit.snippets[0].text == "needle_at_the_end = 1"
+    exact = store.search(parse_query("needle_at_the_end = 1", exact=True)).hits[0]
+    assert exact.match_count == 1 and exact.snippets[0].line == 250_001
