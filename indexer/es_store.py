@@ -806,8 +806,12 @@ class ElasticsearchSession(SketchingSession):
                 self._queued.clear()
                 first = [f"{info.get('_id')}: {info.get('status')} {json.dumps(info.get('error'))[:300]}"
                          for info in failed[:3]]
+                hint = ""
+                if any(info.get("status") == 429 for info in failed):
+                    hint = (" (a document the server keeps refusing with 429 may be too big for its "
+                            "indexing pressure limit, 10% of the heap: raise the heap or lower --max-doc-mb)")
                 raise StoreWriteError(f"{store._where} refused {len(failed)} documents after "
-                                      f"{cfg.max_retries} retries each; first: {'; '.join(first)}")
+                                      f"{cfg.max_retries} retries each; first: {'; '.join(first)}{hint}")
             self._requeue([info["_id"] for info in conflicts])
         else:
             raise StoreWriteError(f"{store._where}: {len(self._queued)} documents kept changing under "

@@ -15,7 +15,9 @@
 # Security is turned OFF (xpack.security.enabled: false) because it only ever binds 127.0.0.1;
 # production clusters keep it on.
 #
-# Environment: ES_PORT (default 9200), ES_JAVA_HOME (default Temurin 25), ES_HEAP (default 512m),
+# Environment: ES_PORT (default 9200), ES_JAVA_HOME (default Temurin 25), ES_HEAP (default 1g:
+# Elasticsearch refuses bulk operations beyond 10% of the heap in flight, and a 3 MB file is a ~40 MB
+# operation once parsed),
 # ES_START_TIMEOUT seconds (default 120), ES_USER (user to run as when invoked as root,
 # default starscope-es), M2_REPO (local Maven repository, default ~/.m2/repository).
 set -euo pipefail
@@ -23,7 +25,7 @@ set -euo pipefail
 ES_VERSION=9.5.4   # newest 9.x integ-test-zip found on Maven Central (9.5.5 and 9.5.6 are not published there)
 ES_GA=org.elasticsearch.distribution.integ-test-zip:elasticsearch
 ES_PORT=${ES_PORT:-9200}
-ES_HEAP=${ES_HEAP:-512m}
+ES_HEAP=${ES_HEAP:-1g}
 ES_START_TIMEOUT=${ES_START_TIMEOUT:-120}
 ES_USER=${ES_USER:-starscope-es}
 export ES_JAVA_HOME=${ES_JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
