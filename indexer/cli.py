@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from .store import StoreError
 
 # Errors that mean "your input is wrong", reported as one line and exit status 1.
 USER_ERRORS = (CorpusError, ManifestError, StoreError, QueryError, PageOutOfRange,
-               FileNotFoundError, NotADirectoryError, ValueError)
+               FileNotFoundError, NotADirectoryError, LookupError, ValueError)
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -75,6 +76,39 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     add_es_options(p)
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("get", help="one stored document, whole, with every source")
+    p.add_argument("index", type=Path)
+    p.add_argument("id", help="the document id (the content's git blob sha)")
+    p.add_argument("--json", action="store_true", help="print it as JSON (as GET /api/documents/<id>)")
+    add_es_options(p)
+    p.set_defaults(func=cmd_get)
+
+    p = sub.add_parser("repos", help="indexed repositories by name prefix, with document counts")
+    p.add_argument("index", type=Path)
+    p.add_argument("prefix", nargs="?", default="", help="owner/name prefix (case-insensitive)")
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--json", action="store_true", help="print them as JSON (as GET /api/repos)")
+    add_es_options(p)
+    p.set_defaults(func=cmd_repos)
+
+    p = sub.add_parser("stats", help="what the index holds: live store counts, build counts, filter")
+    p.add_argument("index", type=Path)
+    p.add_argument("--json", action="store_true", help="print them as JSON")
+    add_es_options(p)
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("optout", help="remove a repository or an owner from the index")
+    osub = p.add_subparsers(dest="optout_command", required=True)
+    p = osub.add_parser("add", help="remove a repository's (or an owner's) sources from the store now")
+    p.add_argument("index", type=Path)
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--repo", help="owner/name")
+    target.add_argument("--owner")
+    p.add_argument("--reason", required=True, help="why (the author's request, a ticket)")
+    p.add_argument("--json", action="store_true")
+    add_es_options(p)
+    p.set_defaults(func=cmd_optout_add)
 
 
 def add_es_options(p: argparse.ArgumentParser, *, build: bool = False) -> None:
@@ -138,6 +172,69 @@ def cmd_merge(args) -> int:
 
     manifest = merge_indexes(args.out, args.parts)
     print(json.dumps(manifest["counts"], indent=1, sort_keys=True))
+    return 0
+
+
+_SHA = re.compile(r"[0-9a-fA-F]{40}")
+
+
+def cmd_get(args) -> int:
+    if not _SHA.fullmatch(args.id):
+        raise ValueError(f"a document id is 40 hexadecimal digits (the content's git blob sha), got {args.id[:60]!r}")
+    doc = open_index(args.index, es=es_config(args)).get(args.id.lower())
+    if doc is None:
+        raise LookupError(f"no document with id {args.id.lower()} in {args.index}")
+    if args.json:
+        print(json.dumps(doc.to_json(), ensure_ascii=False))
+        return 0
+    for s in doc.sources:
+        print(f"# {s.repo}/{s.path}  [{', '.join(s.licenses)}; {s.stars} stars]")
+    print(doc.content, end="" if doc.content.endswith("\n") else "\n")
+    return 0
+
+
+def cmd_repos(args) -> int:
+    found = open_index(args.index, es=es_config(args)).repos(args.prefix, limit=args.limit)
+    if args.json:
+        print(json.dumps({"repos": [{"repo": r, "documents": n} for r, n in found]}))
+        return 0
+    for repo, n in found:
+        print(f"{n:>8}  {repo}")
+    return 0
+
+
+def cmd_stats(args) -> int:
+    from .manifest import read_manifest
+
+    store = open_index(args.index, es=es_config(args))
+    manifest = read_manifest(args.index)
+    body = {**store.stats().to_json(), "counts": manifest["counts"], "store": store.describe(),
+            "membership": manifest["configs"].get("membership")}
+    if args.json:
+        print(json.dumps(body))
+        return 0
+    print(f"{body['documents']:,} documents ({body['sources']:,} sources, "
+          f"{body['content_bytes'] / 1e6:,.1f} MB) in a {manifest['store']['backend']} store")
+    for lang, n in sorted(body["by_lang"].items(), key=lambda kv: -kv[1])[:15]:
+        print(f"{n:>8}  {lang or '(unknown)'}")
+    sketch = body["membership"]
+    if sketch:
+        print(f"Bloom filter: {sketch['items']:,} chunks, {sketch['bytes'] / 1e6:.1f} MB, false positives "
+              f"{sketch['fpr']:.2%} configured, {sketch['fpr_measured']:.3%} measured")
+    return 0
+
+
+def cmd_optout_add(args) -> int:
+    if args.repo and (args.repo.count("/") != 1 or not all(args.repo.split("/"))):
+        raise ValueError(f"--repo is owner/name, got {args.repo!r}")
+    if not args.reason.strip():
+        raise ValueError("--reason must say why")
+    store = open_index(args.index, es=es_config(args))
+    with store.session() as session:
+        removed = session.delete(repo=args.repo, owner=args.owner)
+    result = {"removed": removed, "repo": args.repo, "owner": args.owner}
+    print(json.dumps(result) if args.json else
+          f"removed {args.repo or args.owner}: {removed} contents deleted or changed")
     return 0
 
 

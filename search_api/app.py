@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Flask, current_app, request
+import re
+import uuid
+
+from flask import Flask, current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 import web
@@ -15,7 +18,11 @@ from indexer.store import Store
 from indexer.stores import open_index
 
 EXTENSION = "starscope"
-DEFAULTS = {"MAX_CONTENT_LENGTH": 1 << 20, "MAX_QUERY_CHARS": query_lang.MAX_QUERY_CHARS}
+DEFAULTS = {"MAX_CONTENT_LENGTH": 1 << 20, "MAX_QUERY_CHARS": query_lang.MAX_QUERY_CHARS,
+            "MAX_BATCH_LINES": 1000, "MAX_BATCH_BYTES": 64 << 20, "MAX_TEXT_CHARS": 1_000_000,
+            "ADMIN_TOKEN": None}
+# Routes whose body is a stream of many texts, bounded by MAX_BATCH_BYTES instead.
+BATCH_PATHS = ("/api/attribution/batch",)
 WEB_DIR = Path(web.__file__).parent
 # The pages load only their own scripts and styles; with no inline script allowed, even a bug
 # that put corpus text into markup could not run it.
@@ -34,9 +41,10 @@ class ServedIndex:
     path: Path
     store: Store
     manifest: dict
+    membership: object = None  # a membership.attribution.MembershipIndex, None without a sketch
 
     @classmethod
-    def open(cls, index_dir: str | Path, *, es=None) -> "ServedIndex":
+    def open(cls, index_dir: str | Path, *, es=None, max_text_chars: int = 1_000_000) -> "ServedIndex":
         """Open the store the manifest names (``es``: where an Elasticsearch-backed index is
         served from, if not where it was built).
 
@@ -44,10 +52,18 @@ class ServedIndex:
             indexer.manifest.ManifestError: ``index_dir`` is not a StarScope index.
             indexer.store.StoreError: its store cannot be opened or reached.
         """
+        from membership.attribution import AttributionConfig, MembershipIndex
+        from membership.sketch import SketchMissing
+
         manifest = read_manifest(index_dir)
         store = open_index(index_dir, es=es)
         store.warm()
-        return cls(path=Path(index_dir), store=store, manifest=manifest)
+        try:
+            membership = MembershipIndex.open(index_dir, store=store,
+                                              config=AttributionConfig(max_chars=max_text_chars))
+        except SketchMissing:
+            membership = None  # a search-only index: the membership endpoints say so
+        return cls(path=Path(index_dir), store=store, manifest=manifest, membership=membership)
 
     @property
     def languages(self) -> list[str]:
@@ -70,22 +86,38 @@ def _checked_config(config: dict) -> dict:
     if not isinstance(limit, int) or not 1 <= limit <= query_lang.MAX_QUERY_CHARS:
         raise ValueError(f"MAX_QUERY_CHARS must be an int from 1 to {query_lang.MAX_QUERY_CHARS} "
                          f"(the query parser's own limit), got {limit!r}")
-    size = merged["MAX_CONTENT_LENGTH"]
-    if not isinstance(size, int) or size < 1:
-        raise ValueError(f"MAX_CONTENT_LENGTH must be a positive number of bytes, got {size!r}")
+    for name in ("MAX_CONTENT_LENGTH", "MAX_BATCH_LINES", "MAX_BATCH_BYTES", "MAX_TEXT_CHARS"):
+        value = merged[name]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive whole number, got {value!r}")
+    token = merged["ADMIN_TOKEN"]
+    if token is not None and (not isinstance(token, str) or len(token) < 16):
+        raise ValueError("ADMIN_TOKEN must be a string of at least 16 characters (or None: admin off)")
     return merged
 
 
 def _reject_large_body():
     """Refuse an oversized body before routing reads it: a GET view never reads its body,
     so Werkzeug's own limit, which applies when the stream is read, would never fire."""
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    batch = request.path in BATCH_PATHS
+    limit = current_app.config["MAX_BATCH_BYTES" if batch else "MAX_CONTENT_LENGTH"]
+    request.max_content_length = limit  # also bounds a chunked body as it is read
     if request.content_length is not None and request.content_length > limit:
         raise RequestEntityTooLarge(f"the request body is {request.content_length} bytes; "
-                                    f"the limit is {limit}")
+                                    f"the limit is {limit}" + (" (MAX_BATCH_BYTES)" if batch else ""))
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def _assign_request_id():
+    """The client's ``X-Request-ID`` when it is a plain token, else a new one."""
+    given = request.headers.get("X-Request-ID", "")
+    g.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
 
 def _add_security_headers(response):
+    response.headers["X-Request-ID"] = g.get("request_id", "")
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response
@@ -94,7 +126,10 @@ def _add_security_headers(response):
 def create_app(config: dict | None = None) -> Flask:
     """Build the app for one index directory.
 
-    Config keys: ``INDEX_DIR`` (required), ``ELASTICSEARCH`` (an
+    Config keys: ``INDEX_DIR`` (required), ``ADMIN_TOKEN`` (the bearer token of the admin
+    endpoints, at least 16 characters; None, the default, turns them off), ``MAX_BATCH_LINES``
+    (1000) and ``MAX_BATCH_BYTES`` (64 MiB) for ``/api/attribution/batch``, ``MAX_TEXT_CHARS``
+    (1,000,000: the longest text membership and attribution take), ``ELASTICSEARCH`` (an
     :class:`indexer.es_store.ElasticsearchConfig` overriding where an Elasticsearch-backed index
     is read from; default: where it was built), ``MAX_CONTENT_LENGTH`` (bytes, default 1 MiB),
     ``MAX_QUERY_CHARS`` (default and ceiling: :data:`indexer.query.MAX_QUERY_CHARS`), plus any
@@ -104,7 +139,7 @@ def create_app(config: dict | None = None) -> Flask:
         ValueError: a missing or invalid config value.
         indexer.manifest.ManifestError: ``INDEX_DIR`` is not a StarScope index.
     """
-    from . import documents, health, search
+    from . import admin, documents, health, membership, search
     from . import web as pages
     from .errors import register_error_handlers
 
@@ -113,11 +148,13 @@ def create_app(config: dict | None = None) -> Flask:
                 static_folder=str(WEB_DIR / "static"), static_url_path="/static")
     app.config.update(settings)
     app.json.sort_keys = False  # keep the records' own order: totals before hits
-    app.extensions[EXTENSION] = ServedIndex.open(settings["INDEX_DIR"], es=settings.get("ELASTICSEARCH"))
+    app.extensions[EXTENSION] = ServedIndex.open(settings["INDEX_DIR"], es=settings.get("ELASTICSEARCH"),
+                                                    max_text_chars=settings["MAX_TEXT_CHARS"])
 
     register_error_handlers(app)
+    app.before_request(_assign_request_id)
     app.before_request(_reject_large_body)
     app.after_request(_add_security_headers)
-    for blueprint in (search.bp, documents.bp, health.bp, pages.bp):
+    for blueprint in (search.bp, documents.bp, membership.bp, health.bp, admin.bp, pages.bp):
         app.register_blueprint(blueprint)
     return app

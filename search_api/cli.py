@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from indexer import cli as indexer_cli
-from indexer.stores import open_index
 from membership import cli as membership_cli
+
+
+ADMIN_TOKEN_ENV = "STARSCOPE_ADMIN_TOKEN"
 
 
 def cmd_serve(args) -> int:
     from .app import create_app
+    from .server import serve
 
     es = indexer_cli.es_config(args)
-    open_index(args.index, es=es)  # fail here, with the CLI's message, not inside Flask
-    app = create_app({"INDEX_DIR": str(args.index), "ELASTICSEARCH": es})
-    print(f"StarScope is serving {args.index} at http://{args.host}:{args.port}/", flush=True)
-    app.run(host=args.host, port=args.port, threaded=True)
+    config = {"INDEX_DIR": str(args.index), "ELASTICSEARCH": es,
+              "ADMIN_TOKEN": os.environ.get(ADMIN_TOKEN_ENV) or None}
+    create_app(config)  # fail here, with the CLI's message, not inside a worker
+    print(f"StarScope is serving {args.index} at http://{args.host}:{args.port}/ "
+          f"({args.workers} workers x {args.threads} threads)", flush=True)
+    serve(config, host=args.host, port=args.port, workers=args.workers, threads=args.threads,
+          access_log=not args.no_access_log)
     return 0
 
 
@@ -29,10 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     indexer_cli.add_commands(sub)
     membership_cli.add_commands(sub)
-    p = sub.add_parser("serve", help="serve the JSON API and the web UI")
+    p = sub.add_parser("serve", help="serve the JSON API and the web UI (gunicorn; the admin "
+                                     f"endpoints need ${ADMIN_TOKEN_ENV})")
     p.add_argument("index", type=Path)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=2, help="processes (default 2: one per core here)")
+    p.add_argument("--threads", type=int, default=4, help="requests each process serves at once (4)")
+    p.add_argument("--no-access-log", action="store_true",
+                   help="no access lines (they never hold query strings or bodies anyway)")
     indexer_cli.add_es_options(p)
     p.set_defaults(func=cmd_serve)
     return parser

@@ -9,9 +9,11 @@ from flask import Blueprint, request
 from indexer.query import SearchQuery
 from indexer.snippets import line_snippets, match_ranges
 
+from . import models
 from .app import served_index
 from .errors import InvalidParameter, NotFound
-from .search import flag_arg, only_params, query_from_args
+from .openapi import operation, query_params
+from .search import query_from_args
 
 bp = Blueprint("documents", __name__)
 
@@ -55,12 +57,12 @@ def get_document(sha: str):
     return doc
 
 
-@bp.get("/api/documents/<sha>")
+@operation(bp, "/api/documents/<sha>", summary="One stored content, whole, with all its sources",
+           query=models.DocumentParams, response=models.DocumentResponse, errors=(404, 413))
 def document(sha: str):
     """The content, its metadata and all its sources; ``?q=`` (with ``exact=``) adds
     ``matches``. An empty ``q`` means no query, so a page can always pass its own."""
-    only_params(request.args, ("q", "exact"))
-    flag_arg(request.args, "exact")  # a bad flag is an error even without a query
+    query_params(models.DocumentParams)  # a bad flag is an error even without a query
     doc = get_document(sha)
     body = doc.to_json()
     if request.args.get("q"):

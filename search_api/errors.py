@@ -4,8 +4,8 @@ Views raise; the handlers that :func:`register_error_handlers` installs turn eve
 
     {"error": {"code": "invalid_parameter", "message": "...", "details": {...}}}
 
-for paths under ``/api/`` (``details`` only when there are some), and into the HTML error page
-for the browser pages. ``code`` is stable and machine-readable; ``message`` is for people.
+for paths under ``/api/``, ``/overlap`` and ``/openapi.json`` (``details`` only when there are
+some), and into the HTML error page for the browser pages. ``code`` is stable and machine-readable; ``message`` is for people.
 
 ======================  ======  ====================================================
 code                    status  raised by
@@ -19,6 +19,13 @@ code                    status  raised by
 ``method_not_allowed``  405     a wrong HTTP method (the ``Allow`` header lists the right ones)
 ``query_too_long``      413     a query over the configured ``MAX_QUERY_CHARS``
 ``payload_too_large``   413     a request body over ``MAX_CONTENT_LENGTH``
+``text_too_long``       413     text over the index's ``max_chars`` (``details``: ``length``,
+                                ``limit``); ``empty_text``, ``text_too_short`` (400) too
+``invalid_json``        400     a body that does not parse (``invalid_body``: not an object)
+``unsupported_media_type`` 415  a body not sent as ``application/json``
+``no_membership_sketch`` 409    membership on an index built with ``--no-membership``
+``unauthorized``        401     admin endpoints: missing or wrong bearer token
+``admin_disabled``      403     admin endpoints on a server without ``ADMIN_TOKEN``
 ``store_unavailable``   503     :class:`indexer.store.StoreUnavailable`: the Elasticsearch
                                 server cannot be reached (the message names its URL)
 ``internal_error``      500     anything else; logged with its traceback, never sent
@@ -27,24 +34,26 @@ code                    status  raised by
 
 from __future__ import annotations
 
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from indexer.query import QueryError, QueryTooLong
+from membership.attribution import AttributionInputError
 from indexer.store import PageOutOfRange, StoreUnavailable
 
 
 class ApiError(Exception):
-    """An error a view raises on purpose; the handler sends it as is."""
+    """An error a view raises on purpose; the handler sends it as is (with ``headers``)."""
 
     status = 400
     code = "bad_request"
 
     def __init__(self, message: str, *, details: dict | None = None, status: int | None = None,
-                 code: str | None = None):
+                 code: str | None = None, headers: dict | None = None):
         super().__init__(message)
         self.message = message
         self.details = details
+        self.headers = headers
         if status is not None:
             self.status = status
         if code is not None:
@@ -72,7 +81,7 @@ _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
 
 def wants_json() -> bool:
     """API paths always answer errors in JSON; browser pages get the HTML error page."""
-    return request.path == "/api" or request.path.startswith("/api/")
+    return request.path in ("/api", "/overlap", "/openapi.json") or request.path.startswith("/api/")
 
 
 def error_response(status: int, code: str, message: str, details: dict | None = None,
@@ -92,7 +101,7 @@ def error_response(status: int, code: str, message: str, details: dict | None = 
 
 
 def _api_error(e: ApiError):
-    return error_response(e.status, e.code, e.message, e.details)
+    return error_response(e.status, e.code, e.message, e.details, headers=e.headers)
 
 
 def _query_too_long(e: QueryTooLong):
@@ -122,13 +131,20 @@ def _http_error(e: HTTPException):
     return error_response(status, code, message, headers=headers)
 
 
+def _attribution_input(e: AttributionInputError):
+    details = {"length": e.length, "limit": e.limit} if hasattr(e, "limit") else None
+    return error_response(e.status, e.code, str(e), details)
+
+
 def _store_unavailable(e: StoreUnavailable):
-    current_app.logger.error("store unavailable on %s %s: %s", request.method, request.path, e)
+    current_app.logger.error("store unavailable on %s %s (request %s): %s", request.method, request.path,
+                             g.get("request_id"), e)
     return error_response(503, "store_unavailable", str(e), headers={"Retry-After": "5"})
 
 
 def _internal_error(e: Exception):
-    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    current_app.logger.exception("unhandled error on %s %s (request %s)", request.method, request.path,
+                                 g.get("request_id"))
     return error_response(500, "internal_error",
                           "internal error; the server log has the details")
 
@@ -141,4 +157,5 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(PageOutOfRange, _page_out_of_range)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(StoreUnavailable, _store_unavailable)
+    app.register_error_handler(AttributionInputError, _attribution_input)
     app.register_error_handler(Exception, _internal_error)

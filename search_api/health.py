@@ -1,10 +1,15 @@
-"""``/api/health``: is the index served, how big is it, and which corpus build is it."""
+"""``/api/health``, ``/api/stats`` and ``/openapi.json``: is the index served, what is in it,
+and what the API offers."""
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+
 from flask import Blueprint
 
+from . import models
 from .app import served_index
+from .openapi import openapi_document, operation
 
 bp = Blueprint("health", __name__)
 
@@ -17,10 +22,46 @@ def index_summary(manifest: dict) -> dict:
             "updated": manifest.get("updated")}
 
 
-@bp.get("/api/health")
+@operation(bp, "/api/health", summary="Is the index served?", response=models.HealthResponse)
 def health():
     """``documents`` is the store's live count (it drops after an opt-out); ``index`` is the
     manifest as of the last build."""
     index = served_index()
     return {"status": "ok", "documents": index.store.stats().documents,
             "index": index_summary(index.manifest)}
+
+
+@operation(bp, "/api/stats", summary="What the index holds", response=models.StatsResponse)
+def stats():
+    """The store's live counts (documents, sources, bytes, per language), the build's manifest,
+    the store's format, the Bloom filter (size and configured, theoretical and measured
+    false-positive rates) and the generation model (null until one is configured)."""
+    index = served_index()
+    live = index.store.stats().to_json()
+    sketch = index.manifest.get("configs", {}).get("membership")
+    return {**live, "index": index_summary(index.manifest), "store": index.store.describe(),
+            "membership": sketch, "model": None}
+
+
+def _version() -> str:
+    try:
+        return version("starscope")
+    except PackageNotFoundError:
+        return "0"
+
+
+def _example_sha(store) -> str | None:
+    """The id of some stored document (the most-documented repository's first)."""
+    top = store.repos("", limit=1)
+    docs = store.docs_with_terms("repo", [top[0][0]], limit=1) if top else []
+    return docs[0].sha if docs else None
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The OpenAPI 3.1 document of this API."""
+    sha = _example_sha(served_index().store)
+    return openapi_document(title="StarScope", version=_version(), examples={"sha": sha} if sha else {},
+                            description=(
+        "Search, membership test and attribution over a code LLM's pretraining data. Every "
+        "error is JSON: {\"error\": {\"code\", \"message\", \"details\"?}}."))

@@ -2,8 +2,9 @@
 completes.
 
 Also the query-string readers the other API views share: the query text and mode
-(:func:`query_from_args`), flags, choices, and the rule that an unknown parameter is an error
-(a misspelt ``licence=`` must not silently search everything).
+(:func:`query_from_args`), flags and choices. The parameters themselves are validated first
+with the endpoint's model (:func:`search_api.openapi.query_params`): an unknown one is an error,
+so a misspelt ``licence=`` never silently searches everything.
 """
 
 from __future__ import annotations
@@ -15,22 +16,16 @@ from flask import Blueprint, current_app, request
 
 from indexer.query import SORTS, Filters, SearchQuery, parse_query
 
+from . import models
 from .app import served_index
 from .errors import InvalidParameter
+from .openapi import operation, query_params
 from .pagination import page_from_args
 
 bp = Blueprint("search", __name__)
 
-SEARCH_PARAMS = ("q", "exact", "lang", "license", "repo", "sort", "page", "size")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
-
-def only_params(args: Mapping[str, str], allowed) -> None:
-    """Raise :class:`InvalidParameter` for the first parameter not in ``allowed``."""
-    for name in args:
-        if name not in allowed:
-            raise InvalidParameter(name, f"unknown parameter {name[:40]!r}; this endpoint takes "
-                                   f"{', '.join(allowed)}", allowed=list(allowed))
 
 
 def flag_arg(args: Mapping[str, str], name: str) -> bool:
@@ -66,11 +61,12 @@ def query_from_args(args: Mapping[str, str], *, filters: Filters | None = None) 
                              max_chars=current_app.config["MAX_QUERY_CHARS"])
 
 
-@bp.get("/api/search")
+@operation(bp, "/api/search", summary="Search the corpus", query=models.SearchParams,
+           response=models.SearchResponse, errors=(413,))
 def search():
     """One page of documents matching ``q``, with highlighted snippets."""
     args = request.args
-    only_params(args, SEARCH_PARAMS)
+    query_params(models.SearchParams)
     filters = Filters(**{name: args.get(name, "").strip() or None for name in ("lang", "license", "repo")})
     text, query = query_from_args(args, filters=filters)
     page = page_from_args(args)
@@ -81,9 +77,10 @@ def search():
     return {"query": text, **result.to_json(), "took_ms": round(took_ms, 2)}
 
 
-@bp.get("/api/repos")
+@operation(bp, "/api/repos", summary="Indexed repositories by name prefix", query=models.ReposParams,
+           response=models.ReposResponse)
 def repos():
     """Indexed repositories whose name starts with ``q`` (lowercased), most documents first."""
-    only_params(request.args, ("q",))
+    query_params(models.ReposParams)
     found = served_index().store.repos(request.args.get("q", ""))
     return {"repos": [{"repo": name, "documents": count} for name, count in found]}

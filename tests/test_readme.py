@@ -59,7 +59,8 @@ def test_cli_and_http_examples_run_as_documented(tmp_path):
                     .replace("results.jsonl", str(tmp_path / "results.jsonl")))
             argv = [sys.executable, "-m", "search_api", *shlex.split(line)[1:]]
             if argv[3] == "serve":
-                server = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                server = subprocess.Popen(argv, cwd=ROOT, stdout=open(tmp_path / "server.log", "wb"),
+                                          stderr=subprocess.STDOUT)
                 continue
             done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
             assert done.returncode == 0, (line, done.stderr)
@@ -74,11 +75,14 @@ def test_cli_and_http_examples_run_as_documented(tmp_path):
                 urllib.request.urlopen(base + "/api/health", timeout=1)
                 break
             except OSError:
-                assert server.poll() is None, server.stdout.read().decode()
+                assert server.poll() is None, (tmp_path / "server.log").read_text()
                 time.sleep(0.1)
         for line in section_commands("HTTP API", "curl"):
-            url = shlex.split(line)[-1].replace("http://127.0.0.1:8000", base)
-            with urllib.request.urlopen(url, timeout=30) as resp:
+            words = shlex.split(line)
+            url = words[-1].replace("http://127.0.0.1:8000", base)
+            data = words[words.index("-d") + 1].encode() if "-d" in words else None
+            req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"} if data else {})
+            with urllib.request.urlopen(req, timeout=30) as resp:
                 assert resp.status == 200, line
                 assert isinstance(json.loads(resp.read()), dict), line
     finally:
@@ -116,7 +120,7 @@ def test_scaling_out_examples_run_against_a_real_server(tmp_path, request):
             argv = [sys.executable, "-m", "search_api", *shlex.split(line)[1:]]
             if argv[3] == "serve":
                 server = subprocess.Popen(argv + ["--port", str(port)], cwd=ROOT,
-                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                          stdout=open(tmp_path / "server.log", "wb"), stderr=subprocess.STDOUT)
                 continue
             done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
             assert done.returncode == 0, (line, done.stderr)
@@ -127,7 +131,7 @@ def test_scaling_out_examples_run_against_a_real_server(tmp_path, request):
                     assert json.loads(r.read())["total"] > 0
                 break
             except OSError:
-                assert server.poll() is None, server.stdout.read().decode()
+                assert server.poll() is None, (tmp_path / "server.log").read_text()
                 time.sleep(0.1)
         else:
             raise AssertionError("the server never answered")

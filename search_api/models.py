@@ -1,0 +1,312 @@
+"""The API's request and response models: validation and the OpenAPI document come from these.
+
+Requests forbid unknown fields (a misspelt ``min_lenght`` must not silently use the default).
+Responses describe exactly what the domain objects' ``to_json`` produce; the tests check every
+answer against them (schemathesis, over the live OpenAPI document).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+
+from indexer.query import SORTS
+from indexer.store import MAX_PAGE_SIZE
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Response(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- errors ------------------------------------------------------------------------------------
+class ErrorBody(Response):
+    code: str = Field(description="stable, machine-readable reason")
+    message: str = Field(description="for people")
+    details: Optional[dict] = None
+
+
+class ErrorResponse(Response):
+    error: ErrorBody
+
+
+# -- query strings -----------------------------------------------------------------------------
+Flag = Literal["0", "1", "true", "false", "yes", "no", "on", "off", ""]
+
+
+class SearchParams(Request):
+    q: str = Field(description="the query: keywords, \"exact literals\", lang:/license:/repo: filters")
+    exact: Flag = Field("0", description="1: the whole of q is one exact substring")
+    lang: Optional[str] = None
+    license: Optional[str] = None
+    repo: Optional[str] = Field(None, description="owner/name, or an owner alone")
+    sort: Literal[tuple(SORTS)] = "score"  # type: ignore[valid-type]
+    page: int = Field(1, ge=1)
+    size: int = Field(10, ge=1, le=MAX_PAGE_SIZE)
+
+
+class DocumentParams(Request):
+    q: Optional[str] = Field(None, description="add this query's matches in the document")
+    exact: Flag = "0"
+
+
+class ReposParams(Request):
+    q: str = Field("", description="prefix of owner/name (case-insensitive)")
+
+
+# -- search and documents ----------------------------------------------------------------------
+class SnippetModel(Response):
+    line: int
+    column: int
+    text: str
+    ranges: list[list[int]]
+
+
+class HitSummary(Response):
+    id: str
+    repo: str
+    path: str
+    licenses: list[str]
+    lang: str
+    stars: int
+    url: Optional[str]
+    size: int
+    sources_count: int
+
+
+class Hit(HitSummary):
+    score: float
+    match_count: int
+    snippets: list[SnippetModel]
+
+
+class SearchResponse(Response):
+    query: str
+    total: int
+    page: int
+    size: int
+    pages: int
+    sort: str
+    hits: list[Hit]
+    took_ms: float
+
+
+class SourceModel(Response):
+    id: str
+    repo: str
+    path: str
+    licenses: list[str]
+    stars: int
+    url: Optional[str]
+
+
+class Matches(Response):
+    query: str
+    count: int
+    ranges: list[list[int]]
+    snippets: list[SnippetModel]
+
+
+class DocumentResponse(HitSummary):
+    licenses_all: list[str]
+    content: str
+    sources: list[SourceModel]
+    matches: Optional[Matches] = None
+
+
+class RepoCount(Response):
+    repo: str
+    documents: int
+
+
+class ReposResponse(Response):
+    repos: list[RepoCount]
+
+
+# -- membership and attribution ----------------------------------------------------------------
+class MembershipRequest(Request):
+    text: StrictStr = Field(min_length=1, description="the text to test (raw; offsets in answers index it)")
+    exact: StrictBool = Field(False, description="confirm every filter hit in the store")
+
+
+class FilterInfo(Response):
+    fpr_configured: Optional[float]
+    fpr_theoretical: Optional[float]
+    fpr_measured: Optional[float]
+    items: Optional[int]
+
+
+class MembershipSpanModel(Response):
+    start: int
+    end: int
+    text: str
+    hits: int
+    longest_chain: int
+
+
+class MembershipResponse(Response):
+    member: bool
+    length: int
+    normalized_length: int
+    windows: int
+    hits: int
+    spans: list[MembershipSpanModel]
+    longest_chain: int
+    fraction: float
+    exact: bool
+    filter: FilterInfo
+
+
+class LicenseSummary(Response):
+    sources: int
+    licenses: dict[str, int]
+    families: dict[str, int]
+    copyleft: bool
+    weak_copyleft_only: bool
+    unknown: bool
+
+
+class SourceMatchModel(Response):
+    id: str
+    repo: str
+    path: str
+    licenses: list[str]
+    license_family: str
+    lang: str
+    stars: int
+    url: Optional[str]
+    start: int
+    end: int
+    start_line: int
+    end_line: int
+    documents: int
+    also_in: list[dict]
+
+
+class AttributedSpanModel(Response):
+    start: int
+    end: int
+    text: str
+    start_line: int
+    end_line: int
+    normalized_length: int
+    common: bool
+    count: int
+    count_complete: bool
+    contents: int
+    sources: list[SourceMatchModel]
+    licenses: LicenseSummary
+
+
+class NearDuplicateModel(Response):
+    id: str
+    repo: str
+    path: str
+    licenses: list[str]
+    license_family: str
+    lang: str
+    stars: int
+    url: Optional[str]
+    documents: int
+    signature: Literal["plain", "abstracted"]
+    kind: Literal["near-duplicate", "renamed copy"]
+    estimated_jaccard: float
+    jaccard: float
+    estimated_plain: Optional[float]
+    estimated_abstracted: Optional[float]
+
+
+class AttributionRequest(Request):
+    text: StrictStr = Field(min_length=1, description="the text to attribute (a snippet, a generated file)")
+    min_length: Optional[StrictInt] = Field(None, ge=1, description="shortest span, normalized characters (50)")
+    common_threshold: Optional[StrictInt] = Field(None, ge=1, description="more documents: common (10)")
+    max_sources: Optional[StrictInt] = Field(None, ge=1, description="sources listed per span (10)")
+    near_duplicates: StrictBool = Field(True, description="also look for near-duplicates and renamed copies")
+    lang: Optional[StrictStr] = Field(None, description="language of the text (for renamed copies)")
+    path: Optional[StrictStr] = Field(None, description="a file name whose extension gives the language")
+
+
+class AttributionResponse(Response):
+    length: int
+    normalized_length: int
+    spans: list[AttributedSpanModel]
+    coverage: float
+    longest: int
+    licenses: LicenseSummary
+    candidates: int
+    filter: FilterInfo
+    near_duplicates: list[NearDuplicateModel]
+
+
+class BatchLine(Response):
+    """One line of ``/api/attribution/batch``'s JSONL answer."""
+
+    line: int
+    id: Optional[str | int] = None
+    result: Optional[AttributionResponse] = None
+    error: Optional[ErrorBody] = None
+
+
+class OverlapRequest(BaseModel):
+    """The Data Portraits request (llm-vscode's ``llm.attributionEndpoint``): extra fields are
+    ignored, as that protocol's servers do."""
+
+    document: StrictStr
+
+
+class OverlapResponse(Response):
+    spans: list[list[int]] = Field(description="[start, end) in raw characters of document")
+    member: bool
+    fraction: float
+    longest_chain: int
+    matches: list[AttributedSpanModel] = Field(description="the spans with their sources")
+
+
+# -- the index ---------------------------------------------------------------------------------
+class IndexSummary(Response):
+    backend: Optional[str]
+    counts: dict
+    corpus_fingerprint: Optional[str]
+    updated: Optional[str]
+
+
+class HealthResponse(Response):
+    status: Literal["ok"]
+    documents: int
+    index: IndexSummary
+
+
+class StatsResponse(Response):
+    documents: int
+    sources: int
+    content_bytes: int
+    segments: int
+    by_lang: dict[str, int]
+    index: IndexSummary
+    store: dict
+    membership: Optional[dict]
+    model: Optional[dict]
+
+
+class OptoutRequest(Request):
+    repo: Optional[StrictStr] = Field(None, description="owner/name")
+    owner: Optional[StrictStr] = None
+    reason: StrictStr = Field(min_length=1, description="why (recorded)")
+
+    @model_validator(mode="after")
+    def _one_target(self):
+        if bool(self.repo) == bool(self.owner):
+            raise ValueError("give exactly one of repo or owner")
+        if self.repo is not None and (self.repo.count("/") != 1 or not all(self.repo.split("/"))):
+            raise ValueError(f"repo is owner/name, got {self.repo[:80]!r}")
+        return self
+
+
+class OptoutResponse(Response):
+    removed: int = Field(description="contents deleted or changed")
+    repo: Optional[str]
+    owner: Optional[str]

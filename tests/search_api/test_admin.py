@@ -1,0 +1,71 @@
+"""``/api/admin/optout``: bearer token, validation, and a removal that takes effect at once."""
+
+import json
+
+import pytest
+
+from indexer.build import build_index
+from search_api.app import create_app
+
+from ..backends import BACKENDS, build_config
+from .conftest import DUPLICATE, corpus_rows, error_of
+
+TOKEN = "s3cret-token-for-tests-only"
+
+
+@pytest.fixture(params=BACKENDS)
+def admin_client(request, tmp_path):
+    """Its own index: opting out changes it."""
+    shard = tmp_path / "corpus.jsonl"
+    shard.write_text("".join(json.dumps(row) + "\n" for row in corpus_rows()))
+    build_index([shard], tmp_path / "index", config=build_config(request.param, request), progress=False)
+    return create_app({"INDEX_DIR": str(tmp_path / "index"), "TESTING": True, "ADMIN_TOKEN": TOKEN}).test_client()
+
+
+def bearer(token=TOKEN):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_optout_needs_the_token(admin_client):
+    body = {"repo": "math/fib", "reason": "author asked"}
+    r = admin_client.post("/api/admin/optout", json=body)
+    error_of(r, 401, "unauthorized")
+    assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    error_of(admin_client.post("/api/admin/optout", json=body, headers=bearer("wrong-token-xxxxxxxx")),
+             401, "unauthorized")
+    error_of(admin_client.post("/api/admin/optout", json=body, headers={"Authorization": TOKEN}),
+             401, "unauthorized")
+    assert admin_client.get("/api/search?q=fibonacci").get_json()["total"] == 1
+
+
+def test_optout_removes_a_repository_and_keeps_shared_content(admin_client):
+    r = admin_client.post("/api/admin/optout", json={"repo": "math/fib", "reason": "author asked"},
+                          headers=bearer())
+    assert r.status_code == 200 and r.get_json() == {"removed": 1, "repo": "math/fib", "owner": None}
+    assert admin_client.get("/api/search?q=fibonacci").get_json()["total"] == 0
+    r = admin_client.post("/api/admin/optout", json={"owner": "beta", "reason": "owner asked"}, headers=bearer())
+    assert r.get_json()["removed"] == 1
+    hit = admin_client.get("/api/search", query_string={"q": DUPLICATE, "exact": 1}).get_json()["hits"][0]
+    assert hit["sources_count"] == 2 and hit["repo"] != "beta/two"
+
+
+@pytest.mark.parametrize("body, parameter", [
+    ({"repo": "math/fib"}, "reason"),
+    ({"reason": "x"}, "body"),
+    ({"repo": "a/b", "owner": "a", "reason": "x"}, "body"),
+    ({"repo": "no-slash", "reason": "x"}, "body"),
+    ({"repo": "a/b", "reason": "x", "force": True}, "force"),
+])
+def test_optout_bodies_are_validated(admin_client, body, parameter):
+    err = error_of(admin_client.post("/api/admin/optout", json=body, headers=bearer()), 400, "invalid_parameter")
+    assert err["details"]["parameter"] == parameter
+
+
+def test_without_a_token_configured_admin_is_off(client):
+    error_of(client.post("/api/admin/optout", json={"repo": "math/fib", "reason": "x"}, headers=bearer()),
+             403, "admin_disabled")
+
+
+def test_a_short_token_is_refused_at_start(index_dir):
+    with pytest.raises(ValueError, match="ADMIN_TOKEN"):
+        create_app({"INDEX_DIR": str(index_dir), "ADMIN_TOKEN": "short"})

@@ -1,0 +1,132 @@
+"""``/api/membership``, ``/api/attribution``, ``/api/attribution/batch`` and ``/overlap``."""
+
+import json
+
+import pytest
+
+from search_api import models
+from search_api.app import create_app
+
+from .conftest import FIB, error_of
+
+PREFIX, SUFFIX = "# a prompt the model was given\nx = 1\n", "\nprint('not in the corpus at all, surely')\n"
+TEXT = PREFIX + FIB + SUFFIX
+
+
+def test_membership_finds_the_copied_function_in_raw_offsets(client):
+    for exact in (False, True):
+        body = client.post("/api/membership", json={"text": TEXT, "exact": exact}).get_json()
+        models.MembershipResponse.model_validate(body)
+        assert body["member"] and body["exact"] is exact
+        span = body["spans"][0]  # without exact, a false positive of this tiny filter may follow
+        assert span["text"] in FIB and TEXT[span["start"]:span["end"]] == span["text"]
+        assert set(body["filter"]) == {"fpr_configured", "fpr_theoretical", "fpr_measured", "items"}
+    assert len(body["spans"]) == 1  # exact: every hit confirmed in the store
+
+
+def test_attribution_names_the_source_and_its_license(client):
+    body = client.post("/api/attribution", json={"text": TEXT}).get_json()
+    models.AttributionResponse.model_validate(body)
+    (span,) = body["spans"]
+    assert TEXT[span["start"]:span["end"]] == span["text"] and span["text"] in FIB
+    assert [s["repo"] for s in span["sources"]] == ["math/fib"]
+    assert span["sources"][0]["licenses"] == ["MIT"] and body["licenses"]["families"]["permissive"] == 1
+    assert client.post("/api/attribution", json={"text": TEXT, "min_length": 1000}).get_json()["spans"] == []
+
+
+@pytest.mark.parametrize("path", ["/api/membership", "/api/attribution", "/overlap"])
+def test_bodies_that_are_not_json_objects_are_refused(client, path):
+    field = "document" if path == "/overlap" else "text"
+    error_of(client.post(path, data="text=abc", content_type="application/x-www-form-urlencoded"),
+             415, "unsupported_media_type")
+    error_of(client.post(path, data="{not json", content_type="application/json"), 400, "invalid_json")
+    error_of(client.post(path, data=b"\xff\xfe", content_type="application/json"), 400, "invalid_json")
+    error_of(client.post(path, json=["a list"]), 400, "invalid_body")
+    err = error_of(client.post(path, json={field: 42}), 400, "invalid_parameter")
+    assert err["details"]["parameter"] == field
+    err = error_of(client.post(path, json={}), 400, "invalid_parameter")
+    assert err["details"]["parameter"] == field
+
+
+def test_unknown_fields_and_bad_knobs_are_named(client):
+    err = error_of(client.post("/api/attribution", json={"text": TEXT, "min_lenght": 10}), 400, "invalid_parameter")
+    assert err["details"]["parameter"] == "min_lenght"
+    for knob in ("min_length", "common_threshold", "max_sources"):
+        err = error_of(client.post("/api/attribution", json={"text": TEXT, knob: 0}), 400, "invalid_parameter")
+        assert err["details"]["parameter"] == knob
+    err = error_of(client.post("/api/membership", json={"text": TEXT, "exact": "yes"}), 400, "invalid_parameter")
+    assert err["details"]["parameter"] == "exact"
+
+
+def test_unusable_text_gets_its_reason(client):
+    error_of(client.post("/api/attribution", json={"text": "  \n "}), 400, "empty_text")
+    error_of(client.post("/api/membership", json={"text": "x = 1"}), 400, "text_too_short")
+
+
+def test_limits_are_413_and_say_the_limit(index_dir):
+    small = create_app({"INDEX_DIR": str(index_dir), "TESTING": True, "MAX_TEXT_CHARS": 200,
+                        "MAX_CONTENT_LENGTH": 4096}).test_client()
+    err = error_of(small.post("/api/attribution", json={"text": TEXT * 3}), 413, "text_too_long")
+    assert err["details"] == {"length": len(TEXT * 3), "limit": 200}
+    err = error_of(small.post("/api/membership", json={"text": "x" * 5000}), 413, "payload_too_large")
+    assert "4096" in err["message"]
+
+
+def test_the_vscode_extension_request_gets_spans_it_can_underline(client):
+    """llm-vscode sends {"document": <250 characters each side of the cursor>} to its
+    llm.attributionEndpoint and underlines the [start, end) spans of the answer."""
+    file_text = "import sys\n\n" + "# padding line\n" * 30 + FIB + "\n" + "# more\n" * 40
+    cursor = file_text.index("fibonacci(n-1)")
+    window = file_text[max(0, cursor - 250):cursor + 250]
+    r = client.post("/overlap", data=json.dumps({"document": window}),
+                    headers={"Content-Type": "application/json"})
+    body = r.get_json()
+    models.OverlapResponse.model_validate(body)
+    assert body["spans"] and all(isinstance(s, list) and len(s) == 2 for s in body["spans"])
+    covered = "".join(window[s:e] for s, e in body["spans"])
+    assert "fibonacci(n-1) + fibonacci(n-2)" in covered
+    assert body["matches"][0]["sources"][0]["repo"] == "math/fib"
+    short = client.post("/overlap", json={"document": "x = 1"}).get_json()
+    assert short["spans"] == [] and short["member"] is False
+    assert client.post("/overlap", json={"document": window, "extra": 1}).status_code == 200
+
+
+def test_batch_streams_one_result_per_line_in_order(client):
+    lines = [json.dumps({"id": "a", "text": TEXT}), "", "{broken", json.dumps({"id": 7, "text": "tiny"}),
+             json.dumps({"text": TEXT, "min_length": 0}), json.dumps({"text": TEXT, "near_duplicates": False})]
+    r = client.post("/api/attribution/batch", data="\n".join(lines) + "\n",
+                    content_type="application/x-ndjson")
+    assert r.status_code == 200 and r.mimetype == "application/x-ndjson"
+    records = [json.loads(x) for x in r.get_data(as_text=True).splitlines()]
+    for rec in records:
+        models.BatchLine.model_validate(rec)
+    assert [rec["line"] for rec in records] == [1, 3, 4, 5, 6]
+    assert records[0]["id"] == "a" and records[0]["result"]["spans"][0]["sources"][0]["repo"] == "math/fib"
+    assert records[1]["error"]["code"] == "invalid_json"
+    assert records[2] == {"line": 4, "id": 7, "error": records[2]["error"]}
+    assert records[2]["error"]["code"] == "text_too_short"
+    assert records[3]["error"]["code"] == "invalid_parameter"
+    assert records[4]["result"]["near_duplicates"] == []
+
+
+def test_batch_is_bounded(index_dir):
+    small = create_app({"INDEX_DIR": str(index_dir), "TESTING": True, "MAX_BATCH_LINES": 2,
+                        "MAX_BATCH_BYTES": 20_000}).test_client()
+    body = "\n".join(json.dumps({"text": TEXT}) for _ in range(4))
+    records = [json.loads(x) for x in small.post("/api/attribution/batch", data=body,
+                                                  content_type="application/x-ndjson").get_data(as_text=True).splitlines()]
+    assert [r.get("error", {}).get("code") for r in records] == [None, None, "batch_too_long"]
+    error_of(small.post("/api/attribution/batch", data="x" * 20_001, content_type="application/x-ndjson"),
+             413, "payload_too_large")
+
+
+def test_a_search_only_index_says_what_is_missing(tmp_path):
+    from indexer.build import BuildConfig, build_index
+
+    shard = tmp_path / "a.jsonl"
+    shard.write_text(json.dumps({"content": FIB, "repo": "math/fib", "path": "fib.py"}) + "\n")
+    build_index([shard], tmp_path / "index", config=BuildConfig(membership=False), progress=False)
+    client = create_app({"INDEX_DIR": str(tmp_path / "index"), "TESTING": True}).test_client()
+    for path in ("/api/membership", "/api/attribution"):
+        error_of(client.post(path, json={"text": TEXT}), 409, "no_membership_sketch")
+    assert client.get("/api/search?q=fibonacci").get_json()["total"] == 1

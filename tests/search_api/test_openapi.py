@@ -1,0 +1,35 @@
+"""``/openapi.json`` and ``/api/stats``: the API describes itself, from the models it validates with."""
+
+from search_api import models
+
+
+def test_the_document_lists_every_api_route(app, client):
+    doc = client.get("/openapi.json").get_json()
+    assert doc["openapi"].startswith("3.1")
+    declared = {(path, method) for path, ops in doc["paths"].items() for method in ops}
+    routed = set()
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/") or rule.rule == "/overlap":
+            path = rule.rule.replace("<sha>", "{sha}")
+            routed |= {(path, m.lower()) for m in rule.methods - {"HEAD", "OPTIONS"}}
+    assert routed == declared
+    for path, method in [("/api/search", "get"), ("/api/attribution", "post"), ("/overlap", "post"),
+                         ("/api/admin/optout", "post"), ("/api/stats", "get")]:
+        assert path in doc["paths"] and method in doc["paths"][path]
+    optout = doc["paths"]["/api/admin/optout"]["post"]
+    assert optout["security"] == [{"bearer": []}] and "401" in optout["responses"]
+    search = doc["paths"]["/api/search"]["get"]
+    size = next(p for p in search["parameters"] if p["name"] == "size")
+    assert size["schema"]["maximum"] == 100 and size["in"] == "query"
+    assert doc["paths"]["/api/attribution"]["post"]["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/AttributionRequest"}
+    for name in ("AttributionResponse", "ErrorResponse", "SearchResponse", "OverlapResponse"):
+        assert name in doc["components"]["schemas"]
+
+
+def test_stats_describe_the_store_and_the_filter(client, index_dir):
+    body = client.get("/api/stats").get_json()
+    models.StatsResponse.model_validate(body)
+    assert body["documents"] == 31 and body["sources"] == 33
+    assert body["membership"]["fpr"] == 0.001 and {"fpr_theoretical", "fpr_measured", "items"} <= body["membership"].keys()
+    assert body["store"]["format"].startswith("starscope-") and body["model"] is None
