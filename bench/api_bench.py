@@ -82,10 +82,18 @@ class Client:
     def call(self, path: str, body: dict | None) -> float:
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": "application/json"} if data else {}
-        t0 = time.perf_counter()
-        self.conn.request("POST" if data else "GET", path, body=data, headers=headers)
-        r = self.conn.getresponse()
-        r.read()
+        for attempt in (0, 1):  # the server closes idle keep-alive connections: reconnect once
+            t0 = time.perf_counter()
+            try:
+                self.conn.request("POST" if data else "GET", path, body=data, headers=headers)
+                r = self.conn.getresponse()
+                r.read()
+                break
+            except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+                if attempt:
+                    raise
+                self.conn.close()
+                self.conn = http.client.HTTPConnection(self.conn.host, self.conn.port, timeout=120)
         dt = (time.perf_counter() - t0) * 1e3
         if r.status != 200:
             raise RuntimeError(f"{path}: HTTP {r.status}")

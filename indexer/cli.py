@@ -84,7 +84,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_es_options(p)
     p.set_defaults(func=cmd_get)
 
-    p = sub.add_parser("repos", help="indexed repositories by name prefix, with document counts")
+    p = sub.add_parser("repos", help="indexed repositories and owners by name prefix, with document counts")
     p.add_argument("index", type=Path)
     p.add_argument("prefix", nargs="?", default="", help="owner/name prefix (case-insensitive)")
     p.add_argument("--limit", type=int, default=100)
@@ -194,12 +194,17 @@ def cmd_get(args) -> int:
 
 
 def cmd_repos(args) -> int:
-    found = open_index(args.index, es=es_config(args)).repos(args.prefix, limit=args.limit)
+    store = open_index(args.index, es=es_config(args))
+    repos = store.repos(args.prefix, limit=args.limit)
+    owners = store.repos(args.prefix, limit=args.limit, field="owner")
     if args.json:
-        print(json.dumps({"repos": [{"repo": r, "documents": n} for r, n in found]}))
+        print(json.dumps({"repos": [{"repo": r, "documents": n} for r, n in repos],
+                          "owners": [{"owner": o, "documents": n} for o, n in owners]}))
         return 0
-    for repo, n in found:
-        print(f"{n:>8}  {repo}")
+    for name, n in owners:
+        print(f"{n:>8}  {name}/ (owner)")
+    for name, n in repos:
+        print(f"{n:>8}  {name}")
     return 0
 
 

@@ -189,7 +189,7 @@ def _mapping(meta: dict) -> dict:
             "content": {"type": "text", "index": False, "norms": False},
             "words": {"type": "text", "analyzer": "whitespace", "index_options": "positions"},
             "camel": keyword,  # doc values: the vocabulary is read with a composite aggregation
-            "repo": keyword, "owner": no_values, "path": no_values, "license": no_values,
+            "repo": keyword, "owner": keyword, "path": no_values, "license": no_values,
             "lang": keyword,
             "chunk": no_values, "band": no_values,
             "stars": {"type": "integer"}, "size": {"type": "long"}, "n_sources": {"type": "integer"},
@@ -487,9 +487,12 @@ class ElasticsearchStore:
             out.update({t: buckets[str(j)]["doc_count"] for j, t in enumerate(batch)})
         return out
 
-    def repos(self, prefix: str = "", *, limit: int = 100) -> list[tuple[str, int]]:
-        """Repositories whose (lowercased) name starts with ``prefix``, with document counts."""
-        agg = {"field": "repo", "size": max(1, limit), "order": [{"_count": "desc"}, {"_key": "asc"}]}
+    def repos(self, prefix: str = "", *, limit: int = 100, field: str = "repo") -> list[tuple[str, int]]:
+        """Repositories (``field="owner"``: owners) whose lowercased name starts with ``prefix``,
+        with document counts, most first."""
+        if field not in ("repo", "owner"):
+            raise ValueError(f"field is repo or owner, got {field!r}")
+        agg = {"field": field, "size": max(1, limit), "order": [{"_count": "desc"}, {"_key": "asc"}]}
         if prefix:
             agg["include"] = _LUCENE_REGEX_SPECIAL.sub(r"\\\1", prefix.lower()) + ".*"
         resp = self._search("listing repositories", size=0, track_total_hits=False,

@@ -34,8 +34,9 @@ def check_meta(meta: dict, fixed: dict, where: str) -> dict:
     if any(meta.get(k) != v for k, v in fixed.items()) or not sketch_ok or set(meta) != expected:
         diff = {k: (meta.get(k), fixed.get(k)) for k in sorted(expected | set(meta))
                 if k in fixed and meta.get(k) != fixed[k] or k not in expected}
-        if not sketch_ok:
-            diff["chunks"] = (meta.get("chunks"), ChunkConfig().to_json())
+        if not sketch_ok:  # both set (this chunking, a MinHash config) or both null
+            diff["sketch"] = ({"chunks": meta.get("chunks"), "minhash": meta.get("minhash")},
+                              {"chunks": ChunkConfig().to_json(), "minhash": "a MinHash config"})
         raise StoreFormatError(f"{where} was written with another store format (stored vs this "
                                f"version: {diff}); full stored format: {meta}. Rebuild the index "
                                "with `starscope index`.")

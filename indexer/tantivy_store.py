@@ -307,9 +307,12 @@ class TantivyStore:
         searcher = self._searcher()
         return {t: searcher.doc_freq(field, _term_value(field, t)) for t in terms}
 
-    def repos(self, prefix: str = "", *, limit: int = 100) -> list[tuple[str, int]]:
-        """Repositories whose (lowercased) name starts with ``prefix``, with document counts."""
-        terms = self._searcher().terms_with_prefix("repo", prefix.lower())
+    def repos(self, prefix: str = "", *, limit: int = 100, field: str = "repo") -> list[tuple[str, int]]:
+        """Repositories (``field="owner"``: owners) whose lowercased name starts with ``prefix``,
+        with document counts, most first."""
+        if field not in ("repo", "owner"):
+            raise ValueError(f"field is repo or owner, got {field!r}")
+        terms = self._searcher().terms_with_prefix(field, prefix.lower())
         return sorted(terms, key=lambda t: (-t[1], t[0]))[:limit]
 
     def stats(self) -> StoreStats:

@@ -55,7 +55,8 @@ class DocumentParams(Request):
 
 
 class ReposParams(Request):
-    q: str = Field("", description="prefix of owner/name (case-insensitive)")
+    q: str = Field("", description="prefix of owner/name, or of an owner (case-insensitive)")
+    limit: int = Field(100, ge=1, le=1000)
 
 
 # -- search and documents ----------------------------------------------------------------------
@@ -123,8 +124,14 @@ class RepoCount(Response):
     documents: int
 
 
+class OwnerCount(Response):
+    owner: str
+    documents: int
+
+
 class ReposResponse(Response):
     repos: list[RepoCount]
+    owners: list[OwnerCount]
 
 
 # -- membership and attribution ----------------------------------------------------------------

@@ -77,10 +77,14 @@ def search():
     return {"query": text, **result.to_json(), "took_ms": round(took_ms, 2)}
 
 
-@operation(bp, "/api/repos", summary="Indexed repositories by name prefix", query=models.ReposParams,
+@operation(bp, "/api/repos", summary="Indexed repositories and owners by name prefix", query=models.ReposParams,
            response=models.ReposResponse)
 def repos():
-    """Indexed repositories whose name starts with ``q`` (lowercased), most documents first."""
-    query_params(models.ReposParams)
-    found = served_index().store.repos(request.args.get("q", ""))
-    return {"repos": [{"repo": name, "documents": count} for name, count in found]}
+    """"Am I in the dataset?": indexed repositories whose name starts with ``q``, and owners
+    whose name does, with the number of stored files (contents) of each, most first."""
+    params = query_params(models.ReposParams)
+    store = served_index().store
+    repos = store.repos(params.q, limit=params.limit)
+    owners = store.repos(params.q, limit=params.limit, field="owner")
+    return {"repos": [{"repo": name, "documents": count} for name, count in repos],
+            "owners": [{"owner": name, "documents": count} for name, count in owners]}

@@ -40,6 +40,7 @@ def serve(app_config: dict, *, host: str, port: int, workers: int = 2, threads: 
     """Run until stopped (SIGTERM or SIGINT)."""
     options = {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
                "worker_class": "gthread", "graceful_timeout": graceful_timeout, "timeout": timeout,
+               "keepalive": 5,
                "accesslog": "-" if access_log else None, "access_log_format": ACCESS_LOG_FORMAT,
                "errorlog": "-", "loglevel": "info", "preload_app": False,
                "proc_name": "starscope"}

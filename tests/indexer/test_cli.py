@@ -43,7 +43,8 @@ def test_get_prints_the_document_and_its_sources(index, capsys):
 
 def test_repos_and_stats(index, capsys):
     code, out, _ = run(capsys, "repos", index, "alp", "--json")
-    assert code == 0 and json.loads(out) == {"repos": [{"repo": "alpha/one", "documents": 2}]}
+    assert code == 0 and json.loads(out) == {"repos": [{"repo": "alpha/one", "documents": 2}],
+                                             "owners": [{"owner": "alpha", "documents": 2}]}
     code, out, _ = run(capsys, "stats", index, "--json")
     body = json.loads(out)
     assert (body["documents"], body["sources"]) == (2, 3) and body["membership"]["items"] > 0
@@ -53,7 +54,7 @@ def test_repos_and_stats(index, capsys):
 def test_optout_add_removes_at_once(index, capsys):
     code, out, _ = run(capsys, "optout", "add", index, "--repo", "alpha/one", "--reason", "asked", "--json")
     assert code == 0 and json.loads(out) == {"removed": 2, "repo": "alpha/one", "owner": None}
-    assert json.loads(run(capsys, "repos", index, "--json")[1]) == {"repos": [{"repo": "beta/two", "documents": 1}]}
+    assert json.loads(run(capsys, "repos", index, "--json")[1])["repos"] == [{"repo": "beta/two", "documents": 1}]
     assert run(capsys, "optout", "add", index, "--repo", "noslash", "--reason", "x")[0] == 1
     with pytest.raises(SystemExit):
         main(["optout", "add", str(index), "--repo", "a/b", "--owner", "a", "--reason", "x"])

@@ -23,7 +23,14 @@ def test_repos_by_prefix_with_document_counts(client):
     assert client.get("/api/repos?q=WIDGETS/W3").get_json()["repos"] == [{"repo": "widgets/w3", "documents": 5}]
     everything = client.get("/api/repos").get_json()["repos"]
     assert {"repo": "beta/two", "documents": 1} in everything
-    assert client.get("/api/repos?q=zzz").get_json() == {"repos": []}
+    assert client.get("/api/repos?q=zzz").get_json() == {"repos": [], "owners": []}
+
+
+def test_owners_are_listed_beside_repositories(client):
+    body = client.get("/api/repos?q=widg").get_json()
+    assert body["owners"] == [{"owner": "widgets", "documents": 25}]
+    assert len(client.get("/api/repos?q=widgets/&limit=2").get_json()["repos"]) == 2
+    error_of(client.get("/api/repos?limit=0"), 400, "invalid_parameter")
 
 
 def test_repos_rejects_unknown_parameters(client):
