@@ -9,6 +9,7 @@ from pathlib import Path
 
 from indexer import cli as indexer_cli
 from membership import cli as membership_cli
+from model import cli as model_cli
 
 
 ADMIN_TOKEN_ENV = "STARSCOPE_ADMIN_TOKEN"
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     indexer_cli.add_commands(sub)
     membership_cli.add_commands(sub)
+    model_cli.add_commands(sub)
     p = sub.add_parser("serve", help="serve the JSON API and the web UI (gunicorn; the admin "
                                      f"endpoints need ${ADMIN_TOKEN_ENV})")
     p.add_argument("index", type=Path)

@@ -1,0 +1,1 @@
+"""Generation with StarCoder-family models, and the tiny demo model the project trains itself."""
