@@ -23,6 +23,26 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the training record as JSON")
     p.set_defaults(func=cmd_train_demo)
 
+    p = sub.add_parser("generate", help="generate with a StarCoder-family model (and attribute the output)")
+    p.add_argument("--model", required=True, help="a transformers model folder (or a hub id, with network)")
+    p.add_argument("--prompt", help="the prompt (\\n means a newline); with --fim-suffix, the prefix")
+    p.add_argument("--fim-prefix", help="fill-in-the-middle: the code before the gap")
+    p.add_argument("--fim-suffix", help="fill-in-the-middle: the code after the gap")
+    p.add_argument("--assistant", action="store_true", help="ask the technical assistant (dialogue prompt)")
+    p.add_argument("--repo", help="<reponame> metadata prefix")
+    p.add_argument("--filename", help="<filename> metadata prefix")
+    p.add_argument("--humaneval-prefix", action="store_true", help="StarCoder's HumanEval solutions-file prefix")
+    p.add_argument("--max-new-tokens", type=int, default=128)
+    p.add_argument("--temperature", type=float, default=0.2, help="0: greedy")
+    p.add_argument("--top-p", type=float, default=0.95)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--stop", action="append", default=[], help="stop at this text (repeatable)")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--attribute", type=Path, metavar="INDEX_DIR",
+                   help="attribute the generated part (not the prompt) against this index")
+    p.add_argument("--json", action="store_true", help='print {"text", "generation", "attribution"}')
+    p.set_defaults(func=cmd_generate)
+
 
 def cmd_train_demo(args) -> int:
     from .demo import train_demo
@@ -32,4 +52,54 @@ def cmd_train_demo(args) -> int:
                         log=lambda m: print(m, file=sys.stderr, flush=True))
     if args.json:
         print(json.dumps(record))
+    return 0
+
+
+def _unescape(text: str | None) -> str | None:
+    return None if text is None else text.replace("\\n", "\n")
+
+
+def request_from_args(args):
+    from .generate import GenerationRequest
+
+    if args.fim_prefix is not None or args.fim_suffix is not None:
+        if args.prompt is not None or args.assistant:
+            raise ValueError("give --prompt (or --assistant) or --fim-prefix/--fim-suffix, not both")
+        mode, prompt, suffix = "fim", _unescape(args.fim_prefix) or "", _unescape(args.fim_suffix) or ""
+    elif args.prompt is not None:
+        mode, prompt, suffix = ("assistant" if args.assistant else "completion"), _unescape(args.prompt), ""
+    else:
+        raise ValueError("give --prompt TEXT, or --fim-prefix P --fim-suffix S")
+    return GenerationRequest(prompt=prompt, mode=mode, fim_suffix=suffix, repo=args.repo, filename=args.filename,
+                             humaneval_prefix=args.humaneval_prefix, max_new_tokens=args.max_new_tokens,
+                             temperature=args.temperature, top_p=args.top_p, seed=args.seed,
+                             stop=tuple(_unescape(s) for s in args.stop))
+
+
+def cmd_generate(args) -> int:
+    from .generate import Generator, generate_and_attribute
+
+    req = request_from_args(args)
+    generator = Generator.load(args.model, device=args.device)
+    if args.attribute:
+        from membership.attribution import MembershipIndex
+
+        body = generate_and_attribute(generator, MembershipIndex.open(args.attribute), req)
+    else:
+        result = generator.generate(req)
+        body = {"text": result.text, "generation": result.to_json(), "attribution": None}
+    if args.json:
+        print(json.dumps(body, ensure_ascii=False))
+        return 0
+    print(body["text"])
+    attribution = body.get("attribution")
+    if attribution is not None:
+        real = [s for s in attribution["spans"] if not s["common"]]
+        print(f"\n-- {len(real)} verbatim span(s) from the corpus, {attribution['coverage']:.1%} of the output")
+        for s in real:
+            src = s["sources"][0]
+            print(f"   [{s['start']}, {s['end']}) {src['repo']}/{src['path']}:{src['start_line']}-{src['end_line']}"
+                  f" [{', '.join(src['licenses'])}]")
+    elif args.attribute:
+        print(f"\n-- not attributed: {body.get('attribution_reason')}")
     return 0

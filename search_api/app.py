@@ -20,7 +20,7 @@ from indexer.stores import open_index
 EXTENSION = "starscope"
 DEFAULTS = {"MAX_CONTENT_LENGTH": 1 << 20, "MAX_QUERY_CHARS": query_lang.MAX_QUERY_CHARS,
             "MAX_BATCH_LINES": 1000, "MAX_BATCH_BYTES": 64 << 20, "MAX_TEXT_CHARS": 1_000_000,
-            "ADMIN_TOKEN": None}
+            "ADMIN_TOKEN": None, "MODEL": None, "MODEL_DEVICE": None}
 # Routes whose body is a stream of many texts, bounded by MAX_BATCH_BYTES instead.
 BATCH_PATHS = ("/api/attribution/batch",)
 WEB_DIR = Path(web.__file__).parent
@@ -42,9 +42,11 @@ class ServedIndex:
     store: Store
     manifest: dict
     membership: object = None  # a membership.attribution.MembershipIndex, None without a sketch
+    generator: object = None  # a model.generate.Generator, None without MODEL
 
     @classmethod
-    def open(cls, index_dir: str | Path, *, es=None, max_text_chars: int = 1_000_000) -> "ServedIndex":
+    def open(cls, index_dir: str | Path, *, es=None, max_text_chars: int = 1_000_000,
+             model: str | None = None, model_device: str | None = None) -> "ServedIndex":
         """Open the store the manifest names (``es``: where an Elasticsearch-backed index is
         served from, if not where it was built).
 
@@ -63,7 +65,13 @@ class ServedIndex:
                                               config=AttributionConfig(max_chars=max_text_chars))
         except SketchMissing:
             membership = None  # a search-only index: the membership endpoints say so
-        return cls(path=Path(index_dir), store=store, manifest=manifest, membership=membership)
+        generator = None
+        if model:
+            from model.generate import Generator
+
+            generator = Generator.load(model, device=model_device)
+        return cls(path=Path(index_dir), store=store, manifest=manifest, membership=membership,
+                   generator=generator)
 
     @property
     def languages(self) -> list[str]:
@@ -129,7 +137,8 @@ def create_app(config: dict | None = None) -> Flask:
     Config keys: ``INDEX_DIR`` (required), ``ADMIN_TOKEN`` (the bearer token of the admin
     endpoints, at least 16 characters; None, the default, turns them off), ``MAX_BATCH_LINES``
     (1000) and ``MAX_BATCH_BYTES`` (64 MiB) for ``/api/attribution/batch``, ``MAX_TEXT_CHARS``
-    (1,000,000: the longest text membership and attribution take), ``ELASTICSEARCH`` (an
+    (1,000,000: the longest text membership and attribution take), ``MODEL`` (a model folder
+    for ``/api/generate``; None: no generation) and ``MODEL_DEVICE``, ``ELASTICSEARCH`` (an
     :class:`indexer.es_store.ElasticsearchConfig` overriding where an Elasticsearch-backed index
     is read from; default: where it was built), ``MAX_CONTENT_LENGTH`` (bytes, default 1 MiB),
     ``MAX_QUERY_CHARS`` (default and ceiling: :data:`indexer.query.MAX_QUERY_CHARS`), plus any
@@ -139,7 +148,7 @@ def create_app(config: dict | None = None) -> Flask:
         ValueError: a missing or invalid config value.
         indexer.manifest.ManifestError: ``INDEX_DIR`` is not a StarScope index.
     """
-    from . import admin, documents, health, membership, search
+    from . import admin, documents, generation, health, membership, search
     from . import web as pages
     from .errors import register_error_handlers
 
@@ -149,12 +158,13 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(settings)
     app.json.sort_keys = False  # keep the records' own order: totals before hits
     app.extensions[EXTENSION] = ServedIndex.open(settings["INDEX_DIR"], es=settings.get("ELASTICSEARCH"),
-                                                    max_text_chars=settings["MAX_TEXT_CHARS"])
+                                                    max_text_chars=settings["MAX_TEXT_CHARS"],
+                                                    model=settings["MODEL"], model_device=settings["MODEL_DEVICE"])
 
     register_error_handlers(app)
     app.before_request(_assign_request_id)
     app.before_request(_reject_large_body)
     app.after_request(_add_security_headers)
-    for blueprint in (search.bp, documents.bp, membership.bp, health.bp, admin.bp, pages.bp):
+    for blueprint in (search.bp, documents.bp, membership.bp, generation.bp, health.bp, admin.bp, pages.bp):
         app.register_blueprint(blueprint)
     return app

@@ -21,7 +21,8 @@ def cmd_serve(args) -> int:
 
     es = indexer_cli.es_config(args)
     config = {"INDEX_DIR": str(args.index), "ELASTICSEARCH": es,
-              "ADMIN_TOKEN": os.environ.get(ADMIN_TOKEN_ENV) or None}
+              "ADMIN_TOKEN": os.environ.get(ADMIN_TOKEN_ENV) or None,
+              "MODEL": str(args.model) if args.model else None, "MODEL_DEVICE": args.device}
     create_app(config)  # fail here, with the CLI's message, not inside a worker
     print(f"StarScope is serving {args.index} at http://{args.host}:{args.port}/ "
           f"({args.workers} workers x {args.threads} threads)", flush=True)
@@ -45,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=2, help="processes (default 2: one per core here)")
     p.add_argument("--threads", type=int, default=4, help="requests each process serves at once (4)")
+    p.add_argument("--model", type=Path, help="a model folder for /api/generate (e.g. the demo model)")
+    p.add_argument("--device", help="the model's device: cpu or cuda (default: cuda when present)")
     p.add_argument("--no-access-log", action="store_true",
                    help="no access lines (they never hold query strings or bodies anyway)")
     indexer_cli.add_es_options(p)

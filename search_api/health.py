@@ -35,12 +35,16 @@ def health():
 def stats():
     """The store's live counts (documents, sources, bytes, per language), the build's manifest,
     the store's format, the Bloom filter (size and configured, theoretical and measured
-    false-positive rates) and the generation model (null until one is configured)."""
+    false-positive rates) and the generation model (null when the server has none)."""
     index = served_index()
     live = index.store.stats().to_json()
     sketch = index.manifest.get("configs", {}).get("membership")
+    gen = index.generator
+    model = None if gen is None else {"name": gen.name, "architecture": type(gen.model).__name__,
+                                      "parameters": sum(p.numel() for p in gen.model.parameters()),
+                                      "device": gen.device, "context": gen.context, "fim": gen.has_fim}
     return {**live, "index": index_summary(index.manifest), "store": index.store.describe(),
-            "membership": sketch, "model": None}
+            "membership": sketch, "model": model}
 
 
 def _version() -> str:

@@ -317,3 +317,37 @@ class OptoutResponse(Response):
     removed: int = Field(description="contents deleted or changed")
     repo: Optional[str]
     owner: Optional[str]
+
+
+# -- generation --------------------------------------------------------------------------------
+class GenerateRequest(Request):
+    prompt: Optional[StrictStr] = Field(None, description="completion prompt, or the user's question (assistant)")
+    fim_prefix: Optional[StrictStr] = Field(None, description="fill-in-the-middle: the code before the gap")
+    fim_suffix: Optional[StrictStr] = Field(None, description="fill-in-the-middle: the code after the gap")
+    mode: Literal["completion", "assistant"] = "completion"
+    repo: Optional[StrictStr] = Field(None, description="<reponame> metadata prefix")
+    filename: Optional[StrictStr] = Field(None, description="<filename> metadata prefix")
+    stars: Optional[StrictInt] = Field(None, ge=0, description="<gh_stars> metadata prefix")
+    humaneval_prefix: StrictBool = False
+    max_new_tokens: StrictInt = Field(128, ge=1, le=1024)
+    temperature: float = Field(0.2, ge=0, le=5, description="0: greedy")
+    top_p: float = Field(0.95, gt=0, le=1)
+    seed: Optional[StrictInt] = None
+    stop: list[StrictStr] = Field(default_factory=list, max_length=8)
+    attribute: StrictBool = Field(False, description="attribute the generated part (not the prompt)")
+    stream: StrictBool = Field(False, description="answer text/event-stream, token by token")
+
+
+class GenerationInfo(Response):
+    text: str
+    prompt_tokens: int
+    new_tokens: int
+    truncated_tokens: int
+    stop_reason: Literal["eos", "stop_sequence", "max_new_tokens", "cancelled"]
+
+
+class GenerateResponse(Response):
+    text: str
+    generation: GenerationInfo
+    attribution: Optional[AttributionResponse] = None
+    attribution_reason: Optional[str] = None

@@ -5,28 +5,15 @@ import json
 import pytest
 
 from indexer.build import BuildConfig, build_index
-from model.demo import RECORD_FILE, SPECIAL_TOKENS, DemoConfig, fim_text, train_demo
+from model.demo import RECORD_FILE, SPECIAL_TOKENS, DemoConfig, fim_text
 
 from ..indexer.conftest import real_documents
-
-
-@pytest.fixture(scope="package")
-def demo_model(tmp_path_factory):
-    """A tiny model trained for 15 s on 40 real stdlib files (its own small index)."""
-    base = tmp_path_factory.mktemp("demo")
-    rows = [{"content": d.content, "repo": d.repo, "path": d.path} for d in real_documents(40)]
-    (base / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    build_index([base / "c.jsonl"], base / "index", config=BuildConfig(membership=False), progress=False)
-    config = DemoConfig(budget_s=15, train_bytes=300_000, vocab_size=1024, n_layer=2, n_embd=64, n_head=4,
-                        context=256, seq_len=128, batch=8, lr=3e-3, warmup_steps=10)
-    record = train_demo(base / "index", base / "model", config=config, device="cpu", log=lambda *_: None)
-    return base / "model", record
 
 
 def test_it_loads_as_a_starcoder_shaped_checkpoint(demo_model):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    path, record = demo_model
+    path, record = demo_model.path, demo_model.record
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path)
     assert type(model).__name__ == "GPTBigCodeForCausalLM" and model.config.multi_query
@@ -40,7 +27,7 @@ def test_it_loads_as_a_starcoder_shaped_checkpoint(demo_model):
 
 
 def test_training_lowers_the_loss(demo_model):
-    _, record = demo_model
+    record = demo_model.record
     assert record["loss_last"] < record["loss_first"] - 1.0
     assert record["parameters"] < 2_000_000
 

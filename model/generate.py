@@ -1,0 +1,355 @@
+"""Generation with StarCoder-family models: loading, prompts, sampling, streaming, and
+generate-then-attribute.
+
+Any causal LM that transformers loads from a folder (or a hub id, where there is network) works;
+``GPTBigCodeForCausalLM`` (StarCoder, the demo model) and ``Starcoder2ForCausalLM`` are the
+first-class ones. Loading respects ``HF_HUB_OFFLINE``: offline, only local folders and the hub
+cache are tried, and a missing model is an error naming what was looked for. CUDA runs in
+bfloat16 when present, the CPU in float32.
+
+Prompts (:class:`GenerationRequest`):
+
+* completion: the prompt as given, optionally after StarCoder's metadata prefixes
+  ``<reponame>R<filename>F<gh_stars>N\\n``, and optionally after the HumanEval "solutions file"
+  prefix that raises StarCoder's pass@1;
+* fill-in-the-middle: ``<fim_prefix>P<fim_suffix>S<fim_middle>`` (refused for a tokenizer without
+  those tokens);
+* assistant: our technical-assistant dialogue (a short preamble and two example exchanges in the
+  style of BigCode's tech-assistant prompt), then the user's turn.
+
+A prompt longer than the context allows (context less ``max_new_tokens``) is cut from the left,
+and the result says how many tokens were dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+FIM_TOKENS = ("<fim_prefix>", "<fim_suffix>", "<fim_middle>")
+MODES = ("completion", "fim", "assistant")
+HUMANEVAL_PREFIX = ("<filename>solutions/solution_1.py\n"
+                    "# Here is the correct implementation of the code exercise\n")
+ASSISTANT_PREAMBLE = """Below is a conversation between a programmer and StarScope's technical assistant. The assistant answers questions about code: it explains, writes and fixes programs, with short, correct answers and code in fenced blocks. When it is unsure it says so.
+
+-----
+
+Human: How do I reverse a list in Python without changing the original?
+
+Assistant: Slice it with a step of -1, which builds a new list:
+
+```python
+original = [1, 2, 3]
+reversed_copy = original[::-1]
+```
+
+`reversed(original)` gives an iterator instead, if you only need to loop.
+
+-----
+
+Human: Write a function that checks whether a string is a palindrome, ignoring case.
+
+Assistant: Compare the lowercased string with its reverse:
+
+```python
+def is_palindrome(text: str) -> bool:
+    folded = text.lower()
+    return folded == folded[::-1]
+```
+
+-----
+"""
+DEFAULT_MAX_NEW_TOKENS = 128
+MAX_NEW_TOKENS_CAP = 1024
+
+
+class GenerationError(ValueError):
+    """A request the model cannot serve; ``code`` is stable for APIs, ``status`` the HTTP one."""
+
+    status = 400
+
+    def __init__(self, code: str, message: str, status: int | None = None):
+        super().__init__(message)
+        self.code = code
+        if status is not None:
+            self.status = status
+
+
+class ModelNotFound(GenerationError):
+    status = 404
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str = ""
+    mode: str = "completion"  # completion | fim | assistant
+    fim_suffix: str = ""  # with mode fim, the prompt is the prefix
+    repo: str | None = None  # metadata prefixes (completion mode)
+    filename: str | None = None
+    stars: int | None = None
+    humaneval_prefix: bool = False
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    temperature: float = 0.2  # 0: greedy
+    top_p: float = 0.95
+    seed: int | None = None
+    stop: tuple[str, ...] = field(default=())
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise GenerationError("invalid_parameter", f"mode is one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.mode != "fim" and self.fim_suffix:
+            raise GenerationError("invalid_parameter", "fim_suffix goes with mode fim")
+        if not 0 <= self.temperature <= 5 or not 0 < self.top_p <= 1:
+            raise GenerationError("invalid_parameter", "temperature is in [0, 5] and top_p in (0, 1]")
+        if self.max_new_tokens < 1:
+            raise GenerationError("invalid_parameter", f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
+        if any(not s for s in self.stop) or len(self.stop) > 8:
+            raise GenerationError("invalid_parameter", "stop holds up to 8 non-empty strings")
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    text: str  # the generated part only
+    prompt: str  # the prompt as sent to the model (after templates, before truncation)
+    prompt_tokens: int
+    new_tokens: int
+    truncated_tokens: int  # dropped from the left of a prompt too long for the context
+    stop_reason: str  # "eos" | "stop_sequence" | "max_new_tokens" | "cancelled"
+
+    def to_json(self) -> dict:
+        return {"text": self.text, "prompt_tokens": self.prompt_tokens, "new_tokens": self.new_tokens,
+                "truncated_tokens": self.truncated_tokens, "stop_reason": self.stop_reason}
+
+
+def _device_and_dtype(device: str | None):
+    import torch
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return device, (torch.bfloat16 if device.startswith("cuda") else torch.float32)
+
+
+class Generator:
+    """A loaded model and tokenizer; thread-safe (one generation at a time per instance on CPU)."""
+
+    def __init__(self, model, tokenizer, *, name: str, device: str, max_new_tokens_cap: int = MAX_NEW_TOKENS_CAP):
+        self.model, self.tokenizer, self.name, self.device = model, tokenizer, name, device
+        self.max_new_tokens_cap = max_new_tokens_cap
+        cfg = model.config
+        self.context = int(getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None) or 2048)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, name_or_path: str | Path, *, device: str | None = None, max_context: int | None = None,
+             max_new_tokens_cap: int = MAX_NEW_TOKENS_CAP) -> "Generator":
+        """Load a causal LM and its tokenizer from a folder (or a hub id).
+
+        Raises:
+            ModelNotFound: nothing loadable there (the message names the path and whether the
+                hub was tried).
+        """
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        name = str(name_or_path)
+        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+        local = Path(name).expanduser()
+        if local.exists() and not (local / "config.json").exists():
+            raise ModelNotFound("model_not_found", f"{local} has no config.json: not a transformers model folder")
+        looks_local = name.startswith((".", "/", "~")) or name.count("/") > 1
+        if not local.exists() and (offline or looks_local):
+            where = "HF_HUB_OFFLINE is set, so the hub was not tried" if offline else "no such folder"
+            raise ModelNotFound("model_not_found", f"no model at {name} ({where}); train the demo model with "
+                                                   "`starscope train-demo INDEX --out DIR` or give a model folder")
+        device, dtype = _device_and_dtype(device)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(local) if local.exists() else name, local_files_only=offline)
+            model = AutoModelForCausalLM.from_pretrained(str(local) if local.exists() else name, dtype=dtype,
+                                                         local_files_only=offline)
+        except OSError as e:
+            raise ModelNotFound("model_not_found", f"cannot load a model from {name}: {e}") from None
+        model.to(device).eval()
+        gen = cls(model, tokenizer, name=name, device=device, max_new_tokens_cap=max_new_tokens_cap)
+        if max_context:
+            gen.context = min(gen.context, max_context)
+        return gen
+
+    # -- prompts -----------------------------------------------------------------------------
+    @property
+    def has_fim(self) -> bool:
+        vocab = self.tokenizer.get_vocab()
+        return all(t in vocab for t in FIM_TOKENS)
+
+    def build_prompt(self, req: GenerationRequest) -> str:
+        if req.mode == "fim":
+            if not self.has_fim:
+                raise GenerationError("fim_unsupported", f"{self.name}'s tokenizer has no fill-in-the-middle "
+                                                         f"tokens ({', '.join(FIM_TOKENS)}); use mode completion")
+            return f"<fim_prefix>{req.prompt}<fim_suffix>{req.fim_suffix}<fim_middle>"
+        if req.mode == "assistant":
+            return f"{ASSISTANT_PREAMBLE}\nHuman: {req.prompt.strip()}\n\nAssistant:"
+        meta = ""
+        if req.repo is not None:
+            meta += f"<reponame>{req.repo}"
+        if req.filename is not None:
+            meta += f"<filename>{req.filename}"
+        if req.stars is not None:
+            meta += f"<gh_stars>{req.stars}"
+        if meta:
+            meta += "\n"
+        return meta + (HUMANEVAL_PREFIX if req.humaneval_prefix else "") + req.prompt
+
+    def _encode(self, req: GenerationRequest):
+        prompt = self.build_prompt(req)  # a FIM request to a FIM-less model fails first
+        if req.max_new_tokens > self.max_new_tokens_cap:
+            raise GenerationError("invalid_parameter", f"max_new_tokens is {req.max_new_tokens}; the cap is "
+                                                       f"{self.max_new_tokens_cap}")
+        if req.max_new_tokens >= self.context:
+            raise GenerationError("invalid_parameter", f"max_new_tokens ({req.max_new_tokens}) must be below "
+                                                       f"the model's context ({self.context})")
+        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        if not ids:
+            raise GenerationError("empty_prompt", "the prompt is empty")
+        room = self.context - req.max_new_tokens
+        cut = max(0, len(ids) - room)
+        return prompt, ids[cut:], len(ids), cut
+
+    # -- generation --------------------------------------------------------------------------
+    def _kwargs(self, req: GenerationRequest, ids, streamer=None, cancel: threading.Event | None = None):
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        tokenizer = self.tokenizer
+        start = len(ids)
+
+        class Stop(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                if cancel is not None and cancel.is_set():
+                    return torch.ones(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+                if not req.stop:
+                    return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+                tail = tokenizer.decode(input_ids[0, start:][-64:])
+                hit = any(s in tail for s in req.stop)
+                return torch.full((input_ids.shape[0],), hit, dtype=torch.bool, device=input_ids.device)
+
+        eos = tokenizer.eos_token_id
+        kwargs = {"input_ids": torch.tensor([ids], device=self.device),
+                  "attention_mask": torch.ones(1, len(ids), dtype=torch.long, device=self.device),
+                  "max_new_tokens": req.max_new_tokens, "pad_token_id": eos if eos is not None else 0,
+                  "eos_token_id": eos, "stopping_criteria": StoppingCriteriaList([Stop()])}
+        if req.temperature > 0:
+            kwargs.update(do_sample=True, temperature=req.temperature, top_p=req.top_p)
+        else:
+            kwargs.update(do_sample=False)
+        if streamer is not None:
+            kwargs["streamer"] = streamer
+        return kwargs
+
+    @staticmethod
+    def _finish(text: str, req: GenerationRequest, new_ids, eos_id) -> tuple[str, str]:
+        cuts = [text.find(s) for s in req.stop if s in text]
+        if cuts:
+            return text[:min(cuts)], "stop_sequence"
+        if len(new_ids) and eos_id is not None and int(new_ids[-1]) == eos_id:
+            return text, "eos"
+        return text, "max_new_tokens" if len(new_ids) >= req.max_new_tokens else "eos"
+
+    def generate(self, req: GenerationRequest) -> GenerationResult:
+        """Generate the whole text at once."""
+        import torch
+
+        prompt, ids, n_prompt, cut = self._encode(req)
+        with self._lock, torch.inference_mode():
+            if req.seed is not None:
+                torch.manual_seed(req.seed)
+            out = self.model.generate(**self._kwargs(req, ids))
+        new = out[0, len(ids):]
+        text = self.tokenizer.decode(new, skip_special_tokens=True)
+        text, reason = self._finish(text, req, new, self.tokenizer.eos_token_id)
+        return GenerationResult(text, prompt, n_prompt, len(new), cut, reason)
+
+    def stream(self, req: GenerationRequest, *, cancel: threading.Event | None = None) -> Iterator[str]:
+        """Yield the text as it is generated, piece by piece, then return the
+        :class:`GenerationResult` (``StopIteration.value``). Setting ``cancel`` (a client that went
+        away) stops generation at the next token and frees the model."""
+        import torch
+        from transformers import TextIteratorStreamer
+
+        prompt, ids, n_prompt, cut = self._encode(req)
+        cancel = cancel or threading.Event()
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        out: dict = {}
+
+        def run():
+            try:
+                with self._lock, torch.inference_mode():
+                    if req.seed is not None:
+                        torch.manual_seed(req.seed)
+                    out["ids"] = self.model.generate(**self._kwargs(req, ids, streamer, cancel))
+            except BaseException as e:  # surfaced to the consumer below
+                out["error"] = e
+                streamer.end()
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        # Hold back the last len(stop) - 1 characters: a stop sequence may start in one piece and
+        # end in the next, and what was sent cannot be taken back.
+        hold = max((len(s) for s in req.stop), default=1) - 1
+        sent, pending, hit_stop, cancelled, drained = "", "", False, False, False
+        try:
+            for piece in streamer:
+                pending += piece
+                text = sent + pending
+                stops = [text.find(s) for s in req.stop if s in text]
+                if stops:
+                    piece, hit_stop = text[:min(stops)][len(sent):], True
+                else:
+                    safe = max(0, len(pending) - hold)
+                    piece, pending = pending[:safe], pending[safe:]
+                if piece:
+                    sent += piece
+                    yield piece
+                if hit_stop:
+                    break
+            else:
+                drained = True
+            if pending and not hit_stop:
+                sent += pending
+                yield pending
+            cancelled = cancel.is_set() and not hit_stop
+        finally:  # also when the consumer goes away mid-stream: stop the model, free it
+            if worker.is_alive():
+                cancel.set()
+            if not drained:  # a finished streamer blocks when read again
+                for _ in streamer:
+                    pass
+            worker.join()
+        if "error" in out:
+            raise out["error"]
+        new = out["ids"][0, len(ids):]
+        if hit_stop or cancelled:
+            return GenerationResult(sent, prompt, n_prompt, len(new), cut,
+                                    "stop_sequence" if hit_stop else "cancelled")
+        text, reason = self._finish(self.tokenizer.decode(new, skip_special_tokens=True), req, new,
+                                    self.tokenizer.eos_token_id)
+        return GenerationResult(text, prompt, n_prompt, len(new), cut, reason)
+
+
+def generate_and_attribute(generator: Generator, index, req: GenerationRequest) -> dict:
+    """Generate, then attribute the generated part only (never the prompt): ``{"text",
+    "generation", "attribution"}``, attribution None (with ``attribution_reason``) when the text
+    is too short to hold one 50-character chunk."""
+    from membership.attribution import AttributionInputError
+
+    result = generator.generate(req)
+    body = {"text": result.text, "generation": result.to_json(), "attribution": None}
+    try:
+        body["attribution"] = index.attribute(result.text).to_json()
+    except AttributionInputError as e:
+        if e.code not in ("empty_text", "text_too_short"):
+            raise
+        body["attribution_reason"] = str(e)
+    return body
+
+
