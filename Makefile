@@ -26,8 +26,13 @@ $(DEMO)/shards/.complete: $(VENV)/.installed
 demo-index: $(DEMO)/shards/.complete
 	$(BIN)/starscope index $(DEMO)/shards --out $(DEMO)/index --progress
 
-demo: demo-index
-	$(BIN)/starscope serve $(DEMO)/index --host $(HOST) --port $(PORT)
+# The demo model: trained once on the demo corpus (DEMO_TRAIN_S seconds), kept in var/demo/model.
+DEMO_TRAIN_S ?= 180
+$(DEMO)/model/config.json: | demo-index
+	$(BIN)/starscope train-demo $(DEMO)/index --out $(DEMO)/model --budget-s $(DEMO_TRAIN_S)
+
+demo: demo-index $(DEMO)/model/config.json
+	$(BIN)/starscope serve $(DEMO)/index --model $(DEMO)/model --host $(HOST) --port $(PORT)
 
 test: setup
 	$(BIN)/python -m pytest -q -m "not es"
