@@ -177,7 +177,9 @@ class LicenseSummary(Response):
     unknown: bool
 
 
-class SourceMatchModel(Response):
+class StoredFileModel(Response):
+    """A stored content as attribution names it: its primary source and license family."""
+
     id: str
     repo: str
     path: str
@@ -186,11 +188,14 @@ class SourceMatchModel(Response):
     lang: str
     stars: int
     url: Optional[str]
+    documents: int = Field(description="sources (repo, path) holding this exact content")
+
+
+class SourceMatchModel(StoredFileModel):
     start: int
     end: int
     start_line: int
     end_line: int
-    documents: int
     also_in: list[dict]
 
 
@@ -209,16 +214,7 @@ class AttributedSpanModel(Response):
     licenses: LicenseSummary
 
 
-class NearDuplicateModel(Response):
-    id: str
-    repo: str
-    path: str
-    licenses: list[str]
-    license_family: str
-    lang: str
-    stars: int
-    url: Optional[str]
-    documents: int
+class NearDuplicateModel(StoredFileModel):
     signature: Literal["plain", "abstracted"]
     kind: Literal["near-duplicate", "renamed copy"]
     estimated_jaccard: float
