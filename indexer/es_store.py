@@ -56,6 +56,7 @@ FORMAT_VERSION = 1
 POINTER_FILE = "elasticsearch.json"
 SCAN_BATCH = 1_000
 VERIFIED_CACHE_SIZE = 32
+TERMS_PER_QUERY = 50_000
 # Per request of term_doc_counts (one filters aggregation; the server allows 65,536 buckets).
 COUNT_BATCH = 1_024
 # How long a search may reuse the camel vocabulary and literal rankings without asking the
@@ -213,6 +214,14 @@ def _term_value(field: str, term: str) -> str:
 
 def _term_query(field: str, value: str) -> dict:
     return {"term": {field: value}}
+
+
+def _terms_filter(field: str, values: Sequence[str]) -> dict:
+    """Any of ``values``; a terms query holds at most index.max_terms_count (65,536) terms, so
+    more are split into several."""
+    groups = [{"terms": {field: list(values[i:i + TERMS_PER_QUERY])}}
+              for i in range(0, len(values), TERMS_PER_QUERY)]
+    return groups[0] if len(groups) == 1 else {"bool": {"should": groups, "minimum_should_match": 1}}
 
 
 class ElasticsearchStore:
@@ -450,7 +459,7 @@ class ElasticsearchStore:
         if len(values) <= RANKED_TERMS:
             query = {"bool": {"should": [_term_query(field, v) for v in values]}}
         else:
-            query = {"constant_score": {"filter": {"terms": {field: values}}}}
+            query = {"constant_score": {"filter": _terms_filter(field, values)}}
         hits = []
         for batch in self._scan(query, source=fields, limit=limit):
             hits += batch
@@ -568,8 +577,7 @@ class ElasticsearchStore:
             alternatives.append(self._words_query(kw.parts))
         camel = vocabulary.containing(kw.parts)
         if camel:
-            alternatives.append({"constant_score": {"filter": {"terms": {"camel": camel}},
-                                                    "boost": CAMEL_SCORE}})
+            alternatives.append({"constant_score": {"filter": _terms_filter("camel", camel), "boost": CAMEL_SCORE}})
         if len(alternatives) == 1:
             return alternatives[0]
         return {"bool": {"should": alternatives, "minimum_should_match": 1}}

@@ -269,3 +269,15 @@ def test_indexers_over_disjoint_shard_sets_share_one_index_then_merge(request, t
     build_index([files[0]], tmp_path / "tantivy", progress=False)
     with pytest.raises(MergeError, match="tantivy store"):
         merge_indexes(tmp_path / "index", [tmp_path / "tantivy"])
+
+
+def test_more_terms_than_one_terms_query_holds_are_split(request, tmp_path):
+    from indexer.es_store import TERMS_PER_QUERY, _terms_filter
+
+    store = ElasticsearchStore(tmp_path, config=es_config(request), create=True)
+    docs = small_docs(5)
+    with store.session() as s:
+        s.add(docs)
+    many = [f"{i:040x}" for i in range(TERMS_PER_QUERY + 10)] + [docs[3].sha]
+    assert len(_terms_filter("sha", many)["bool"]["should"]) == 2
+    assert [d.sha for d in store.docs_with_terms("sha", many)] == [docs[3].sha]
