@@ -124,6 +124,28 @@ class GenerationResult:
                 "truncated_tokens": self.truncated_tokens, "stop_reason": self.stop_reason}
 
 
+def check_model(name_or_path: str | Path) -> tuple[str, Path, bool]:
+    """Refuse what cannot be a model before anything heavy is imported (a server checks this in
+    its master process, which must not import torch before forking its workers): returns the
+    name, the local path and whether the hub is off.
+
+    Raises:
+        ModelNotFound: a folder without ``config.json``, or a path (or, offline, anything) that
+            does not exist.
+    """
+    name = str(name_or_path)
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+    local = Path(name).expanduser()
+    if local.exists() and not (local / "config.json").exists():
+        raise ModelNotFound("model_not_found", f"{local} has no config.json: not a transformers model folder")
+    looks_local = name.startswith((".", "/", "~")) or name.count("/") > 1
+    if not local.exists() and (offline or looks_local):
+        where = "HF_HUB_OFFLINE is set, so the hub was not tried" if offline else "no such folder"
+        raise ModelNotFound("model_not_found", f"no model at {name} ({where}); train the demo model with "
+                                               "`starscope train-demo INDEX --out DIR` or give a model folder")
+    return name, local, offline
+
+
 def _device_and_dtype(device: str | None):
     import torch
 
@@ -152,16 +174,7 @@ class Generator:
         """
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        name = str(name_or_path)
-        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
-        local = Path(name).expanduser()
-        if local.exists() and not (local / "config.json").exists():
-            raise ModelNotFound("model_not_found", f"{local} has no config.json: not a transformers model folder")
-        looks_local = name.startswith((".", "/", "~")) or name.count("/") > 1
-        if not local.exists() and (offline or looks_local):
-            where = "HF_HUB_OFFLINE is set, so the hub was not tried" if offline else "no such folder"
-            raise ModelNotFound("model_not_found", f"no model at {name} ({where}); train the demo model with "
-                                                   "`starscope train-demo INDEX --out DIR` or give a model folder")
+        name, local, offline = check_model(name_or_path)
         device, dtype = _device_and_dtype(device)
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(local) if local.exists() else name, local_files_only=offline)

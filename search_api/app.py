@@ -85,7 +85,8 @@ def served_index() -> ServedIndex:
     return current_app.extensions[EXTENSION]
 
 
-def _checked_config(config: dict) -> dict:
+def checked_config(config: dict) -> dict:
+    """``config`` over the defaults, every value checked (ValueError naming the bad one)."""
     if not config.get("INDEX_DIR"):
         raise ValueError("create_app needs config['INDEX_DIR']: the directory written by "
                          "`starscope index SHARDS --out DIR`")
@@ -152,7 +153,7 @@ def create_app(config: dict | None = None) -> Flask:
     from . import web as pages
     from .errors import register_error_handlers
 
-    settings = _checked_config(dict(config or {}))
+    settings = checked_config(dict(config or {}))
     app = Flask(__name__, template_folder=str(WEB_DIR / "templates"),
                 static_folder=str(WEB_DIR / "static"), static_url_path="/static")
     app.config.update(settings)

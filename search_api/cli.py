@@ -16,14 +16,22 @@ ADMIN_TOKEN_ENV = "STARSCOPE_ADMIN_TOKEN"
 
 
 def cmd_serve(args) -> int:
-    from .app import create_app
+    from indexer.stores import open_index
+
+    from .app import checked_config
     from .server import serve
 
     es = indexer_cli.es_config(args)
-    config = {"INDEX_DIR": str(args.index), "ELASTICSEARCH": es,
-              "ADMIN_TOKEN": os.environ.get(ADMIN_TOKEN_ENV) or None,
-              "MODEL": str(args.model) if args.model else None, "MODEL_DEVICE": args.device}
-    create_app(config)  # fail here, with the CLI's message, not inside a worker
+    config = checked_config({"INDEX_DIR": str(args.index), "ELASTICSEARCH": es,
+                             "ADMIN_TOKEN": os.environ.get(ADMIN_TOKEN_ENV) or None,
+                             "MODEL": str(args.model) if args.model else None, "MODEL_DEVICE": args.device})
+    # Fail here, with the CLI's message, not inside a worker; but never load the model here:
+    # torch's thread pools do not survive gunicorn's fork, and the workers would hang.
+    open_index(args.index, es=es)
+    if args.model:
+        from model.generate import check_model
+
+        check_model(args.model)
     print(f"StarScope is serving {args.index} at http://{args.host}:{args.port}/ "
           f"({args.workers} workers x {args.threads} threads)", flush=True)
     serve(config, host=args.host, port=args.port, workers=args.workers, threads=args.threads,

@@ -108,3 +108,34 @@ def test_parallel_clients_get_exactly_the_sequential_answers(tmp_path):
     for i, answer in answers:
         assert answer == alone[i], requests[i]
     assert all(status == 200 for status, _ in alone.values())
+
+
+def test_serve_with_a_model_generates(demo_model, tmp_path):
+    """The master must not load torch before gunicorn forks (the workers would hang)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(tmp_path / "server.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "search_api", "serve", str(demo_model.index), "--model",
+                             str(demo_model.path), "--device", "cpu", "--port", str(port), "--workers", "2"],
+                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(base + "/api/health", timeout=1)
+                break
+            except OSError:
+                assert proc.poll() is None, (tmp_path / "server.log").read_text()
+                time.sleep(0.1)
+        req = urllib.request.Request(base + "/api/generate", headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"prompt": "def ", "max_new_tokens": 8, "temperature": 0}).encode())
+        with urllib.request.urlopen(req, timeout=60) as r:
+            assert json.loads(r.read())["generation"]["new_tokens"] >= 1
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        log.close()
+    bad = subprocess.run([sys.executable, "-m", "search_api", "serve", str(demo_model.index), "--model",
+                          str(tmp_path / "none")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "no model at" in bad.stderr
