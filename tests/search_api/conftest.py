@@ -2,6 +2,13 @@
 the app serving it."""
 
 import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +84,32 @@ def error_of(response, status: int, code: str) -> dict:
     assert body["error"]["message"]
     assert "Traceback" not in response.get_data(as_text=True)
     return body["error"]
+
+
+@contextmanager
+def live_server(serve_args: list[str], log_path: Path, *, env: dict | None = None, wait_s: float = 60):
+    """``starscope serve`` on a free loopback port, yielding its base URL once ``/api/health``
+    answers; stopped (SIGTERM) on exit. Output goes to ``log_path``, never a pipe nobody reads
+    (a full pipe blocks the server)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = Path(__file__).resolve().parents[2]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "search_api", "serve", *map(str, serve_args),
+                                 "--port", str(port)], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + wait_s
+            while True:
+                try:
+                    urllib.request.urlopen(base + "/api/health", timeout=1)
+                    break
+                except OSError:
+                    assert proc.poll() is None, Path(log_path).read_text()
+                    assert time.monotonic() < deadline, f"no answer in {wait_s} s: {Path(log_path).read_text()}"
+                    time.sleep(0.1)
+            yield base
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)

@@ -4,11 +4,8 @@ matches the schema the document declares for its status."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -21,30 +18,14 @@ TOKEN = "fuzz-admin-token-0123456789"
 def live_url(tmp_path_factory):
     from indexer.build import build_index
 
-    from .conftest import corpus_rows
+    from .conftest import corpus_rows, live_server
 
     base = tmp_path_factory.mktemp("fuzz")
     (base / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in corpus_rows()))
     build_index([base / "c.jsonl"], base / "index", progress=False)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     env = {**os.environ, "STARSCOPE_ADMIN_TOKEN": TOKEN}
-    log = open(base / "server.log", "wb")  # a file, not a pipe nobody reads: a full pipe blocks the server
-    proc = subprocess.Popen([sys.executable, "-m", "search_api", "serve", str(base / "index"), "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(url + "/api/health", timeout=1)
-            break
-        except OSError:
-            assert proc.poll() is None, (base / "server.log").read_text()
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    with live_server([base / "index"], base / "server.log", env=env) as url:
+        yield url
 
 
 def test_every_operation_answers_within_its_schema(live_url, tmp_path):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from indexer.build import build_index
 
-from .conftest import FIB, corpus_rows
+from .conftest import FIB, corpus_rows, live_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,15 +64,6 @@ def test_parallel_clients_get_exactly_the_sequential_answers(tmp_path):
 
     (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in corpus_rows()))
     build_index([tmp_path / "c.jsonl"], tmp_path / "index", progress=False)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(tmp_path / "server.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "search_api", "serve", str(tmp_path / "index"),
-                             "--port", str(port), "--workers", "2", "--threads", "4"],
-                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-
     def call(request):
         path, body = request
         req = urllib.request.Request(base + path, data=json.dumps(body).encode() if body else None,
@@ -87,23 +78,12 @@ def test_parallel_clients_get_exactly_the_sequential_answers(tmp_path):
                 + [("/api/search?q=%22i%2B%2B%22&sort=stars", None), ("/api/search?q=widget&page=2&size=7", None)]
                 + [("/api/membership", {"text": text}), ("/api/membership", {"text": text, "exact": True}),
                    ("/api/attribution", {"text": text}), ("/overlap", {"document": text})])
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(base + "/api/health", timeout=1)
-                break
-            except OSError:
-                assert proc.poll() is None, (tmp_path / "server.log").read_text()
-                time.sleep(0.1)
+    with live_server([tmp_path / "index", "--workers", "2", "--threads", "4"], tmp_path / "server.log") as base:
         alone = {i: call(r) for i, r in enumerate(requests)}
         load = [i for i in range(len(requests)) for _ in range(12)]
         random.Random(3).shuffle(load)
         with ThreadPoolExecutor(16) as pool:
             answers = list(pool.map(lambda i: (i, call(requests[i])), load))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
-        log.close()
     assert len(answers) == len(load)
     for i, answer in answers:
         assert answer == alone[i], requests[i]
@@ -112,30 +92,12 @@ def test_parallel_clients_get_exactly_the_sequential_answers(tmp_path):
 
 def test_serve_with_a_model_generates(demo_model, tmp_path):
     """The master must not load torch before gunicorn forks (the workers would hang)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(tmp_path / "server.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "search_api", "serve", str(demo_model.index), "--model",
-                             str(demo_model.path), "--device", "cpu", "--port", str(port), "--workers", "2"],
-                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(base + "/api/health", timeout=1)
-                break
-            except OSError:
-                assert proc.poll() is None, (tmp_path / "server.log").read_text()
-                time.sleep(0.1)
+    with live_server([demo_model.index, "--model", demo_model.path, "--device", "cpu", "--workers", "2"],
+                     tmp_path / "server.log", wait_s=120) as base:
         req = urllib.request.Request(base + "/api/generate", headers={"Content-Type": "application/json"},
                                      data=json.dumps({"prompt": "def ", "max_new_tokens": 8, "temperature": 0}).encode())
         with urllib.request.urlopen(req, timeout=60) as r:
             assert json.loads(r.read())["generation"]["new_tokens"] >= 1
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
-        log.close()
     bad = subprocess.run([sys.executable, "-m", "search_api", "serve", str(demo_model.index), "--model",
                           str(tmp_path / "none")], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "no model at" in bad.stderr
