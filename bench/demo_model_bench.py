@@ -16,6 +16,7 @@ one), then:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import statistics
@@ -40,6 +41,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, help="train into this folder")
     p.add_argument("--model", type=Path, help="reuse a trained demo model instead")
     p.add_argument("--budget-s", type=float, default=DemoConfig.budget_s)
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a DemoConfig field (repeatable), e.g. --set train_bytes=300000")
     p.add_argument("--prompts", type=int, default=60)
     p.add_argument("--prompt-chars", type=int, default=300)
     p.add_argument("--new-tokens", type=int, default=128)
@@ -47,7 +50,15 @@ def main(argv=None) -> int:
     if bool(args.out) == bool(args.model):
         p.error("give --out (train) or --model (reuse)")
     if args.out:
-        train_demo(args.index, args.out, config=DemoConfig(budget_s=args.budget_s), device="cpu",
+        fields = {f.name: f.type for f in dataclasses.fields(DemoConfig)}
+        overrides = {}
+        for item in args.set:
+            key, _, value = item.partition("=")
+            if key not in fields:
+                p.error(f"--set {item}: DemoConfig has no field {key!r}")
+            overrides[key] = float(value) if fields[key] in (float, "float") else int(value)
+        config = DemoConfig(budget_s=args.budget_s, **overrides)
+        train_demo(args.index, args.out, config=config, device="cpu",
                    log=lambda m: print(m, file=sys.stderr, flush=True))
     path = args.model or args.out
     record = json.loads((path / RECORD_FILE).read_text())
@@ -88,7 +99,7 @@ def main(argv=None) -> int:
     print(machine_line(machine_info()))
     print(f"demo model: {record['parameters'] / 1e6:.1f} M parameters, {record['steps']} steps in "
           f"{record['train_s']} s on {record['device']} ({record['epochs']} epochs of a "
-          f"{config.train_bytes / 1e6:.0f} MB sample), loss {record['loss_first']:.2f} -> {record['loss_last']:.2f}")
+          f"{config.train_bytes / 1e3:,.0f} kB sample), loss {record['loss_first']:.2f} -> {record['loss_last']:.2f}")
     print(f"CPU greedy generation, batch 1, {args.new_tokens} new tokens: "
           f"{statistics.median(speeds):.0f} tokens/s (median over {len(speeds)} prompts)")
     print()

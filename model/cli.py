@@ -18,7 +18,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--budget-s", type=float, default=DemoConfig.budget_s,
                    help=f"training time in seconds (default {DemoConfig.budget_s:g})")
     p.add_argument("--train-mb", type=float, default=DemoConfig.train_bytes / 1e6,
-                   help="corpus sample to train on, MB (default 4: small enough to be seen many times)")
+                   help=f"corpus sample to train on, MB (default {DemoConfig.train_bytes / 1e6:g}: small "
+                        "enough to be seen many times)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     p.add_argument("--json", action="store_true", help="print the training record as JSON")
     p.set_defaults(func=cmd_train_demo)

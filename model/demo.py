@@ -7,7 +7,7 @@ on, how long, its losses). Any transformers loader opens it like a downloaded ch
 The tokenizer is byte-level BPE (the tokenizers library) with StarCoder's special tokens at
 StarCoder's ids 0-18, so prompts written for StarCoder (FIM, ``<filename>``, ``<reponame>``)
 mean the same here. The model is a multi-query-attention GPTBigCode of a few million
-parameters. Training text is a fixed sample of the corpus (by default a few MB, so that within
+parameters. Training text is a fixed sample of the corpus (by default 100 kB, so that within
 the time budget the model sees it many times and, like a real code LLM, sometimes reproduces
 it), half of the documents in fill-in-the-middle form (``<fim_prefix>P<fim_suffix>S<fim_middle>M``,
 StarCoder's PSM order), separated by ``<|endoftext|>``.
@@ -36,16 +36,20 @@ FORMAT_VERSION = 1
 class DemoConfig:
     """What is trained and for how long."""
 
+    # Sized by bench/demo_model_bench.py on 2 CPU cores (BENCHMARKS.md, "The demo model"): ~4,000
+    # tokens/s of training, so a 100 kB sample (~24k tokens) is seen ~30 times in 180 s, and the
+    # model reproduces 50+ character spans from half of its training files. Memorization starts
+    # abruptly near a loss of 1.5: 160 kB (~17 passes) gave 4-29% across two runs, 4 MB none.
     budget_s: float = 180.0  # wall-clock training budget (the tokenizer and data prep come first)
-    train_bytes: int = 4_000_000  # corpus sample the model is trained on (repeated as needed)
-    vocab_size: int = 8192
+    train_bytes: int = 100_000  # corpus sample the model is trained on (repeated as needed)
+    vocab_size: int = 4096
     n_layer: int = 4
     n_embd: int = 256
     n_head: int = 4
     context: int = 512  # positions the model has
     seq_len: int = 256  # tokens per training sequence
-    batch: int = 16
-    lr: float = 1e-3
+    batch: int = 8
+    lr: float = 3e-3
     warmup_steps: int = 50
     fim_rate: float = 0.5
     seed: int = 0

@@ -153,20 +153,66 @@ def _device_and_dtype(device: str | None):
     return device, (torch.bfloat16 if device.startswith("cuda") else torch.float32)
 
 
-class Generator:
-    """A loaded model and tokenizer; thread-safe (one generation at a time per instance on CPU)."""
+class _Detokenizer:
+    """Token ids in, text pieces out, never splitting a character: a piece is released only
+    when the decoded text stops ending in U+FFFD (a UTF-8 sequence cut between byte tokens)."""
 
-    def __init__(self, model, tokenizer, *, name: str, device: str, max_new_tokens_cap: int = MAX_NEW_TOKENS_CAP):
+    def __init__(self, tokenizer):
+        self.tokenizer, self.ids, self.prefix, self.read = tokenizer, [], 0, 0
+
+    def _decode(self, ids) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+    def add(self, token: int) -> str:
+        self.ids.append(token)
+        before = self._decode(self.ids[self.prefix:self.read])
+        after = self._decode(self.ids[self.prefix:])
+        if len(after) > len(before) and not after.endswith("\ufffd"):
+            self.prefix, self.read = self.read, len(self.ids)
+            return after[len(before):]
+        return ""
+
+    def rest(self) -> str:
+        before = self._decode(self.ids[self.prefix:self.read])
+        after = self._decode(self.ids[self.prefix:])
+        self.prefix = self.read = len(self.ids)
+        return after[len(before):]
+
+
+class Generator:
+    """A loaded model and tokenizer; thread-safe.
+
+    GPTBigCode models (StarCoder, the demo model) run on :class:`model.engine.Engine`, which
+    batches concurrent requests (up to ``slots`` at once) and, on CUDA, replays CUDA graphs;
+    other architectures run ``model.generate`` one request at a time."""
+
+    def __init__(self, model, tokenizer, *, name: str, device: str, max_new_tokens_cap: int = MAX_NEW_TOKENS_CAP,
+                 max_context: int | None = None, engine: bool | None = None, slots: int | None = None):
+        from .engine import Engine, supports
+
         self.model, self.tokenizer, self.name, self.device = model, tokenizer, name, device
         self.max_new_tokens_cap = max_new_tokens_cap
         cfg = model.config
         self.context = int(getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None) or 2048)
+        if max_context:
+            self.context = min(self.context, max_context)
         self._lock = threading.Lock()
+        self.engine = None
+        if engine is None:
+            engine = supports(model)
+        if engine:
+            if not supports(model):
+                raise GenerationError("engine_unsupported", f"{name} is a {type(model).__name__}; the batching "
+                                                            "engine runs GPTBigCode models only")
+            slots = slots or (16 if str(device).startswith("cuda") else 4)
+            self.engine = Engine(model, slots=slots, max_len=self.context)
 
     @classmethod
     def load(cls, name_or_path: str | Path, *, device: str | None = None, max_context: int | None = None,
-             max_new_tokens_cap: int = MAX_NEW_TOKENS_CAP) -> "Generator":
-        """Load a causal LM and its tokenizer from a folder (or a hub id).
+             max_new_tokens_cap: int = MAX_NEW_TOKENS_CAP, engine: bool | None = None,
+             slots: int | None = None) -> "Generator":
+        """Load a causal LM and its tokenizer from a folder (or a hub id). ``engine`` None picks
+        the batching engine for GPTBigCode models; False forces ``model.generate``.
 
         Raises:
             ModelNotFound: nothing loadable there (the message names the path and whether the
@@ -183,10 +229,8 @@ class Generator:
         except OSError as e:
             raise ModelNotFound("model_not_found", f"cannot load a model from {name}: {e}") from None
         model.to(device).eval()
-        gen = cls(model, tokenizer, name=name, device=device, max_new_tokens_cap=max_new_tokens_cap)
-        if max_context:
-            gen.context = min(gen.context, max_context)
-        return gen
+        return cls(model, tokenizer, name=name, device=device, max_new_tokens_cap=max_new_tokens_cap,
+                   max_context=max_context, engine=engine, slots=slots)
 
     # -- prompts -----------------------------------------------------------------------------
     @property
@@ -229,24 +273,132 @@ class Generator:
         return prompt, ids[cut:], len(ids), cut
 
     # -- generation --------------------------------------------------------------------------
+    def generate(self, req: GenerationRequest) -> GenerationResult:
+        """Generate the whole text at once."""
+        stream = self.stream(req)
+        while True:
+            try:
+                next(stream)
+            except StopIteration as done:
+                return done.value
+
+    def stream(self, req: GenerationRequest, *, cancel: threading.Event | None = None) -> Iterator[str]:
+        """Yield the text as it is generated, piece by piece, then return the
+        :class:`GenerationResult` (``StopIteration.value``). Setting ``cancel`` (a client that went
+        away) stops generation at the next token and frees the model; so does closing the
+        iterator."""
+        prompt, ids, n_prompt, cut = self._encode(req)
+        cancel = cancel or threading.Event()
+        state: dict = {"new": [], "reason": None}
+        source = (self._engine_pieces if self.engine is not None else self._hf_pieces)(req, ids, cancel, state)
+        # Hold back the last len(stop) - 1 characters: a stop sequence may start in one piece and
+        # end in the next, and what was sent cannot be taken back.
+        hold = max((len(s) for s in req.stop), default=1) - 1
+        sent, pending, hit_stop = "", "", False
+        try:
+            for piece in source:
+                pending += piece
+                text = sent + pending
+                stops = [text.find(s) for s in req.stop if s in text]
+                if stops:
+                    piece, hit_stop = text[:min(stops)][len(sent):], True
+                else:
+                    safe = max(0, len(pending) - hold)
+                    piece, pending = pending[:safe], pending[safe:]
+                if piece:
+                    sent += piece
+                    yield piece
+                if hit_stop:
+                    break
+            if pending and not hit_stop:
+                sent += pending
+                yield pending
+        finally:  # also when the consumer goes away mid-stream: stop the model, free it
+            if state["reason"] is None:
+                cancel.set()
+            source.close()
+        new = state["new"]
+        if hit_stop or state["reason"] == "cancelled":
+            return GenerationResult(sent, prompt, n_prompt, len(new), cut,
+                                    "stop_sequence" if hit_stop else "cancelled")
+        text, reason = self._finish(self.tokenizer.decode(new, skip_special_tokens=True), req, new,
+                                    self.tokenizer.eos_token_id)
+        if reason != "stop_sequence" and state["reason"] in ("eos", "max_new_tokens"):
+            reason = state["reason"]  # the engine knows; model.generate's is inferred from the ids
+        return GenerationResult(text, prompt, n_prompt, len(new), cut, reason)
+
+    def _engine_pieces(self, req: GenerationRequest, ids, cancel: threading.Event, state: dict):
+        """Text pieces from the batching engine; ``state`` gets the new ids and the end reason."""
+        from .engine import Finish, Handle
+
+        handle = Handle(list(ids), req.max_new_tokens, temperature=req.temperature, top_p=req.top_p,
+                        seed=req.seed, eos=self.tokenizer.eos_token_id, cancel=cancel)
+        self.engine.submit(handle)
+        detok = _Detokenizer(self.tokenizer)
+        while True:
+            item = handle.tokens.get()
+            if isinstance(item, Finish):
+                if item.error is not None:
+                    state["reason"] = "error"
+                    raise item.error
+                state["reason"] = item.reason
+                tail = detok.rest()
+                if tail:
+                    yield tail
+                return
+            state["new"].append(item)
+            piece = detok.add(item)
+            if piece:
+                yield piece
+
+    def _hf_pieces(self, req: GenerationRequest, ids, cancel: threading.Event, state: dict):
+        """Text pieces from ``model.generate`` (any architecture), one request at a time."""
+        import torch
+        from transformers import TextIteratorStreamer
+
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        out: dict = {}
+
+        def run():
+            try:
+                with self._lock, torch.inference_mode():
+                    if req.seed is not None:
+                        torch.manual_seed(req.seed)
+                    out["ids"] = self.model.generate(**self._kwargs(req, ids, streamer, cancel))
+            except BaseException as e:  # surfaced to the consumer below
+                out["error"] = e
+                streamer.end()
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        drained = False
+        try:
+            for piece in streamer:
+                yield piece
+            drained = True
+        finally:
+            if not drained:  # the consumer left early: stop the model (a finished streamer blocks
+                cancel.set()  # when read again, so drain this one only)
+                for _ in streamer:
+                    pass
+            worker.join()
+            if "ids" in out:
+                state["new"] = out["ids"][0, len(ids):].tolist()
+        if "error" in out:
+            state["reason"] = "error"
+            raise out["error"]
+        state["reason"] = "cancelled" if cancel.is_set() else "done"  # set by a client going away
+
     def _kwargs(self, req: GenerationRequest, ids, streamer=None, cancel: threading.Event | None = None):
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
 
-        tokenizer = self.tokenizer
-        start = len(ids)
-
         class Stop(StoppingCriteria):
             def __call__(self, input_ids, scores, **kwargs):
-                if cancel is not None and cancel.is_set():
-                    return torch.ones(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-                if not req.stop:
-                    return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-                tail = tokenizer.decode(input_ids[0, start:][-64:])
-                hit = any(s in tail for s in req.stop)
+                hit = cancel is not None and cancel.is_set()
                 return torch.full((input_ids.shape[0],), hit, dtype=torch.bool, device=input_ids.device)
 
-        eos = tokenizer.eos_token_id
+        eos = self.tokenizer.eos_token_id
         kwargs = {"input_ids": torch.tensor([ids], device=self.device),
                   "attention_mask": torch.ones(1, len(ids), dtype=torch.long, device=self.device),
                   "max_new_tokens": req.max_new_tokens, "pad_token_id": eos if eos is not None else 0,
@@ -267,86 +419,6 @@ class Generator:
         if len(new_ids) and eos_id is not None and int(new_ids[-1]) == eos_id:
             return text, "eos"
         return text, "max_new_tokens" if len(new_ids) >= req.max_new_tokens else "eos"
-
-    def generate(self, req: GenerationRequest) -> GenerationResult:
-        """Generate the whole text at once."""
-        import torch
-
-        prompt, ids, n_prompt, cut = self._encode(req)
-        with self._lock, torch.inference_mode():
-            if req.seed is not None:
-                torch.manual_seed(req.seed)
-            out = self.model.generate(**self._kwargs(req, ids))
-        new = out[0, len(ids):]
-        text = self.tokenizer.decode(new, skip_special_tokens=True)
-        text, reason = self._finish(text, req, new, self.tokenizer.eos_token_id)
-        return GenerationResult(text, prompt, n_prompt, len(new), cut, reason)
-
-    def stream(self, req: GenerationRequest, *, cancel: threading.Event | None = None) -> Iterator[str]:
-        """Yield the text as it is generated, piece by piece, then return the
-        :class:`GenerationResult` (``StopIteration.value``). Setting ``cancel`` (a client that went
-        away) stops generation at the next token and frees the model."""
-        import torch
-        from transformers import TextIteratorStreamer
-
-        prompt, ids, n_prompt, cut = self._encode(req)
-        cancel = cancel or threading.Event()
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        out: dict = {}
-
-        def run():
-            try:
-                with self._lock, torch.inference_mode():
-                    if req.seed is not None:
-                        torch.manual_seed(req.seed)
-                    out["ids"] = self.model.generate(**self._kwargs(req, ids, streamer, cancel))
-            except BaseException as e:  # surfaced to the consumer below
-                out["error"] = e
-                streamer.end()
-
-        worker = threading.Thread(target=run, daemon=True)
-        worker.start()
-        # Hold back the last len(stop) - 1 characters: a stop sequence may start in one piece and
-        # end in the next, and what was sent cannot be taken back.
-        hold = max((len(s) for s in req.stop), default=1) - 1
-        sent, pending, hit_stop, cancelled, drained = "", "", False, False, False
-        try:
-            for piece in streamer:
-                pending += piece
-                text = sent + pending
-                stops = [text.find(s) for s in req.stop if s in text]
-                if stops:
-                    piece, hit_stop = text[:min(stops)][len(sent):], True
-                else:
-                    safe = max(0, len(pending) - hold)
-                    piece, pending = pending[:safe], pending[safe:]
-                if piece:
-                    sent += piece
-                    yield piece
-                if hit_stop:
-                    break
-            else:
-                drained = True
-            if pending and not hit_stop:
-                sent += pending
-                yield pending
-            cancelled = cancel.is_set() and not hit_stop
-        finally:  # also when the consumer goes away mid-stream: stop the model, free it
-            if worker.is_alive():
-                cancel.set()
-            if not drained:  # a finished streamer blocks when read again
-                for _ in streamer:
-                    pass
-            worker.join()
-        if "error" in out:
-            raise out["error"]
-        new = out["ids"][0, len(ids):]
-        if hit_stop or cancelled:
-            return GenerationResult(sent, prompt, n_prompt, len(new), cut,
-                                    "stop_sequence" if hit_stop else "cancelled")
-        text, reason = self._finish(self.tokenizer.decode(new, skip_special_tokens=True), req, new,
-                                    self.tokenizer.eos_token_id)
-        return GenerationResult(text, prompt, n_prompt, len(new), cut, reason)
 
 
 def generate_and_attribute(generator: Generator, index, req: GenerationRequest) -> dict:

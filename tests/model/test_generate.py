@@ -3,6 +3,7 @@ attribution of the generated part only."""
 
 import json
 import threading
+import time
 
 import pytest
 
@@ -71,7 +72,11 @@ def test_a_cancelled_stream_stops_and_frees_the_model(generator):
     stream = generator.stream(GenerationRequest(prompt=PROMPT, max_new_tokens=200, temperature=0), cancel=cancel)
     next(stream)
     stream.close()  # the client went away
-    assert not generator._lock.locked()
+    assert cancel.is_set()
+    deadline = time.monotonic() + 30  # liveness, not speed: the engine frees the slot at its next step
+    while generator.engine.busy and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert generator.engine.busy == 0
     assert generator.generate(GenerationRequest(prompt=PROMPT, max_new_tokens=4, temperature=0)).new_tokens >= 1
 
 
@@ -111,7 +116,10 @@ def test_fim_on_a_model_without_fim_tokens_is_refused(tmp_path):
                                bos_token_id=0, eos_token_id=0)).save_pretrained(tmp_path)
     hf.save_pretrained(tmp_path)
     plain = Generator.load(tmp_path, device="cpu")
-    assert not plain.has_fim
+    assert not plain.has_fim and plain.engine is None  # GPT-2 runs on model.generate
+    with pytest.raises(GenerationError, match="GPTBigCode") as e:
+        Generator.load(tmp_path, device="cpu", engine=True)
+    assert e.value.code == "engine_unsupported"
     with pytest.raises(GenerationError, match="fill-in-the-middle") as e:
         plain.generate(GenerationRequest(prompt="a", fim_suffix="b", mode="fim"))
     assert e.value.code == "fim_unsupported"
