@@ -174,7 +174,8 @@ def parse_query(text: str, *, exact: bool = False, filters: Filters | None = Non
             else:
                 # Pure punctuation (``++``, ``=>``) has no index terms: search it literally.
                 literals.append(token)
-    if not keywords and not literals:
+    merged = Filters(**inline).merged(filters)
+    if not keywords and not literals and not (merged.lang or merged.license or merged.repo):
         raise QueryError("empty_query", "the query has no words, literals or symbols to search for")
-    return SearchQuery(keywords=tuple(keywords), literals=tuple(literals),
-                       filters=Filters(**inline).merged(filters))
+    # Qualifiers alone (``repo:owner/name``) list every document they allow.
+    return SearchQuery(keywords=tuple(keywords), literals=tuple(literals), filters=merged)

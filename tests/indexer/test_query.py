@@ -39,6 +39,12 @@ def test_empty_queries_are_refused(text):
     assert e.value.code == "empty_query"
 
 
+def test_qualifiers_alone_list_what_they_allow():
+    q = parse_query("repo:octo/cat")
+    assert not q.keywords and not q.literals and q.filters.repo == "octo/cat"
+    assert parse_query("", filters=Filters(lang="python")).filters.lang == "python"
+
+
 def test_overlong_query_is_refused():
     with pytest.raises(QueryTooLong):
         parse_query("x" * (MAX_QUERY_CHARS + 1))

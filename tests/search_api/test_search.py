@@ -115,6 +115,12 @@ def test_invalid_parameters_are_400_naming_the_parameter(client, query, paramete
     assert err["details"]["parameter"] == parameter
 
 
+def test_a_qualifier_alone_lists_its_documents(client):
+    body = client.get("/api/search", query_string={"q": "repo:widgets/w1", "sort": "stars"}).get_json()
+    assert body["total"] == 5 and {h["repo"] for h in body["hits"]} == {"widgets/w1"}
+    assert [h["stars"] for h in body["hits"]] == sorted((h["stars"] for h in body["hits"]), reverse=True)
+
+
 @pytest.mark.parametrize("q, exact", [("", "0"), ("   ", "0"), ("", "1")])
 def test_empty_query_is_400(client, q, exact):
     error_of(client.get("/api/search", query_string={"q": q, "exact": exact}), 400, "empty_query")
