@@ -1,4 +1,5 @@
-"""``/api/admin/...``: what only the operator may do, behind a bearer token.
+"""``/api/admin/...``: what only the operator may do, behind a bearer token; and
+``/api/optout/requests``, where code authors ask for it.
 
 The token is the app's ``ADMIN_TOKEN`` (``starscope serve`` reads it from the environment);
 without one the admin endpoints answer 403. Tokens are compared in constant time.
@@ -9,6 +10,8 @@ from __future__ import annotations
 import hmac
 
 from flask import Blueprint, current_app, request
+
+from indexer.optout_requests import OptoutRequestError, OptoutRequests
 
 from . import models
 from .app import served_index
@@ -42,3 +45,43 @@ def optout():
         removed = session.delete(repo=req.repo, owner=req.owner)
     current_app.logger.info("opt-out: %s removed %d contents", req.repo or req.owner, removed)
     return {"removed": removed, "repo": req.repo, "owner": req.owner}
+
+
+def _requests() -> OptoutRequests:
+    return OptoutRequests(current_app.config["INDEX_DIR"])
+
+
+@operation(bp, "/api/optout/requests", "POST", summary="Ask for a repository or an owner to be removed",
+           body=models.AuthorOptoutRequest, response=models.AuthorOptoutResponse, errors=(415, 503),
+           status=201)
+def request_optout():
+    """A code author's request, recorded (append-only, on disk before the answer) for the operator
+    to review; nothing is removed until the operator acts (``POST /api/admin/optout``). The answer
+    says how many documents of that repository or owner are indexed now."""
+    req = json_body(models.AuthorOptoutRequest)
+    store = served_index().store
+    field, name = ("repo", req.repo) if req.repo else ("owner", req.owner)
+    indexed = 0
+    if name and name.strip():
+        key = name.strip().lower()
+        indexed = next((n for term, n in store.repos(key, limit=1000, field=field) if term == key), 0)
+    try:
+        record = _requests().add(repo=req.repo, owner=req.owner, contact=req.contact, reason=req.reason,
+                                 indexed_documents=indexed)
+    except OptoutRequestError as e:
+        raise ApiError(str(e), code=e.code) from None
+    except OSError as e:
+        raise ApiError(f"the request could not be recorded ({e.strerror}); try again later", status=503,
+                       code="optout_unavailable") from None
+    current_app.logger.info("opt-out request %s for %s %s", record["id"], field, name)
+    body = {k: record.get(k) for k in ("id", "received_at", "repo", "owner", "indexed_documents")}
+    return {**body, "status": "pending"}, 201
+
+
+@operation(bp, "/api/admin/optout/requests", summary="The opt-out requests received",
+           response=models.AuthorOptoutList, errors=(401, 403), bearer=True)
+def list_optout_requests():
+    """Every request, oldest first, with the requester's contact."""
+    require_admin()
+    log = _requests()
+    return {"requests": log.list(), "bad_lines": log.verify()["bad_lines"]}

@@ -315,6 +315,28 @@ class OptoutResponse(Response):
     owner: Optional[str]
 
 
+class AuthorOptoutRequest(Request):
+    repo: Optional[StrictStr] = Field(None, description="owner/name", max_length=201)
+    owner: Optional[StrictStr] = Field(None, max_length=100)
+    contact: StrictStr = Field(description="an email address or profile URL, so the operator can confirm",
+                               max_length=200)
+    reason: StrictStr = Field(description="why", max_length=2000)
+
+
+class AuthorOptoutResponse(Response):
+    id: str = Field(description="the request's id, for follow-up")
+    received_at: str
+    repo: Optional[str] = None
+    owner: Optional[str] = None
+    indexed_documents: int = Field(description="documents of that repository or owner indexed now")
+    status: Literal["pending"] = Field(description="an operator reviews requests and removes the code")
+
+
+class AuthorOptoutList(Response):
+    requests: list[dict]
+    bad_lines: int = Field(description="lines cut short by a crash mid-write (skipped)")
+
+
 # -- generation --------------------------------------------------------------------------------
 class GenerateRequest(Request):
     prompt: Optional[StrictStr] = Field(None, description="completion prompt, or the user's question (assistant)")

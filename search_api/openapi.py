@@ -40,6 +40,7 @@ class Operation:
     body_media: str = JSON
     response_media: str = JSON
     bearer: bool = False
+    status: int = 200  # the success status
     tags: tuple[str, ...] = field(default=())
 
     @property
@@ -151,7 +152,7 @@ def openapi_document(*, title: str, version: str, description: str, examples: di
         ok = {"description": "success"}
         if op.response is not None:
             ok["content"] = {op.response_media: {"schema": _schema_ref(op.response)}}
-        entry["responses"]["200"] = ok
+        entry["responses"][str(op.status)] = ok
         for status in sorted(set(op.errors) | {400, 503}):
             entry["responses"][str(status)] = {
                 "description": ERROR_REASONS.get(status, "error"),

@@ -69,3 +69,32 @@ def test_without_a_token_configured_admin_is_off(client):
 def test_a_short_token_is_refused_at_start(index_dir):
     with pytest.raises(ValueError, match="ADMIN_TOKEN"):
         create_app({"INDEX_DIR": str(index_dir), "ADMIN_TOKEN": "short"})
+
+
+def test_authors_ask_for_removal_and_the_operator_lists_the_requests(admin_client):
+    r = admin_client.post("/api/optout/requests", json={"repo": "widgets/w1", "contact": "me@example.org",
+                                                        "reason": "I wrote these"})
+    assert r.status_code == 201
+    body = r.get_json()
+    assert body["repo"] == "widgets/w1" and body["indexed_documents"] == 5 and body["status"] == "pending"
+    assert admin_client.get("/api/search?q=widget").get_json()["total"] == 25  # nothing removed yet
+    owner = admin_client.post("/api/optout/requests", json={"owner": "nobody-here", "contact": "x@y.z",
+                                                            "reason": "just in case"}).get_json()
+    assert owner["indexed_documents"] == 0
+    error_of(admin_client.get("/api/admin/optout/requests"), 401, "unauthorized")
+    listed = admin_client.get("/api/admin/optout/requests", headers=bearer()).get_json()
+    assert [(q["id"], q.get("repo"), q.get("owner"), q["contact"]) for q in listed["requests"]] == [
+        (body["id"], "widgets/w1", None, "me@example.org"), (owner["id"], None, "nobody-here", "x@y.z")]
+    assert listed["bad_lines"] == 0
+
+
+@pytest.mark.parametrize("body", [
+    {"repo": "a/b", "contact": "me@example.org"},
+    {"repo": "a/b", "owner": "a", "contact": "c", "reason": "r"},
+    {"repo": "a/b/c", "contact": "c", "reason": "r"},
+    {"owner": "<script>", "contact": "c", "reason": "r"},
+    {"repo": "a/b", "contact": " ", "reason": "r"},
+    {"repo": "a/b", "contact": "c", "reason": "r" * 2001},
+])
+def test_bad_removal_requests_are_refused(admin_client, body):
+    error_of(admin_client.post("/api/optout/requests", json=body), 400, "invalid_parameter")

@@ -1,0 +1,146 @@
+"""``<index>/optout/requests.jsonl``: opt-out requests from code authors, as they arrive.
+
+Owns the file: its writer (:meth:`OptoutRequests.add`), reader (:meth:`OptoutRequests.list`),
+format version and :meth:`OptoutRequests.verify`. A request is what an author asks for through
+the browser or ``POST /api/optout/requests``; acting on it (``starscope optout add``, or
+``POST /api/admin/optout``) is the operator's, and is recorded elsewhere.
+
+Format: JSON lines. The first line is the header ``{"format": "starscope-optout-requests",
+"version": 1}``; every other line is one request ``{"id", "received_at", "repo" | "owner",
+"contact", "reason", "indexed_documents"}``. The file is only ever appended to, under an
+exclusive ``flock`` (several server workers write it) and fsynced before the writer answers,
+so an acknowledged request is on disk. A line cut short by a crash mid-write is skipped on
+reading and reported by ``verify``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import secrets
+from datetime import datetime, timezone
+from pathlib import Path
+
+FORMAT = "starscope-optout-requests"
+VERSION = 1
+FILE = Path("optout") / "requests.jsonl"
+MAX_CONTACT = 200
+MAX_REASON = 2000
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+
+
+class OptoutRequestError(ValueError):
+    """A request that cannot be recorded as given; ``code`` is stable for the API."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+class OptoutRequestsFormatError(RuntimeError):
+    """The file is not an opt-out request log of this version."""
+
+
+def validate(*, repo: str | None, owner: str | None, contact: str, reason: str) -> dict:
+    """The request's fields, stripped, or :class:`OptoutRequestError` naming what is wrong."""
+    repo, owner = (repo or "").strip() or None, (owner or "").strip() or None
+    if bool(repo) == bool(owner):
+        raise OptoutRequestError("invalid_parameter", "give exactly one of repo (owner/name) or owner")
+    if repo is not None and (repo.count("/") != 1 or not all(_NAME.match(p) for p in repo.split("/"))):
+        raise OptoutRequestError("invalid_parameter", f"repo is owner/name (letters, digits, '-', '_', '.'), "
+                                                      f"got {repo[:80]!r}")
+    if owner is not None and not _NAME.match(owner):
+        raise OptoutRequestError("invalid_parameter", f"owner is one account name, got {owner[:80]!r}")
+    contact, reason = contact.strip(), reason.strip()
+    if not contact or len(contact) > MAX_CONTACT:
+        raise OptoutRequestError("invalid_parameter", f"contact (an email address or profile URL, so the "
+                                                      f"operator can confirm) takes 1-{MAX_CONTACT} characters")
+    if not reason or len(reason) > MAX_REASON:
+        raise OptoutRequestError("invalid_parameter", f"reason takes 1-{MAX_REASON} characters")
+    return {"repo": repo, "owner": owner, "contact": contact, "reason": reason}
+
+
+class OptoutRequests:
+    """The request log of one index directory."""
+
+    def __init__(self, index_dir: str | Path):
+        self.path = Path(index_dir) / FILE
+
+    def add(self, *, repo: str | None = None, owner: str | None = None, contact: str, reason: str,
+            indexed_documents: int | None = None) -> dict:
+        """Validate and append one request; returns it as stored (with its ``id``).
+
+        Raises:
+            OptoutRequestError: a field is missing, malformed or too long.
+            OSError: the index directory cannot be written.
+        """
+        fields = validate(repo=repo, owner=owner, contact=contact, reason=reason)
+        record = {"id": secrets.token_hex(8),
+                  "received_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                  **{k: v for k, v in fields.items() if v is not None},
+                  "indexed_documents": indexed_documents}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            size = os.fstat(fd).st_size
+            lead = ""
+            if size == 0:
+                lead = json.dumps({"format": FORMAT, "version": VERSION}) + "\n"
+            elif os.pread(fd, 1, size - 1) != b"\n":
+                lead = "\n"  # end a line a crash cut short, so this record stands on its own
+            os.write(fd, (lead + json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)  # releases the lock
+        return record
+
+    def _lines(self):
+        if not self.path.exists():
+            return None, []
+        raw = self.path.read_bytes().decode("utf-8", "replace").split("\n")
+        return raw[0], [line for line in raw[1:] if line]
+
+    def _check_header(self, header: str | None) -> None:
+        if header is None:
+            return
+        try:
+            head = json.loads(header)
+        except json.JSONDecodeError:
+            head = None
+        if not isinstance(head, dict) or head.get("format") != FORMAT:
+            raise OptoutRequestsFormatError(f"{self.path} is not an opt-out request log")
+        if head.get("version") != VERSION:
+            raise OptoutRequestsFormatError(f"{self.path} is version {head.get('version')}; this StarScope "
+                                            f"reads version {VERSION}")
+
+    def list(self) -> list[dict]:
+        """Every complete request, oldest first."""
+        header, lines = self._lines()
+        self._check_header(header)
+        out = []
+        for line in lines:
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a write cut short; verify() reports it
+        return out
+
+    def verify(self) -> dict:
+        """Check the header and every line: ``{"requests", "bad_lines"}``.
+
+        Raises:
+            OptoutRequestsFormatError: a foreign file or another version.
+        """
+        header, lines = self._lines()
+        self._check_header(header)
+        bad = 0
+        for line in lines:
+            try:
+                rec = json.loads(line)
+                validate(repo=rec.get("repo"), owner=rec.get("owner"), contact=rec["contact"], reason=rec["reason"])
+            except (json.JSONDecodeError, KeyError, AttributeError, OptoutRequestError):
+                bad += 1
+        return {"requests": len(lines) - bad, "bad_lines": bad}
