@@ -72,7 +72,11 @@ def generate():
                 answer["attribution"], answer["attribution_reason"] = _attribution(result.text)
             return answer
         stream = generator.stream(req)
-        first = next(stream, None)  # errors in the request surface as a normal error response
+        ended = None
+        try:
+            first = next(stream)  # errors in the request surface as a normal error response
+        except StopIteration as done:  # nothing generated (an end of sequence straight away)
+            first, ended = None, done.value
     except GenerationError as e:
         raise ApiError(str(e), status=e.status, code=e.code) from None
 
@@ -81,7 +85,8 @@ def generate():
         try:
             if first is not None:
                 yield f"data: {json.dumps({'text': first})}\n\n"
-            while True:
+            result = ended
+            while result is None:
                 try:
                     piece = next(stream)
                 except StopIteration as done:

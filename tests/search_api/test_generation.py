@@ -42,6 +42,16 @@ def test_streaming_sends_the_pieces_then_the_whole_answer(gen_client):
     assert "".join(pieces) == done["text"] == whole["text"]
 
 
+def test_a_stream_with_nothing_to_send_still_ends_with_its_answer(gen_client):
+    req = {"prompt": "def main():\n", "max_new_tokens": 24, "temperature": 0}
+    first = gen_client.post("/api/generate", json=req).get_json()["text"][:1]
+    r = gen_client.post("/api/generate", json={**req, "stream": True, "stop": [first]})
+    events = [e for e in r.get_data(as_text=True).split("\n\n") if e]
+    assert len(events) == 1 and events[0].startswith("event: done\n")
+    done = json.loads(events[0].split("data: ", 1)[1])
+    assert done["text"] == "" and done["generation"]["stop_reason"] == "stop_sequence"
+
+
 def test_fim_and_bad_requests(gen_client):
     r = gen_client.post("/api/generate", json={"fim_prefix": "def f(x):\n    ", "fim_suffix": "\n    return y\n",
                                                "max_new_tokens": 8, "temperature": 0})
