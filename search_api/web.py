@@ -34,3 +34,26 @@ def document_page(sha: str):
     doc = get_document(sha)
     return render_template("document.html", doc=doc.summary_json(), q=request.args.get("q", ""),
                            exact=request.args.get("exact", ""))
+
+
+@bp.get("/membership")
+def membership_page():
+    """Paste code, see which of its windows the membership filter finds."""
+    return render_template("membership.html")
+
+
+@bp.get("/attribute")
+def attribute_page():
+    """The playground: generate with the server's model (or paste any text) and see the
+    generated text's verbatim spans, their sources and licenses, and near-duplicates."""
+    gen = served_index().generator
+    model = None if gen is None else {"name": gen.name, "architecture": type(gen.model).__name__,
+                                      "device": gen.device, "fim": gen.has_fim}
+    return render_template("attribute.html", model=model,
+                           max_new_tokens=gen.max_new_tokens_cap if gen is not None else 1024)
+
+
+@bp.get("/dataset")
+def dataset_page():
+    """"Am I in the dataset?": repositories and owners by name, and the opt-out request form."""
+    return render_template("dataset.html", q=request.args.get("q", ""))

@@ -84,3 +84,24 @@ def test_templates_never_disable_autoescape():
 
 def test_missing_static_file_is_404(client):
     assert client.get("/static/nope.js").status_code == 404
+
+
+@pytest.mark.parametrize("path, script", [("/membership", "membership.js"), ("/attribute", "attribute.js"),
+                                          ("/dataset?q=widgets", "dataset.js")])
+def test_the_other_pages_render_with_the_navigation(client, path, script):
+    response = client.get(path)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and f"/static/{script}" in html
+    for href in ('href="/"', 'href="/membership"', 'href="/attribute"', 'href="/dataset"'):
+        assert href in html
+    assert 'aria-current="page"' in html
+
+
+def test_the_playground_says_when_the_server_has_no_model(client):
+    html = client.get("/attribute").get_data(as_text=True)
+    assert "runs without a model" in html and 'id="generate" disabled' in html
+
+
+def test_the_dataset_page_escapes_its_query(client):
+    html = client.get("/dataset", query_string={"q": '"><script>alert(1)</script>'}).get_data(as_text=True)
+    assert_no_raw_corpus_markup(html)

@@ -58,14 +58,22 @@ function showMatch(i) {
   matchCount.textContent = `${(current + 1).toLocaleString()} / ${plural(matches.length, "match", "matches")}`;
 }
 
-let target = null;
+// #L12 marks line 12, #L12-L20 lines 12 to 20 (the attribution page links to a span's lines).
+let targets = [];
 function showTargetLine() {
-  if (target) target.classList.remove("target");
-  const m = /^#L(\d+)$/.exec(location.hash);
-  target = m && document.getElementById(`L${m[1]}`);
-  if (!target) return false;
-  target.classList.add("target");
-  target.scrollIntoView({ block: "center" });
+  for (const line of targets) line.classList.remove("target");
+  targets = [];
+  const m = /^#L(\d+)(?:-L(\d+))?$/.exec(location.hash);
+  if (!m) return false;
+  const first = Number(m[1]), last = Math.max(first, Number(m[2] || m[1]));
+  for (let n = first; n <= last && n - first < 10000; n++) {
+    const line = document.getElementById(`L${n}`);
+    if (!line) break;
+    line.classList.add("target");
+    targets.push(line);
+  }
+  if (!targets.length) return false;
+  targets[0].scrollIntoView({ block: "center" });
   return true;
 }
 

@@ -8,7 +8,7 @@ export function el(tag, attrs = {}, ...children) {
     if (name === "class") node.className = value;
     else node.setAttribute(name, value === true ? "" : String(value));
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child !== null && child !== undefined && child !== false) node.append(child);  // strings become text nodes
   }
   return node;
@@ -37,15 +37,16 @@ export function toUnitRanges(text, ranges) {
 }
 
 // `text` as text nodes with every [start, end) range (UTF-16 units) wrapped in <mark>; a
-// range's optional third item is a class for its mark.
+// range's optional third item is a class for its mark, its fourth more attributes. Ranges are
+// taken in order; a range overlapping the one before starts where that one ended.
 export function highlighted(text, ranges) {
   const out = [];
   let at = 0;
-  for (const [s, e, markClass] of ranges) {
+  for (const [s, e, markClass, attrs] of ranges) {
     const a = Math.max(s, at), b = Math.min(e, text.length);
     if (b <= a) continue;
     if (a > at) out.push(text.slice(at, a));
-    out.push(el("mark", { class: markClass || null }, text.slice(a, b)));
+    out.push(el("mark", { ...(attrs || {}), class: markClass || null }, text.slice(a, b)));
     at = b;
   }
   if (at < text.length) out.push(text.slice(at));
@@ -53,6 +54,12 @@ export function highlighted(text, ranges) {
 }
 
 const COPYLEFT = /^(A?GPL|LGPL|MPL|EPL|EUPL|CDDL|OSL|CECILL|SSPL|CC-BY-SA|CC-BY-NC)/i;
+
+// Replace `node`'s children; null, undefined and false items are left out (not "null" text).
+export function fill(node, ...children) {
+  node.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
+  return node;
+}
 
 export function licenseBadges(licenses) {
   return (licenses || []).map((id) => {
@@ -74,4 +81,52 @@ export function plural(n, word, words = `${word}s`) {
 export function setStatus(node, text, kind = "") {
   node.className = kind ? `status ${kind}` : "status";
   node.textContent = text;
+}
+
+// Only http(s) links from data: anything else (javascript:, data:) is dropped.
+export function safeHref(url) {
+  return typeof url === "string" && /^https?:\/\//i.test(url) ? url : null;
+}
+
+// Pages whose input is code keep their state in the URL's fragment, which browsers never send
+// to the server: a shared link reproduces the page, and the code stays out of server logs.
+export function hashState() {
+  return new URLSearchParams(location.hash.slice(1));
+}
+
+export const MAX_HASH_CHARS = 8000;
+
+export function setHashState(entries) {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(entries)) if (value) params.set(name, value);
+  const hash = params.toString();
+  const url = location.pathname + location.search + (hash && hash.length <= MAX_HASH_CHARS * 3 ? `#${hash}` : "");
+  if (url !== location.pathname + location.search + location.hash) history.replaceState(null, "", url);
+}
+
+// Ctrl+Enter (Cmd+Enter on a Mac) in a text area submits its form.
+export function submitOnCtrlEnter(textarea) {
+  textarea.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      textarea.form.requestSubmit();
+    }
+  });
+}
+
+export function percent(fraction) {
+  if (fraction > 0 && fraction < 0.001) return "<0.1%";
+  return `${(fraction * 100).toFixed(fraction >= 0.1 ? 0 : 1)}%`;
+}
+
+// The Bloom filter's false-positive rate in plain words.
+export function fprWords(filter) {
+  const rate = filter.fpr_measured ?? filter.fpr_theoretical ?? filter.fpr_configured;
+  if (!rate) return "";
+  const oneIn = Math.round(1 / rate).toLocaleString();
+  return `Each 50-character window of the text is looked up in a Bloom filter. For a window that is ` +
+    `not in the data, the filter wrongly answers "present" about once in ${oneIn} lookups ` +
+    `(${(rate * 100).toFixed(2)}%, measured on random probes). A span of one or two windows can be such ` +
+    `a false alarm; a long run of consecutive hits practically cannot. Tick "verify" to check every ` +
+    `hit against the stored files.`;
 }

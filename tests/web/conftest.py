@@ -1,0 +1,121 @@
+"""The browser tests' fixtures: Debian's Chromium driven by Playwright (no browser download)
+against ``starscope serve`` on a small real index and the demo model.
+
+Chromium comes from ``scripts/browser.sh`` (``make test`` runs it). Where it is missing the
+tests fail in CI (``CI`` set) and are skipped elsewhere, saying why.
+"""
+
+import json
+import os
+import shutil
+import struct
+
+import pytest
+
+from indexer.build import build_index
+
+from ..indexer.conftest import real_documents
+from ..search_api.conftest import corpus_rows, live_server
+
+# Markup in every field a page shows: content, path and repository (owner and name).
+XSS_ROWS = [
+    dict(content="<script>window.__xss = 'content'</script>\n<img src=x onerror=\"window.__xss = 'onerror'\">\n"
+                 "<svg onload=\"window.__xss = 'svg'\"></svg>\n" * 2,
+         repo="x\"><img src=x onerror=window.__xss='owner'>/<script>window.__xss='repo'</script>",
+         path="<img src=x onerror=\"window.__xss='path'\">.html", licenses=["MIT"], lang="HTML", stars=3),
+]
+
+
+def chromium_path() -> str:
+    found = os.environ.get("STARSCOPE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    why = None
+    if not found:
+        why = "no Chromium on PATH (scripts/browser.sh installs Debian's; or set STARSCOPE_CHROMIUM)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            why = "Playwright for Python is not installed (pip install -e '.[dev]')"
+    if why:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser tests cannot run in CI: {why}")
+        pytest.skip(why)
+    return found
+
+
+@pytest.fixture(scope="session")
+def browser():
+    path = chromium_path()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def ui_corpus(tmp_path_factory):
+    """The API tests' corpus (pagination widgets, an exact duplicate, an emoji file, an XSS file),
+    more XSS, and 40 real stdlib files; returns (index dir, rows)."""
+    base = tmp_path_factory.mktemp("ui")
+    rows = corpus_rows() + XSS_ROWS + [
+        {"content": d.content, "repo": d.repo, "path": d.path, "licenses": list(d.licenses), "lang": d.lang,
+         "stars": d.stars} for d in real_documents(40)]
+    shard = base / "corpus.jsonl"
+    shard.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    build_index([shard], base / "index", progress=False)
+    return base / "index", rows
+
+
+@pytest.fixture(scope="session")
+def ui_server(ui_corpus, demo_model, tmp_path_factory):
+    """The server's base URL: the UI corpus and the demo model."""
+    index, _ = ui_corpus
+    log = tmp_path_factory.mktemp("ui-server") / "serve.log"
+    env = {**os.environ, "STARSCOPE_ADMIN_TOKEN": "ui-test-token-0123456789"}
+    with live_server([index, "--model", demo_model.path, "--workers", "1", "--threads", "4"], log, env=env) as base:
+        yield base
+
+
+class Page:
+    """A fresh browser page on the server, recording script errors and dialogs (an ``alert``
+    from corpus text would be one)."""
+
+    def __init__(self, browser, base, out_dir, *, width=1280, height=900):
+        self.base, self.out_dir = base, out_dir
+        self.context = browser.new_context(viewport={"width": width, "height": height})
+        self.page = self.context.new_page()
+        self.errors, self.dialogs = [], []
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+
+    def goto(self, path):
+        self.page.goto(self.base + path)
+        return self.page
+
+    def shot(self, name) -> "Path":
+        """A full-page screenshot under the test's folder, checked to be a real picture."""
+        path = self.out_dir / f"{name}.png"
+        self.page.screenshot(path=path, full_page=True)
+        data = path.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, f"{path}: {len(data)} bytes"
+        width, height = struct.unpack(">II", data[16:24])
+        assert width >= self.page.viewport_size["width"] - 20 and height >= 200, (width, height)
+        return path
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture()
+def ui(browser, ui_server, tmp_path):
+    page = Page(browser, ui_server, tmp_path)
+    yield page
+    try:
+        assert not page.dialogs, f"a dialog opened (corpus script ran?): {page.dialogs}"
+        assert page.page.evaluate("() => window.__xss === undefined"), "corpus markup ran a script"
+        assert not page.errors, page.errors
+    finally:
+        page.close()
