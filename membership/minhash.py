@@ -307,6 +307,9 @@ def _lexer_for(lang: str | None, path: str | None):
     return None
 
 
+lexer_for = _lexer_for  # also picks the lexer that colours a file on the document page (indexer.syntax)
+
+
 @functools.lru_cache(maxsize=1024)
 def _action(ttype) -> int:
     from pygments.token import Comment, Literal, Name, Number, String, Whitespace

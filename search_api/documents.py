@@ -8,12 +8,13 @@ from flask import Blueprint, request
 
 from indexer.query import SearchQuery
 from indexer.snippets import line_snippets, match_ranges
+from indexer.syntax import token_ranges
 
 from . import models
 from .app import served_index
 from .errors import InvalidParameter, NotFound
 from .openapi import operation, query_params
-from .search import query_from_args
+from .search import flag_arg, query_from_args
 
 bp = Blueprint("documents", __name__)
 
@@ -61,11 +62,15 @@ def get_document(sha: str):
            query=models.DocumentParams, response=models.DocumentResponse, errors=(404, 413))
 def document(sha: str):
     """The content, its metadata and all its sources; ``?q=`` (with ``exact=``) adds
-    ``matches``. An empty ``q`` means no query, so a page can always pass its own."""
+    ``matches``. An empty ``q`` means no query, so a page can always pass its own. ``?syntax=1``
+    adds ``syntax``: the lexer and ``[start, end, class]`` ranges for colouring the code."""
     query_params(models.DocumentParams)  # a bad flag is an error even without a query
     doc = get_document(sha)
     body = doc.to_json()
     if request.args.get("q"):
         text, query = query_from_args(request.args)
         body["matches"] = {"query": text, **document_matches(doc.content, query)}
+    if flag_arg(request.args, "syntax"):
+        lexer, tokens = token_ranges(doc.content, lang=doc.lang, path=doc.primary.path)
+        body["syntax"] = {"lexer": lexer, "tokens": tokens}
     return body

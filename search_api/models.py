@@ -7,7 +7,7 @@ answer against them (schemathesis, over the live OpenAPI document).
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
@@ -52,6 +52,7 @@ class SearchParams(Request):
 class DocumentParams(Request):
     q: Optional[str] = Field(None, description="add this query's matches in the document")
     exact: Flag = "0"
+    syntax: Flag = Field("0", description="1: add syntax classes for colouring (pygments' tokens)")
 
 
 class ReposParams(Request):
@@ -112,11 +113,18 @@ class Matches(Response):
     snippets: list[SnippetModel]
 
 
+class Syntax(Response):
+    lexer: Optional[str] = Field(description="pygments' lexer, null when the file is shown plain")
+    tokens: list[list[Union[int, str]]] = Field(description="[start, end, class]: code-point offsets and one of "
+                                                            "c s m k nf nc nb nd nt na o")
+
+
 class DocumentResponse(HitSummary):
     licenses_all: list[str]
     content: str
     sources: list[SourceModel]
     matches: Optional[Matches] = None
+    syntax: Optional[Syntax] = None
 
 
 class RepoCount(Response):

@@ -77,3 +77,15 @@ def test_html_content_is_returned_verbatim_as_json(client):
     response = client.get(f"/api/documents/{content_sha(XSS)}")
     assert response.mimetype == "application/json"
     assert response.get_json()["content"] == XSS
+
+
+def test_syntax_classes_come_on_request_in_code_points(client):
+    plain = client.get(f"/api/documents/{content_sha(FIB)}").get_json()
+    assert "syntax" not in plain
+    body = client.get(f"/api/documents/{content_sha(FIB)}?syntax=1").get_json()
+    tokens = body["syntax"]["tokens"]
+    assert body["syntax"]["lexer"] == "Python" and [0, 3, "k"] in tokens  # def
+    assert any(FIB[s:e] == "fibonacci" and c == "nf" for s, e, c in tokens)
+    emoji = client.get(f"/api/documents/{content_sha(EMOJI)}?syntax=1").get_json()["syntax"]["tokens"]
+    assert any(EMOJI[s:e] == "'😀😀'" and c == "s" for s, e, c in emoji)  # code points, not UTF-16
+    error_of(client.get(f"/api/documents/{content_sha(FIB)}?syntax=maybe"), 400, "invalid_parameter")

@@ -36,6 +36,7 @@ def test_search_paginate_and_open_a_document(ui):
     page.locator(".hit-path").first.click()
     expect(page.locator("#code .line").first).to_be_visible()
     expect(page.locator("#code mark").first).to_be_visible()
+    expect(page.locator("#code .t-k", has_text="class").first).to_be_visible()  # syntax colours
     expect(page.locator("#sources li")).to_have_count(1)
     ui.shot("document")
 
@@ -100,8 +101,10 @@ def test_generate_streams_then_attributes_the_output(ui):
     page.fill("input[name=max_new_tokens]", "40")
     page.fill("input[name=temperature]", "0")
     page.click("#generate")
-    expect(page.locator("#status")).to_contain_text("generated", timeout=60_000)
-    assert page.locator("#output .generated").inner_text().strip()
+    expect(page.locator("#status")).to_have_text(re.compile(r"^\d+ tokens? generated"), timeout=60_000)
+    new_tokens = int(page.locator("#status").inner_text().split()[0])
+    # the tiny test model may well write only spaces: what counts is that it all arrived
+    assert new_tokens >= 1 and page.locator("#output .generated").text_content()
     expect(page.locator("#output .context")).to_contain_text("import os")
     ui.shot("generate")
 

@@ -1,7 +1,7 @@
 // The document page: the whole file with anchorable line numbers (#L12), every match of the
 // URL's ?q= highlighted, and every source the content was found at.
 import { getJSON } from "./api.js";
-import { el, formatBytes, highlighted, licenseBadges, plural, setStatus, toUnitRanges } from "./dom.js";
+import { el, formatBytes, licenseBadges, plural, setStatus, styled, toUnitRanges } from "./dom.js";
 
 const root = document.getElementById("doc");
 const statusLine = document.getElementById("status");
@@ -15,12 +15,14 @@ let current = -1;
 
 // One element per line. A match spanning lines is marked on each; only its first visible
 // piece gets the "match" class, so the match navigation counts it once.
-function renderLines(content, ranges) {
+function renderLines(content, ranges, tokenRanges = []) {
   const units = toUnitRanges(content, ranges);
+  const tokens = toUnitRanges(content, tokenRanges.map(([s, e]) => [s, e]))
+    .map(([s, e], i) => [s, e, tokenRanges[i][2]]);
   const lines = content.split("\n");
   if (lines.length > 1 && lines[lines.length - 1] === "") lines.pop();
   const fragment = document.createDocumentFragment();
-  let start = 0, r = 0, counted = -1;
+  let start = 0, r = 0, counted = -1, t = 0;
   lines.forEach((raw, i) => {
     const end = start + raw.length;
     const text = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
@@ -33,10 +35,16 @@ function renderLines(content, ranges) {
       counted = Math.max(counted, k);
     }
     while (r < units.length && units[r][1] <= end + 1) r++;
+    const colours = [];  // a token spanning lines (a docstring) is coloured on each
+    for (let k = t; k < tokens.length && tokens[k][0] < end; k++) {
+      const a = Math.max(tokens[k][0], start) - start, b = Math.min(tokens[k][1], start + text.length) - start;
+      if (b > a) colours.push([a, b, tokens[k][2]]);
+    }
+    while (t < tokens.length && tokens[t][1] <= end + 1) t++;
     const n = i + 1;
     fragment.append(el("div", { class: "line", id: `L${n}` },
       el("a", { class: "ln", href: `#L${n}`, "data-n": n, "aria-label": `line ${n}` }),
-      el("code", {}, highlighted(text, local))));
+      el("code", {}, styled(text, local, colours))));
     start = end + 1;
   });
   code.replaceChildren(fragment);
@@ -79,19 +87,18 @@ function showTargetLine() {
 
 async function load() {
   setStatus(statusLine, "Loading…", "loading");
-  const params = new URLSearchParams();
+  const params = new URLSearchParams({ syntax: "1" });
   if (q) params.set("q", q);
   if (q && exact) params.set("exact", exact);
-  const query = params.toString();
   let doc;
   try {
-    doc = await getJSON(`/api/documents/${encodeURIComponent(sha)}${query ? `?${query}` : ""}`);
+    doc = await getJSON(`/api/documents/${encodeURIComponent(sha)}?${params}`);
   } catch (e) {
     setStatus(statusLine, e.message, "error");
     return;
   }
   renderSources(doc.sources);
-  renderLines(doc.content, doc.matches ? doc.matches.ranges : []);
+  renderLines(doc.content, doc.matches ? doc.matches.ranges : [], doc.syntax ? doc.syntax.tokens : []);
   const lines = code.childElementCount;
   const summary = `${plural(lines, "line")} · ${formatBytes(doc.size)}`;
   if (doc.matches && doc.matches.count === 0) {

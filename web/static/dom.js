@@ -53,6 +53,38 @@ export function highlighted(text, ranges) {
   return out;
 }
 
+// Like highlighted(), with syntax colouring: `tokens` are [start, end, class] ranges (UTF-16
+// units, sorted, disjoint) that become <span class="t-CLASS">; a mark may hold several.
+export function styled(text, marks, tokens) {
+  if (!tokens.length) return highlighted(text, marks);
+  const cuts = new Set([0, text.length]);
+  for (const [a, b] of marks) cuts.add(a).add(b);
+  for (const [a, b] of tokens) cuts.add(a).add(b);
+  const points = [...cuts].filter((p) => p >= 0 && p <= text.length).sort((x, y) => x - y);
+  const out = [];
+  let m = 0, t = 0, open = null, openIndex = -1;
+  for (let i = 0; i + 1 < points.length; i++) {
+    const a = points[i], b = points[i + 1];
+    while (t < tokens.length && tokens[t][1] <= a) t++;
+    while (m < marks.length && marks[m][1] <= a) m++;
+    const token = t < tokens.length && tokens[t][0] <= a ? tokens[t] : null;
+    const mark = m < marks.length && marks[m][0] <= a ? marks[m] : null;
+    const piece = token ? el("span", { class: `t-${token[2]}` }, text.slice(a, b)) : text.slice(a, b);
+    if (!mark) {
+      openIndex = -1;
+      out.push(piece);
+      continue;
+    }
+    if (openIndex !== m) {
+      open = el("mark", { class: mark[2] || null });
+      openIndex = m;
+      out.push(open);
+    }
+    open.append(piece);
+  }
+  return out;
+}
+
 const COPYLEFT = /^(A?GPL|LGPL|MPL|EPL|EUPL|CDDL|OSL|CECILL|SSPL|CC-BY-SA|CC-BY-NC)/i;
 
 // Replace `node`'s children; null, undefined and false items are left out (not "null" text).
