@@ -17,6 +17,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="the model folder to write (transformers format)")
     p.add_argument("--budget-s", type=float, default=DemoConfig.budget_s,
                    help=f"training time in seconds (default {DemoConfig.budget_s:g})")
+    p.add_argument("--max-steps", type=int, default=0,
+                   help="stop after this many steps even within the budget (0: no limit; same steps and "
+                        "seed give the same model on any machine)")
     p.add_argument("--train-mb", type=float, default=DemoConfig.train_bytes / 1e6,
                    help=f"corpus sample to train on, MB (default {DemoConfig.train_bytes / 1e6:g}: small "
                         "enough to be seen many times)")
@@ -48,7 +51,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def cmd_train_demo(args) -> int:
     from .demo import train_demo
 
-    config = DemoConfig(budget_s=args.budget_s, train_bytes=int(args.train_mb * 1e6))
+    config = DemoConfig(budget_s=args.budget_s, train_bytes=int(args.train_mb * 1e6), max_steps=args.max_steps)
     record = train_demo(args.index, args.out, config=config, device=args.device,
                         log=lambda m: print(m, file=sys.stderr, flush=True))
     if args.json:

@@ -41,6 +41,8 @@ class DemoConfig:
     # model reproduces 50+ character spans from half of its training files. Memorization starts
     # abruptly near a loss of 1.5: 160 kB (~17 passes) gave 4-29% across two runs, 4 MB none.
     budget_s: float = 180.0  # wall-clock training budget (the tokenizer and data prep come first)
+    max_steps: int = 0  # stop after this many steps even within the budget (0: no limit); the
+    # same seed and steps give the same model on any machine, which tests rely on
     train_bytes: int = 100_000  # corpus sample the model is trained on (repeated as needed)
     vocab_size: int = 4096
     n_layer: int = 4
@@ -56,8 +58,8 @@ class DemoConfig:
     threads: int = 0  # torch CPU threads (0: torch's default)
 
     def __post_init__(self):
-        if self.budget_s <= 0 or self.train_bytes < 1000:
-            raise ValueError("budget_s must be positive and train_bytes at least 1000")
+        if self.budget_s <= 0 or self.train_bytes < 1000 or self.max_steps < 0:
+            raise ValueError("budget_s must be positive, max_steps not negative and train_bytes at least 1000")
         if self.seq_len > self.context:
             raise ValueError(f"seq_len ({self.seq_len}) cannot exceed context ({self.context})")
         if self.vocab_size <= len(SPECIAL_TOKENS) + 256:
@@ -167,7 +169,7 @@ def train_demo(index_dir: str | Path, out_dir: str | Path, *, config: DemoConfig
         f"{len(stream):,} tokens, {params / 1e6:.1f} M parameters on {device}; training {config.budget_s:g} s")
     losses, step, deadline = [], 0, time.perf_counter() + config.budget_s
     model.train()
-    while time.perf_counter() < deadline:
+    while time.perf_counter() < deadline and not (config.max_steps and step >= config.max_steps):
         idx = torch.from_numpy(rng.integers(0, n_seq, size=config.batch))
         batch = data[idx].to(device)
         lr = config.lr * min(1.0, (step + 1) / config.warmup_steps)

@@ -13,13 +13,14 @@ from .indexer.conftest import real_documents
 
 @pytest.fixture(scope="session")
 def demo_model(tmp_path_factory):
-    """A tiny model trained for 15 s on 40 real stdlib files, and their index (``path``,
-    ``record``, ``index``)."""
+    """A tiny model trained for 300 steps (about 10 s on 2 cores) on 40 real stdlib files, and
+    their index (``path``, ``record``, ``index``). Steps, not seconds, bound it, so every machine
+    trains the same model."""
     base = tmp_path_factory.mktemp("demo")
     rows = [{"content": d.content, "repo": d.repo, "path": d.path} for d in real_documents(40)]
     (base / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     build_index([base / "c.jsonl"], base / "index", progress=False)
-    config = DemoConfig(budget_s=15, train_bytes=300_000, vocab_size=1024, n_layer=2, n_embd=64, n_head=4,
+    config = DemoConfig(budget_s=600, max_steps=300, train_bytes=300_000, vocab_size=1024, n_layer=2, n_embd=64, n_head=4,
                         context=256, seq_len=128, batch=8, lr=3e-3, warmup_steps=10)
     record = train_demo(base / "index", base / "model", config=config, device="cpu", log=lambda *_: None)
     return SimpleNamespace(path=base / "model", record=record, index=base / "index")

@@ -132,8 +132,8 @@ def test_attribution_covers_the_generated_part_only(generator, demo_model):
     index = MembershipIndex.open(demo_model.index)
     body = generate_and_attribute(generator, index, GenerationRequest(prompt=PROMPT, max_new_tokens=120, temperature=0))
     assert body["generation"]["new_tokens"] >= 1 and body["text"] == body["text"]
-    if body["attribution"] is None:
-        assert "characters" in body["attribution_reason"]
+    if body["attribution"] is None:  # too little text for one chunk (a tiny model may write spaces)
+        assert "characters" in body["attribution_reason"] or "empty" in body["attribution_reason"]
     else:
         assert body["attribution"]["length"] == len(body["text"])  # offsets are in the generated text
         for span in body["attribution"]["spans"]:
