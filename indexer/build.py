@@ -26,6 +26,7 @@ from membership.sketch import ChunkLog, build_bloom
 
 from .corpus import FieldMap, iter_documents, list_shards
 from .manifest import write_manifest
+from .optout import OptoutLedger
 from .shard_log import ShardLog, shard_key
 from .store import StoreError
 from .stores import BACKENDS, open_store
@@ -137,7 +138,7 @@ def build_index(inputs: Iterable[str | Path], out_dir: str | Path, *, config: Bu
                     report.update(shards=1)
                     continue
                 try:
-                    stats, hashes = _index_shard(path, store, config, fields, report)
+                    stats, hashes = _index_shard(path, store, config, fields, report, out)
                 except StoreError as e:
                     raise type(e)(f"shard {path}: {e}. Rerun the same command to resume; "
                                   "finished shards are kept and nothing is duplicated.") from e
@@ -151,16 +152,19 @@ def build_index(inputs: Iterable[str | Path], out_dir: str | Path, *, config: Bu
     return refresh_manifest(out, config=config, store=store, log=log, sketch=sketch)
 
 
-def _index_shard(path: Path, store, config: BuildConfig, fields, report: Progress):
+def _index_shard(path: Path, store, config: BuildConfig, fields, report: Progress, out_dir: Path):
     """Add one shard's documents in committed batches; return its stats and its distinct
     chunk hashes."""
     stats: Counter = Counter()
+    ledger = OptoutLedger(out_dir)
     with store.session(sign_workers=config.minhash_workers) as session:
         pending_bytes = 0
         docs = iter_documents(path, stats=stats, fields=fields)
         for batch in _batches(docs, config.batch_docs):
-            kept = [d for d in batch if d.size <= config.max_doc_bytes]
-            stats["skipped_too_large"] += len(batch) - len(kept)
+            allowed = [d for d in batch if not ledger.excludes(d.repo, d.repo.split("/", 1)[0])]
+            stats["skipped_opted_out"] += len(batch) - len(allowed)  # the ledger: never re-ingested
+            kept = [d for d in allowed if d.size <= config.max_doc_bytes]
+            stats["skipped_too_large"] += len(allowed) - len(kept)
             session.add(kept)
             nbytes = sum(d.size for d in kept)
             pending_bytes += nbytes
@@ -168,7 +172,7 @@ def _index_shard(path: Path, store, config: BuildConfig, fields, report: Progres
             if pending_bytes >= config.commit_bytes:
                 session.commit()
                 pending_bytes = 0
-    stats["docs_indexed"] = stats["docs_read"] - stats["skipped_too_large"]
+    stats["docs_indexed"] = stats["docs_read"] - stats["skipped_too_large"] - stats["skipped_opted_out"]
     stats.update({f"store_{k}": v for k, v in session.counts.items()})
     return stats, session.drain_chunk_hashes()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -109,6 +110,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     add_es_options(p)
     p.set_defaults(func=cmd_optout_add)
+    p = osub.add_parser("list", help="the opt-outs carried out on this index (its ledger)")
+    p.add_argument("index", type=Path)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_optout_list)
+
+    p = sub.add_parser("rebuild-filter", help="drop opted-out code from the membership filter "
+                                              "(until then membership checks its hits in the store)")
+    p.add_argument("index", type=Path)
+    p.add_argument("--json", action="store_true")
+    add_es_options(p)
+    p.set_defaults(func=cmd_rebuild_filter)
 
 
 def add_es_options(p: argparse.ArgumentParser, *, build: bool = False) -> None:
@@ -194,17 +206,23 @@ def cmd_get(args) -> int:
 
 
 def cmd_repos(args) -> int:
+    from .optout import OptoutLedger
+
     store = open_index(args.index, es=es_config(args))
     repos = store.repos(args.prefix, limit=args.limit)
     owners = store.repos(args.prefix, limit=args.limit, field="owner")
+    opted = [{k: e[k] for k in ("repo", "owner", "seq", "at") if k in e} for e in OptoutLedger(args.index).entries()
+             if (e.get("repo") or e.get("owner")).lower().startswith(args.prefix.lower())][:args.limit]
     if args.json:
         print(json.dumps({"repos": [{"repo": r, "documents": n} for r, n in repos],
-                          "owners": [{"owner": o, "documents": n} for o, n in owners]}))
+                          "owners": [{"owner": o, "documents": n} for o, n in owners], "opted_out": opted}))
         return 0
     for name, n in owners:
         print(f"{n:>8}  {name}/ (owner)")
     for name, n in repos:
         print(f"{n:>8}  {name}")
+    for e in opted:
+        print(f"{'removed':>8}  {e.get('repo') or e.get('owner') + '/ (owner)'} (opted out {e['at']})")
     return 0
 
 
@@ -234,12 +252,42 @@ def cmd_optout_add(args) -> int:
         raise ValueError(f"--repo is owner/name, got {args.repo!r}")
     if not args.reason.strip():
         raise ValueError("--reason must say why")
+    from .optout import opt_out
+
     store = open_index(args.index, es=es_config(args))
-    with store.session() as session:
-        removed = session.delete(repo=args.repo, owner=args.owner)
-    result = {"removed": removed, "repo": args.repo, "owner": args.owner}
-    print(json.dumps(result) if args.json else
-          f"removed {args.repo or args.owner}: {removed} contents deleted or changed")
+    who = os.environ.get("USER") or os.environ.get("LOGNAME") or "cli"
+    entry = opt_out(args.index, store, repo=args.repo, owner=args.owner, reason=args.reason, who=f"cli:{who}")
+    print(json.dumps(entry) if args.json else
+          f"removed {args.repo or args.owner}: {entry['removed']} contents deleted or changed "
+          f"({entry['contents_removed']} gone entirely); ledger entry {entry['seq']}. Membership checks its "
+          "hits in the store until `starscope rebuild-filter` drops the code from the filter.")
+    return 0
+
+
+def cmd_optout_list(args) -> int:
+    from .optout import OptoutLedger
+
+    entries = OptoutLedger(args.index).entries()
+    if args.json:
+        print(json.dumps({"optouts": entries}))
+        return 0
+    if not entries:
+        print("no opt-outs")
+    for e in entries:
+        print(f"{e['seq']:>4}  {e['at']}  {e.get('repo') or e.get('owner') + ' (owner)'}  by {e['who']}: "
+              f"{e['removed']} contents ({e['contents_removed']} gone)  reason: {e['reason']}")
+    return 0
+
+
+def cmd_rebuild_filter(args) -> int:
+    from .optout import rebuild_filter
+
+    store = open_index(args.index, es=es_config(args))
+    sketch = rebuild_filter(args.index, store)
+    print(json.dumps(sketch) if args.json else
+          f"rebuilt the filter of {args.index}: {sketch['dropped']} removed chunks dropped "
+          f"({sketch['kept_shared']} kept: other files hold them), {sketch['items']:,} chunks, "
+          f"{sketch['fpr_measured']:.3%} measured false positives, opt-outs up to {sketch['ledger_seq']}")
     return 0
 
 

@@ -240,6 +240,8 @@ class MembershipIndex:
         self.near = (NearDuplicateFinder(store, MinHashConfig.from_json(minhash),
                                          max_candidates=config.max_candidates) if minhash else None)
         sketch = sketch or {}
+        self.ledger = None  # the index's opt-out ledger (open() sets it)
+        self.filter_seq = sketch.get("ledger_seq", 0)  # the last opt-out the filter reflects
         self.filter_info = {"fpr_configured": sketch.get("fpr"),
                             "fpr_theoretical": sketch.get("fpr_theoretical"),
                             "fpr_measured": sketch.get("fpr_measured"),
@@ -262,9 +264,18 @@ class MembershipIndex:
             from .sketch import SketchMissing
             raise SketchMissing(f"{index_dir} was built without the membership sketch "
                                 "(--no-membership); rebuild it with `starscope index`")
+        from indexer.optout import OptoutLedger
+
         chunks = ChunkConfig.from_json(chunk_json)
-        return cls(store, open_bloom(index_dir, chunks=chunks), chunks=chunks, config=config,
-                   sketch=read_meta(index_dir))
+        index = cls(store, open_bloom(index_dir, chunks=chunks), chunks=chunks, config=config,
+                    sketch=read_meta(index_dir))
+        index.ledger = OptoutLedger(index_dir)
+        return index
+
+    def optouts_pending(self) -> int:
+        """Opt-outs whose removed chunks the Bloom filter still holds (until
+        ``starscope rebuild-filter``); while any are, membership checks its hits in the store."""
+        return max(0, self.ledger.last_seq() - self.filter_seq) if self.ledger is not None else 0
 
     # -- input -------------------------------------------------------------------------------
     def _normalized(self, text: str) -> Normalized:
@@ -283,8 +294,12 @@ class MembershipIndex:
 
     # -- membership --------------------------------------------------------------------------
     def test(self, text: str, *, exact: bool = False) -> MembershipResult:
-        """Data Portraits membership of ``text`` (see the module docstring)."""
+        """Data Portraits membership of ``text`` (see the module docstring). After an opt-out,
+        until the filter is rebuilt, hits are checked in the store (``exact``), so removed code
+        is not reported present."""
         norm = self._normalized(text)
+        pending = self.optouts_pending()
+        exact = exact or pending > 0
         windows = window_hashes(norm.codes, self.chunks)
         hit = self.bloom.contains(windows)
         if exact and hit.any():
@@ -310,7 +325,8 @@ class MembershipIndex:
         return MembershipResult(
             length=len(text), normalized_length=len(norm), windows=len(windows), hits=len(offsets),
             spans=tuple(spans), longest_chain=(longest_hits - 1) * s + w if longest_hits else 0,
-            fraction=covered / len(norm), exact=exact, filter=self.filter_info)
+            fraction=covered / len(norm), exact=exact,
+            filter={**self.filter_info, "optouts_pending": pending} if pending else self.filter_info)
 
     def _confirmed(self, norm: Normalized, windows: np.ndarray, hit: np.ndarray) -> np.ndarray:
         """Which hit windows some stored content holds (the rest are false positives)."""

@@ -85,8 +85,10 @@ def read_meta(index_dir: str | Path) -> dict | None:
 
 
 def build_bloom(index_dir: str | Path, *, chunks: ChunkConfig = ChunkConfig(), fpr: float = 0.001,
-                workers: int = 2, force: bool = False) -> dict:
+                workers: int = 2, force: bool = False, ledger_seq: int | None = None) -> dict:
     """(Re)build ``bloom.bin`` from the chunk log unless it is current; returns ``sketch.json``.
+    ``ledger_seq`` is the last opt-out whose removed chunks the log no longer holds
+    (:func:`indexer.optout.rebuild_filter` sets it; other rebuilds keep the recorded one).
 
     Note:
         Sized for ``n`` distinct hashes at false-positive rate ``p``: ``m = -n ln p / (ln 2)^2``
@@ -118,7 +120,9 @@ def build_bloom(index_dir: str | Path, *, chunks: ChunkConfig = ChunkConfig(), f
         bloom.merge(other)
     path = bloom_path(index_dir)
     bloom.save(path)
-    meta = {**wanted, "items": len(hashes), "bits": config.bits, "hashes": config.hashes,
+    if ledger_seq is None:
+        ledger_seq = (meta or {}).get("ledger_seq", 0)
+    meta = {**wanted, "ledger_seq": ledger_seq, "items": len(hashes), "bits": config.bits, "hashes": config.hashes,
             "bytes": path.stat().st_size, "bits_per_item": config.bits / max(len(hashes), 1),
             "fpr_theoretical": config.theoretical_fpr(len(hashes)),
             "fpr_from_fill": bloom.estimated_fpr(), "fpr_measured": bloom.measure_fpr(FPR_PROBES),

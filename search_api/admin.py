@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hmac
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, g, request
 
+from indexer.optout import opt_out
 from indexer.optout_requests import OptoutRequestError, OptoutRequests
 
 from . import models
@@ -41,10 +42,13 @@ def optout():
     keep their other sources."""
     require_admin()
     req = json_body(models.OptoutRequest)
-    with served_index().store.session() as session:
-        removed = session.delete(repo=req.repo, owner=req.owner)
-    current_app.logger.info("opt-out: %s removed %d contents", req.repo or req.owner, removed)
-    return {"removed": removed, "repo": req.repo, "owner": req.owner}
+    who = f"admin-api:{g.get('request_id', '?')}"
+    entry = opt_out(current_app.config["INDEX_DIR"], served_index().store, repo=req.repo, owner=req.owner,
+                    reason=req.reason, who=who)
+    current_app.logger.info("opt-out %d: %s removed %d contents", entry["seq"], req.repo or req.owner,
+                            entry["removed"])
+    return {"removed": entry["removed"], "repo": req.repo, "owner": req.owner, "seq": entry["seq"],
+            "contents_removed": entry["contents_removed"]}
 
 
 def _requests() -> OptoutRequests:

@@ -137,9 +137,17 @@ class OwnerCount(Response):
     documents: int
 
 
+class OptedOut(Response):
+    repo: Optional[str] = None
+    owner: Optional[str] = None
+    seq: int
+    at: str
+
+
 class ReposResponse(Response):
     repos: list[RepoCount]
     owners: list[OwnerCount]
+    opted_out: list[OptedOut] = Field(default_factory=list, description="removed on request; never re-ingested")
 
 
 # -- membership and attribution ----------------------------------------------------------------
@@ -321,6 +329,8 @@ class OptoutResponse(Response):
     removed: int = Field(description="contents deleted or changed")
     repo: Optional[str]
     owner: Optional[str]
+    seq: int = Field(description="the opt-out's entry in the index's ledger")
+    contents_removed: int = Field(description="contents left without any source, so deleted")
 
 
 class AuthorOptoutRequest(Request):

@@ -44,7 +44,7 @@ def test_get_prints_the_document_and_its_sources(index, capsys):
 def test_repos_and_stats(index, capsys):
     code, out, _ = run(capsys, "repos", index, "alp", "--json")
     assert code == 0 and json.loads(out) == {"repos": [{"repo": "alpha/one", "documents": 2}],
-                                             "owners": [{"owner": "alpha", "documents": 2}]}
+                                             "owners": [{"owner": "alpha", "documents": 2}], "opted_out": []}
     code, out, _ = run(capsys, "stats", index, "--json")
     body = json.loads(out)
     assert (body["documents"], body["sources"]) == (2, 3) and body["membership"]["items"] > 0
@@ -53,8 +53,11 @@ def test_repos_and_stats(index, capsys):
 
 def test_optout_add_removes_at_once(index, capsys):
     code, out, _ = run(capsys, "optout", "add", index, "--repo", "alpha/one", "--reason", "asked", "--json")
-    assert code == 0 and json.loads(out) == {"removed": 2, "repo": "alpha/one", "owner": None}
-    assert json.loads(run(capsys, "repos", index, "--json")[1])["repos"] == [{"repo": "beta/two", "documents": 1}]
+    entry = json.loads(out)
+    assert code == 0 and (entry["removed"], entry["repo"], entry["seq"]) == (2, "alpha/one", 1)
+    listed = json.loads(run(capsys, "repos", index, "--json")[1])
+    assert listed["repos"] == [{"repo": "beta/two", "documents": 1}]
+    assert [(o["repo"], o["seq"]) for o in listed["opted_out"]] == [("alpha/one", 1)]
     assert run(capsys, "optout", "add", index, "--repo", "noslash", "--reason", "x")[0] == 1
     with pytest.raises(SystemExit):
         main(["optout", "add", str(index), "--repo", "a/b", "--owner", "a", "--reason", "x"])

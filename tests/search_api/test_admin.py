@@ -41,8 +41,11 @@ def test_optout_needs_the_token(admin_client):
 def test_optout_removes_a_repository_and_keeps_shared_content(admin_client):
     r = admin_client.post("/api/admin/optout", json={"repo": "math/fib", "reason": "author asked"},
                           headers=bearer())
-    assert r.status_code == 200 and r.get_json() == {"removed": 1, "repo": "math/fib", "owner": None}
+    assert r.status_code == 200 and r.get_json() == {"removed": 1, "repo": "math/fib", "owner": None, "seq": 1,
+                                                     "contents_removed": 1}
     assert admin_client.get("/api/search?q=fibonacci").get_json()["total"] == 0
+    listed = admin_client.get("/api/repos?q=math").get_json()
+    assert listed["repos"] == [] and [(o["repo"], o["seq"]) for o in listed["opted_out"]] == [("math/fib", 1)]
     r = admin_client.post("/api/admin/optout", json={"owner": "beta", "reason": "owner asked"}, headers=bearer())
     assert r.get_json()["removed"] == 1
     hit = admin_client.get("/api/search", query_string={"q": DUPLICATE, "exact": 1}).get_json()["hits"][0]

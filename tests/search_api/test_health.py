@@ -23,7 +23,7 @@ def test_repos_by_prefix_with_document_counts(client):
     assert client.get("/api/repos?q=WIDGETS/W3").get_json()["repos"] == [{"repo": "widgets/w3", "documents": 5}]
     everything = client.get("/api/repos").get_json()["repos"]
     assert {"repo": "beta/two", "documents": 1} in everything
-    assert client.get("/api/repos?q=zzz").get_json() == {"repos": [], "owners": []}
+    assert client.get("/api/repos?q=zzz").get_json() == {"repos": [], "owners": [], "opted_out": []}
 
 
 def test_owners_are_listed_beside_repositories(client):

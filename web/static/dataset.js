@@ -26,8 +26,8 @@ function nameItem(field, name, documents) {
 
 async function lookUp(q) {
   if (inflight) inflight.abort();
-  fill(owners, );
-  fill(repos, );
+  fill(owners);
+  fill(repos);
   if (!q) {
     setStatus(statusLine, "");
     return;
@@ -37,9 +37,13 @@ async function lookUp(q) {
   setStatus(statusLine, "Looking up…", "loading");
   try {
     const data = await getJSON(`/api/repos?${new URLSearchParams({ q, limit: "100" })}`, { signal: controller.signal });
-    fill(owners, ...data.owners.map((o) => nameItem("owner", o.owner, o.documents)));
-    fill(repos, ...data.repos.map((r) => nameItem("repo", r.repo, r.documents)));
-    if (!data.repos.length && !data.owners.length) {
+    const removed = (data.opted_out || []).map((o) => el("li", { class: "opted" }, o.repo || o.owner, " ",
+      el("span", { class: "count" }, `removed on request (${o.at.slice(0, 10)}); never re-ingested`)));
+    fill(owners, ...data.owners.map((o) => nameItem("owner", o.owner, o.documents)),
+         removed.filter((_, i) => data.opted_out[i].owner));
+    fill(repos, ...data.repos.map((r) => nameItem("repo", r.repo, r.documents)),
+         removed.filter((_, i) => data.opted_out[i].repo));
+    if (!data.repos.length && !data.owners.length && !removed.length) {
       setStatus(statusLine, `Nothing indexed under a name starting with "${q}".`, "empty");
     } else {
       setStatus(statusLine, `${plural(data.owners.length, "owner")} and ${plural(data.repos.length, "repository", "repositories")} ` +

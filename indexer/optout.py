@@ -1,0 +1,201 @@
+"""Opt-out that takes effect: ``<index>/optout/ledger.jsonl`` and ``<index>/optout/removed/``.
+
+Owns the ledger (writer :meth:`OptoutLedger.append`, reader :meth:`OptoutLedger.entries`, format
+version, :meth:`OptoutLedger.verify`) and the removed-chunk files beside it. What an opt-out does,
+in order (:func:`opt_out`):
+
+1. the repository's (or owner's) documents are read, then its sources are deleted from the store
+   in one operation: search, attribution and near-duplicates stop returning them at once;
+2. the chunk hashes of the contents left without any source are saved to
+   ``removed/<seq>.npy``, then the request is appended to the ledger: ``{"seq", "at", "who",
+   "repo" | "owner", "reason", "removed", "contents_removed", "chunks_removed"}``. A crash
+   between the two leaves an unreferenced file, never a ledger entry without its hashes.
+
+Until the Bloom filter is rebuilt, it still holds the removed chunks; membership checks hits
+against the store whenever the ledger is ahead of the filter (``sketch.json``'s ``ledger_seq``),
+so removed code is not reported present. :func:`rebuild_filter` drops the removed chunks that no
+remaining content holds from the per-shard chunk logs and rebuilds the filter from them. A
+rebuild (``starscope index``) honours the ledger: documents of opted-out repositories and owners
+are skipped at ingest, so removed code never comes back.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+FORMAT = "starscope-optout-ledger"
+VERSION = 1
+DIR = "optout"
+BATCH_TERMS = 1000  # chunk keys per store lookup in rebuild_filter
+
+
+class OptoutLedgerError(RuntimeError):
+    """The ledger is foreign, of another version, or has a damaged entry."""
+
+
+class OptoutLedger:
+    """The append-only record of opt-outs carried out on one index."""
+
+    def __init__(self, index_dir: str | Path):
+        self.dir = Path(index_dir) / DIR
+        self.path = self.dir / "ledger.jsonl"
+        self._cache: tuple[tuple[int, int], list[dict]] | None = None
+
+    def removed_path(self, seq: int) -> Path:
+        return self.dir / "removed" / f"{seq}.npy"
+
+    def entries(self) -> list[dict]:
+        """Every opt-out, oldest first (re-read only when the file changed)."""
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return []
+        key = (st.st_mtime_ns, st.st_size)
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
+        lines = self.path.read_text(encoding="utf-8").split("\n")
+        try:
+            head = json.loads(lines[0])
+        except json.JSONDecodeError:
+            head = None
+        if not isinstance(head, dict) or head.get("format") != FORMAT:
+            raise OptoutLedgerError(f"{self.path} is not an opt-out ledger")
+        if head.get("version") != VERSION:
+            raise OptoutLedgerError(f"{self.path} is version {head.get('version')}; this StarScope reads {VERSION}")
+        out = []
+        for n, line in enumerate(lines[1:], 2):
+            if not line:
+                continue
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                if n == len(lines):  # the last line, cut short by a crash mid-append: not an entry
+                    continue
+                raise OptoutLedgerError(f"{self.path}:{n} is damaged") from None
+        self._cache = (key, out)
+        return out
+
+    def last_seq(self) -> int:
+        entries = self.entries()
+        return entries[-1]["seq"] if entries else 0
+
+    def targets(self) -> tuple[frozenset[str], frozenset[str]]:
+        """The opted-out repositories and owners, lowercased."""
+        entries = self.entries()
+        return (frozenset(e["repo"].lower() for e in entries if e.get("repo")),
+                frozenset(e["owner"].lower() for e in entries if e.get("owner")))
+
+    def excludes(self, repo: str, owner: str) -> bool:
+        repos, owners = self.targets()
+        return repo.lower() in repos or owner.lower() in owners
+
+    def append(self, record: dict, removed_hashes: np.ndarray) -> dict:
+        """Give ``record`` the next ``seq``, save its removed hashes, then append it (under an
+        exclusive lock, fsynced)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "removed").mkdir(exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._cache = None
+            size = os.fstat(fd).st_size
+            lead = json.dumps({"format": FORMAT, "version": VERSION}) + "\n" if size == 0 else ""
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                lead = "\n"  # end a line a crash cut short
+            record = {"seq": self.last_seq() + 1 if size else 1, **record}
+            tmp = self.removed_path(record["seq"]).with_suffix(".tmp.npy")
+            np.save(tmp, np.asarray(removed_hashes, dtype=np.uint64))
+            os.replace(tmp, self.removed_path(record["seq"]))
+            os.write(fd, (lead + json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._cache = None
+        return record
+
+    def removed_hashes(self) -> np.ndarray:
+        """The chunk hashes of every removed content, distinct."""
+        parts = [np.load(self.removed_path(e["seq"])) for e in self.entries()
+                 if self.removed_path(e["seq"]).exists()]
+        return np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.uint64)
+
+    def verify(self) -> dict:
+        """Every entry parses and has its removed-chunk file: ``{"entries", "missing_chunk_files"}``.
+
+        Raises:
+            OptoutLedgerError: a foreign or damaged ledger.
+        """
+        entries = self.entries()
+        missing = [e["seq"] for e in entries if not self.removed_path(e["seq"]).exists()]
+        return {"entries": len(entries), "missing_chunk_files": missing}
+
+
+def opt_out(index_dir: str | Path, store, *, repo: str | None = None, owner: str | None = None,
+            reason: str, who: str) -> dict:
+    """Remove a repository's (or owner's) sources from ``store`` now and record it; returns the
+    ledger entry (``removed``: contents deleted or changed)."""
+    from membership.chunks import ChunkConfig, distinct, document_chunk_hashes
+
+    if bool(repo) == bool(owner):
+        raise ValueError("give exactly one of repo or owner")
+    if repo is not None and (repo.count("/") != 1 or not all(repo.split("/"))):
+        raise ValueError(f"repo is owner/name, got {repo!r}")
+    if not reason.strip():
+        raise ValueError("the reason must say why")
+    field, name = ("repo", repo) if repo else ("owner", owner)
+    before = store.docs_with_terms(field, [name.lower()], limit=10_000_000)
+    with store.session() as session:
+        removed = session.delete(repo=repo, owner=owner)
+    gone = [d for d in before if store.get(d.sha) is None]
+    chunk_json = store.describe().get("chunks")
+    hashes = np.zeros(0, np.uint64)
+    if chunk_json and gone:
+        hashes = distinct(np.concatenate(document_chunk_hashes([d.content for d in gone],
+                                                               ChunkConfig.from_json(chunk_json))))
+    record = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "who": who, field: name,
+              "reason": reason.strip(), "removed": removed, "contents_removed": len(gone),
+              "chunks_removed": int(len(hashes))}
+    return OptoutLedger(index_dir).append(record, hashes)
+
+
+def rebuild_filter(index_dir: str | Path, store) -> dict:
+    """Drop the removed contents' chunks (those no remaining content holds) from the chunk logs
+    and rebuild the Bloom filter from them; returns the new ``sketch.json`` plus ``dropped``."""
+    from membership.chunks import ChunkConfig, document_chunk_hashes
+    from membership.sketch import ChunkLog, build_bloom, read_meta
+
+    t0 = time.perf_counter()
+    ledger = OptoutLedger(index_dir)
+    seq = ledger.last_seq()
+    chunk_json = store.describe().get("chunks")
+    if chunk_json is None:
+        raise ValueError(f"{index_dir} has no membership sketch to rebuild")
+    chunks = ChunkConfig.from_json(chunk_json)
+    gone = ledger.removed_hashes()
+    # A removed chunk that a remaining content also holds stays: the contents sharing a chunk
+    # key with the removed ones are read and their own chunks compared (exact, and blind to
+    # deleted documents that the store's term statistics still count).
+    held: list[np.ndarray] = []
+    terms = [f"{int(h):016x}" for h in gone]
+    for i in range(0, len(terms), BATCH_TERMS):
+        for doc in store.docs_with_terms("chunk", terms[i:i + BATCH_TERMS], limit=10_000_000):
+            held.append(np.intersect1d(document_chunk_hashes([doc.content], chunks)[0], gone))
+    keep = np.isin(gone, np.concatenate(held)) if held else np.zeros(len(gone), dtype=bool)
+    drop = gone[~keep]
+    log, dropped = ChunkLog(index_dir), 0
+    for key in log.keys():
+        hashes = np.asarray(log.read(key))
+        left = hashes[~np.isin(hashes, drop)]
+        if len(left) != len(hashes):
+            dropped += len(hashes) - len(left)
+            log.write(key, left)
+    meta = read_meta(index_dir) or {}
+    sketch = build_bloom(index_dir, chunks=chunks, fpr=meta.get("fpr", 0.001), force=True, ledger_seq=seq)
+    return {**sketch, "dropped": dropped, "kept_shared": int(keep.sum()), "rebuild_s": round(time.perf_counter() - t0, 3)}

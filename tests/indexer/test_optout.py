@@ -1,0 +1,108 @@
+"""Opt-out that takes effect: removal in one operation, the ledger, membership that does not
+report removed code, the filter rebuilt without it, and re-ingest that never brings it back."""
+
+import json
+
+import pytest
+
+from indexer.build import build_index
+from indexer.cli import main as indexer_main
+from indexer.optout import OptoutLedger, OptoutLedgerError, opt_out, rebuild_filter
+from indexer.query import parse_query
+from indexer.stores import open_index
+from membership.attribution import MembershipIndex
+
+from ..backends import BACKENDS, build_config
+from ..search_api.conftest import DUPLICATE, corpus_rows
+
+FIB = ("def fibonacci_numbers_up_to(limit):\n    a, b = 0, 1\n    while a < limit:\n"
+       "        yield a\n        a, b = b, a + b\n")
+
+
+def rows():
+    return corpus_rows() + [dict(content=FIB, repo="math/fib", path="gen.py", licenses=["MIT"], lang="Python")]
+
+
+@pytest.fixture(params=BACKENDS)
+def index(request, tmp_path):
+    shard = tmp_path / "a.jsonl"
+    shard.write_text("".join(json.dumps(r) + "\n" for r in rows()))
+    config = build_config(request.param, request)
+    build_index([shard], tmp_path / "index", config=config, progress=False)
+    return tmp_path / "index", config, request
+
+
+def total(store, q):
+    return store.search(parse_query(q)).total
+
+
+def test_an_optout_removes_records_and_hides_the_code_from_membership(index):
+    path, _, _ = index
+    store = open_index(path)
+    assert MembershipIndex.open(path, store=store).test(FIB).member
+    entry = opt_out(path, store, repo="math/fib", reason="the author asked", who="test")
+    assert entry["seq"] == 1 and entry["removed"] == 2 and entry["contents_removed"] == 2
+    assert entry["chunks_removed"] > 0 and entry["who"] == "test"
+    assert total(store, "fibonacci") == 0
+    membership = MembershipIndex.open(path, store=store)
+    result = membership.test(FIB)
+    # the filter still holds the chunks; the hits are checked in the store, which has none
+    assert not result.member and result.exact and result.filter["optouts_pending"] == 1
+    assert not membership.attribute(FIB).spans
+
+    shared = opt_out(path, store, owner="beta", reason="owner asked", who="test")
+    assert shared["removed"] == 1 and shared["contents_removed"] == 0  # alpha and gamma keep it
+    assert membership.test(DUPLICATE).member
+    assert [e["seq"] for e in OptoutLedger(path).entries()] == [1, 2]
+    assert OptoutLedger(path).verify() == {"entries": 2, "missing_chunk_files": []}
+
+
+def test_rebuilding_the_filter_drops_removed_chunks_and_keeps_shared_ones(index):
+    path, _, _ = index
+    store = open_index(path)
+    before = MembershipIndex.open(path, store=store).bloom.items
+    opt_out(path, store, repo="math/fib", reason="asked", who="test")
+    opt_out(path, store, owner="beta", reason="asked", who="test")
+    sketch = rebuild_filter(path, store)
+    assert sketch["ledger_seq"] == 2 and sketch["dropped"] > 0 and sketch["items"] == before - sketch["dropped"]
+    membership = MembershipIndex.open(path, store=store)
+    assert membership.optouts_pending() == 0
+    fib = membership.test(FIB)
+    assert not fib.member and not fib.exact  # the filter alone now says no
+    assert membership.test(DUPLICATE).member  # other sources still hold it
+
+
+def test_reingest_honours_the_ledger(index):
+    path, config, _ = index
+    store = open_index(path)
+    opt_out(path, store, repo="math/fib", reason="asked", who="test")
+    opt_out(path, store, owner="widgets", reason="asked", who="test")
+    again = path.parent / "b.jsonl"  # the same code arriving in a new shard
+    again.write_text("".join(json.dumps(r) + "\n" for r in rows()))
+    manifest = build_index([path.parent / "a.jsonl", again], path, config=config, progress=False)
+    store = open_index(path)
+    assert total(store, "fibonacci") == 0 and total(store, "widget") == 0
+    assert manifest["counts"]["skipped_opted_out"] == 2 + 25
+
+
+def test_the_cli_adds_lists_and_rebuilds(index, capsys):
+    path, _, _ = index  # an Elasticsearch index is found through the directory's pointer file
+    assert indexer_main(["optout", "add", str(path), "--repo", "math/fib", "--reason", "asked", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["contents_removed"] == 2
+    assert indexer_main(["optout", "list", str(path), "--json"]) == 0
+    assert [e["repo"] for e in json.loads(capsys.readouterr().out)["optouts"]] == ["math/fib"]
+    assert indexer_main(["rebuild-filter", str(path)]) == 0
+    assert "opt-outs up to 1" in capsys.readouterr().out
+
+
+def test_a_damaged_ledger_is_refused_but_a_cut_last_line_is_not_an_entry(tmp_path):
+    ledger = OptoutLedger(tmp_path)
+    ledger.dir.mkdir()
+    ledger.path.write_text('{"format": "starscope-optout-ledger", "version": 1}\n{"seq": 1, "repo": "a/b"}\n{"seq": 2')
+    assert [e["seq"] for e in ledger.entries()] == [1]
+    ledger.path.write_text('{"format": "starscope-optout-ledger", "version": 1}\nnot json\n{"seq": 2}\n')
+    with pytest.raises(OptoutLedgerError, match="damaged"):
+        ledger.entries()
+    ledger.path.write_text('{"format": "something-else"}\n')
+    with pytest.raises(OptoutLedgerError, match="not an opt-out ledger"):
+        ledger.entries()
