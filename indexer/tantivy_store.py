@@ -310,10 +310,21 @@ class TantivyStore:
     def repos(self, prefix: str = "", *, limit: int = 100, field: str = "repo") -> list[tuple[str, int]]:
         """Repositories (``field="owner"``: owners) whose lowercased name starts with ``prefix``,
         with document counts, most first."""
+        from tantivy import Query
+
         if field not in ("repo", "owner"):
             raise ValueError(f"field is repo or owner, got {field!r}")
-        terms = self._searcher().terms_with_prefix(field, prefix.lower())
-        return sorted(terms, key=lambda t: (-t[1], t[0]))[:limit]
+        searcher = self._searcher()
+        # Term statistics still count deleted documents (an opt-out) until their segment is
+        # merged: they only rank the candidates, and each one's live count is searched.
+        out = []
+        for term, _ in sorted(searcher.terms_with_prefix(field, prefix.lower()), key=lambda t: (-t[1], t[0])):
+            live = searcher.search(Query.term_query(self._schema, field, term), limit=1, count=True).count
+            if live:
+                out.append((term, live))
+                if len(out) >= limit:
+                    break
+        return sorted(out, key=lambda t: (-t[1], t[0]))
 
     def stats(self) -> StoreStats:
         from tantivy import Query
