@@ -17,10 +17,13 @@ from indexer.manifest import read_manifest
 from indexer.store import Store
 from indexer.stores import open_index
 
+from .limits import RateLimiter, add_cors_headers, enforce_rate_limit, parse_rate
+
 EXTENSION = "starscope"
 DEFAULTS = {"MAX_CONTENT_LENGTH": 1 << 20, "MAX_QUERY_CHARS": query_lang.MAX_QUERY_CHARS,
             "MAX_BATCH_LINES": 1000, "MAX_BATCH_BYTES": 64 << 20, "MAX_TEXT_CHARS": 1_000_000,
-            "ADMIN_TOKEN": None, "MODEL": None, "MODEL_DEVICE": None}
+            "ADMIN_TOKEN": None, "MODEL": None, "MODEL_DEVICE": None, "RATE_LIMIT": None,
+            "CORS_ORIGINS": (), "TRUST_PROXY": False, "REDACT_PII": True}
 # Routes whose body is a stream of many texts, bounded by MAX_BATCH_BYTES instead.
 BATCH_PATHS = ("/api/attribution/batch",)
 WEB_DIR = Path(web.__file__).parent
@@ -102,6 +105,12 @@ def checked_config(config: dict) -> dict:
     token = merged["ADMIN_TOKEN"]
     if token is not None and (not isinstance(token, str) or len(token) < 16):
         raise ValueError("ADMIN_TOKEN must be a string of at least 16 characters (or None: admin off)")
+    parse_rate(merged["RATE_LIMIT"])
+    origins = merged["CORS_ORIGINS"]
+    if isinstance(origins, str) or not all(isinstance(o, str) and re.fullmatch(r"https?://[^/\s]+", o)
+                                           for o in origins):
+        raise ValueError(f"CORS_ORIGINS is a list of origins like https://example.org, got {origins!r}")
+    merged["CORS_ORIGINS"] = tuple(origins)
     return merged
 
 
@@ -142,8 +151,12 @@ def create_app(config: dict | None = None) -> Flask:
     for ``/api/generate``; None: no generation) and ``MODEL_DEVICE``, ``ELASTICSEARCH`` (an
     :class:`indexer.es_store.ElasticsearchConfig` overriding where an Elasticsearch-backed index
     is read from; default: where it was built), ``MAX_CONTENT_LENGTH`` (bytes, default 1 MiB),
-    ``MAX_QUERY_CHARS`` (default and ceiling: :data:`indexer.query.MAX_QUERY_CHARS`), plus any
-    Flask setting (``TESTING``, ...).
+    ``MAX_QUERY_CHARS`` (default and ceiling: :data:`indexer.query.MAX_QUERY_CHARS`),
+    ``RATE_LIMIT`` (``"N/minute"`` per client on the heavy endpoints; None, the default: no limit),
+    ``CORS_ORIGINS`` (origins whose pages may call the API; empty, the default: none),
+    ``TRUST_PROXY`` (take the client from ``X-Forwarded-For``; see :mod:`search_api.limits`),
+    ``REDACT_PII`` (True: corpus text served is redacted, see :mod:`indexer.pii`), plus any Flask
+    setting (``TESTING``, ...).
 
     Raises:
         ValueError: a missing or invalid config value.
@@ -162,10 +175,16 @@ def create_app(config: dict | None = None) -> Flask:
                                                     max_text_chars=settings["MAX_TEXT_CHARS"],
                                                     model=settings["MODEL"], model_device=settings["MODEL_DEVICE"])
 
+    rate = parse_rate(settings["RATE_LIMIT"])
+    if rate is not None:
+        app.extensions["starscope-rate-limit"] = RateLimiter(*rate)
+
     register_error_handlers(app)
     app.before_request(_assign_request_id)
     app.before_request(_reject_large_body)
+    app.before_request(enforce_rate_limit)
     app.after_request(_add_security_headers)
+    app.after_request(add_cors_headers)
     for blueprint in (search.bp, documents.bp, membership.bp, generation.bp, health.bp, admin.bp, pages.bp):
         app.register_blueprint(blueprint)
     return app

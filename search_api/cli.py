@@ -13,6 +13,7 @@ from model import cli as model_cli
 
 
 ADMIN_TOKEN_ENV = "STARSCOPE_ADMIN_TOKEN"
+DEFAULT_RATE_LIMIT = "120/minute"
 
 
 def cmd_serve(args) -> int:
@@ -24,7 +25,10 @@ def cmd_serve(args) -> int:
     es = indexer_cli.es_config(args)
     config = checked_config({"INDEX_DIR": str(args.index), "ELASTICSEARCH": es,
                              "ADMIN_TOKEN": os.environ.get(ADMIN_TOKEN_ENV) or None,
-                             "MODEL": str(args.model) if args.model else None, "MODEL_DEVICE": args.device})
+                             "MODEL": str(args.model) if args.model else None, "MODEL_DEVICE": args.device,
+                             "RATE_LIMIT": None if args.rate_limit == "off" else args.rate_limit,
+                             "CORS_ORIGINS": args.cors_origin, "TRUST_PROXY": args.trust_proxy,
+                             "REDACT_PII": not args.no_redact_pii})
     # Fail here, with the CLI's message, not inside a worker; but never load the model here:
     # torch's thread pools do not survive gunicorn's fork, and the workers would hang.
     open_index(args.index, es=es)
@@ -56,6 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=4, help="requests each process serves at once (4)")
     p.add_argument("--model", type=Path, help="a model folder for /api/generate (e.g. the demo model)")
     p.add_argument("--device", help="the model's device: cpu or cuda (default: cuda when present)")
+    p.add_argument("--rate-limit", default=DEFAULT_RATE_LIMIT,
+                   help=f"requests per client on the heavy endpoints (membership, attribution, overlap, "
+                        f"generate), per worker: N/second, N/minute or N/hour, or off (default {DEFAULT_RATE_LIMIT})")
+    p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                   help="a web origin (https://host) whose pages may call the API; repeatable (default: none)")
+    p.add_argument("--trust-proxy", action="store_true",
+                   help="behind a reverse proxy: the client is the first X-Forwarded-For address")
+    p.add_argument("--no-redact-pii", action="store_true",
+                   help="serve corpus text as stored (default: emails, IP addresses and keys become "
+                        "<EMAIL>, <IP_ADDRESS>, <KEY>)")
     p.add_argument("--no-access-log", action="store_true",
                    help="no access lines (they never hold query strings or bodies anyway)")
     indexer_cli.add_es_options(p)

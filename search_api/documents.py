@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, request
+from flask import Blueprint, current_app, request
 
-from indexer.query import SearchQuery
+from indexer.pii import redact
 from indexer.snippets import line_snippets, match_ranges
 from indexer.syntax import token_ranges
 
@@ -31,15 +31,14 @@ def parse_sha(sha: str) -> str:
     return sha.lower()
 
 
-def document_matches(content: str, query: SearchQuery) -> dict:
-    """Where ``query`` matches in ``content``: every range, and the matching lines.
+def document_matches(content: str, ranges: list[tuple[int, int]]) -> dict:
+    """The ``matches`` block: every range, and the matching lines.
 
     Note:
         Offsets count Unicode code points (Python ``str`` indices), not UTF-16 units as
         JavaScript strings do; ``ranges`` are ``[start, end)`` in the whole content, snippet
         ``ranges`` are within the snippet's ``text`` (see :class:`indexer.snippets.Snippet`).
     """
-    ranges = match_ranges(content, query)
     return {"count": len(ranges), "ranges": [list(r) for r in ranges],
             "snippets": [s.to_json() for s in line_snippets(content, ranges, limit=_ALL_LINES)]}
 
@@ -63,14 +62,29 @@ def get_document(sha: str):
 def document(sha: str):
     """The content, its metadata and all its sources; ``?q=`` (with ``exact=``) adds
     ``matches``. An empty ``q`` means no query, so a page can always pass its own. ``?syntax=1``
-    adds ``syntax``: the lexer and ``[start, end, class]`` ranges for colouring the code."""
+    adds ``syntax``: the lexer and ``[start, end, class]`` ranges for colouring the code.
+    Email addresses, IP addresses and keys in the content are replaced by ``<EMAIL>``,
+    ``<IP_ADDRESS>`` and ``<KEY>`` (unless the server runs with ``REDACT_PII`` off); ``pii`` then
+    counts them and maps original offsets (``[old start, old end, new start, new end]``), and
+    every range in the answer is on the redacted content. Line numbers do not change."""
     query_params(models.DocumentParams)  # a bad flag is an error even without a query
     doc = get_document(sha)
     body = doc.to_json()
+    content, red = doc.content, None
+    if current_app.config["REDACT_PII"]:
+        red = redact(doc.content)
+        if red.findings:
+            content = body["content"] = red.text
+            body["pii"] = {"redacted": red.counts(), "map": [list(s) for s in red.spans]}
+        else:
+            red = None
     if request.args.get("q"):
         text, query = query_from_args(request.args)
-        body["matches"] = {"query": text, **document_matches(doc.content, query)}
+        ranges = match_ranges(doc.content, query)
+        if red is not None:
+            ranges = [red.range(s, e) for s, e in ranges]
+        body["matches"] = {"query": text, **document_matches(content, ranges)}
     if flag_arg(request.args, "syntax"):
-        lexer, tokens = token_ranges(doc.content, lang=doc.lang, path=doc.primary.path)
+        lexer, tokens = token_ranges(content, lang=doc.lang, path=doc.primary.path)
         body["syntax"] = {"lexer": lexer, "tokens": tokens}
     return body

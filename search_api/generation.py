@@ -52,7 +52,7 @@ def _attribution(text: str) -> tuple[dict | None, str | None]:
 
 
 @operation(bp, "/api/generate", "POST", summary="Generate code (and attribute it)",
-           body=models.GenerateRequest, response=models.GenerateResponse, errors=(409, 413, 415))
+           body=models.GenerateRequest, response=models.GenerateResponse, errors=(409, 413, 415, 429))
 def generate():
     """Completion (``prompt``, with optional metadata prefixes), fill-in-the-middle
     (``fim_prefix`` + ``fim_suffix``) or the technical assistant (``mode: assistant``).

@@ -38,7 +38,7 @@ def _attribute(index: MembershipIndex, req: models.AttributionRequest):
 
 
 @operation(bp, "/api/membership", "POST", summary="Is this text in the corpus?",
-           body=models.MembershipRequest, response=models.MembershipResponse, errors=(409, 413, 415))
+           body=models.MembershipRequest, response=models.MembershipResponse, errors=(409, 413, 415, 429))
 def membership():
     """Every 50-character window of the normalized text is tested against the Bloom filter;
     hits chain into spans in raw character offsets. ``exact`` confirms each hit in the store,
@@ -48,7 +48,7 @@ def membership():
 
 
 @operation(bp, "/api/attribution", "POST", summary="Where did this text come from?",
-           body=models.AttributionRequest, response=models.AttributionResponse, errors=(409, 413, 415))
+           body=models.AttributionRequest, response=models.AttributionResponse, errors=(409, 413, 415, 429))
 def attribution():
     """Maximal verbatim spans with their sources (repository, path, lines, licenses), spans
     held by more than ``common_threshold`` documents flagged ``common``, near-duplicates and
@@ -91,7 +91,7 @@ def _batch_lines(index: MembershipIndex, limit: int, max_line: int):
 
 @operation(bp, "/api/attribution/batch", "POST", summary="Attribute many texts (JSONL in, JSONL out)",
            body=models.AttributionRequest, body_media=NDJSON, response=models.BatchLine,
-           response_media=NDJSON, errors=(409, 413))
+           response_media=NDJSON, errors=(409, 413, 429))
 def attribution_batch():
     """For pipelines: one attribution request per line (``{"id"?, "text", ...knobs}``), one
     result per line in order, streamed as each is done: ``{"line", "id"?, "result"}`` or
@@ -111,7 +111,7 @@ def attribution_batch():
 
 
 @operation(bp, "/overlap", "POST", summary="Data Portraits overlap (llm-vscode's attribution endpoint)",
-           body=models.OverlapRequest, response=models.OverlapResponse, errors=(409, 413, 415))
+           body=models.OverlapRequest, response=models.OverlapResponse, errors=(409, 413, 415, 429))
 def overlap():
     """The protocol of Data Portraits' servers: ``{"document": text}`` in, ``{"spans": [[start,
     end], ...]}`` out in raw character offsets of the document, so clients such as the Hugging

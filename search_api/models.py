@@ -119,12 +119,18 @@ class Syntax(Response):
                                                             "c s m k nf nc nb nd nt na o")
 
 
+class PiiRedactions(Response):
+    redacted: dict[str, int] = Field(description="placeholders put in, per kind: EMAIL, IP_ADDRESS, KEY")
+    map: list[list[int]] = Field(description="[old start, old end, new start, new end] of each, in code points")
+
+
 class DocumentResponse(HitSummary):
     licenses_all: list[str]
     content: str
     sources: list[SourceModel]
     matches: Optional[Matches] = None
     syntax: Optional[Syntax] = None
+    pii: Optional[PiiRedactions] = None
 
 
 class RepoCount(Response):

@@ -74,7 +74,25 @@ def search():
     started = time.perf_counter()
     result = served_index().store.search(query, page=page, sort=sort)
     took_ms = (time.perf_counter() - started) * 1000
-    return {"query": text, **result.to_json(), "took_ms": round(took_ms, 2)}
+    body = {"query": text, **result.to_json(), "took_ms": round(took_ms, 2)}
+    if current_app.config["REDACT_PII"]:
+        for hit, out in zip(result.hits, body["hits"]):
+            redacted = redacted_snippets(hit.document.content, query)
+            if redacted is not None:
+                out["snippets"] = redacted
+    return body
+
+
+def redacted_snippets(content: str, query) -> list[dict] | None:
+    """A hit's snippets cut from its redacted content (None when it holds no PII)."""
+    from indexer.pii import redact
+    from indexer.snippets import line_snippets, match_ranges
+
+    red = redact(content)
+    if not red.findings:
+        return None
+    ranges = [red.range(s, e) for s, e in match_ranges(content, query)]
+    return [s.to_json() for s in line_snippets(red.text, ranges)]
 
 
 @operation(bp, "/api/repos", summary="Indexed repositories and owners by name prefix", query=models.ReposParams,

@@ -103,10 +103,24 @@ function contextLines(content, source) {
   return el("div", { class: "code context-snippet" }, out);
 }
 
+// An offset of the stored content on the content as served, where the server redacted PII
+// (doc.pii.map: [old start, old end, new start, new end]; line numbers never move).
+function servedOffset(map, old) {
+  let shift = 0;
+  for (const [os, oe, ns, ne] of map || []) {
+    if (old < os) break;
+    if (old < oe) return ns;
+    shift = ne - oe;
+  }
+  return old + shift;
+}
+
 async function addContext(item, source) {
   try {
     const doc = await getJSON(`/api/documents/${encodeURIComponent(source.id)}`);
-    item.append(contextLines(doc.content, source));
+    const map = doc.pii && doc.pii.map;
+    item.append(contextLines(doc.content, { ...source, start: servedOffset(map, source.start),
+                                                       end: servedOffset(map, source.end) }));
   } catch (e) {
     item.append(el("p", { class: "status error" }, e.message));
   }

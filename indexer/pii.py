@@ -1,0 +1,170 @@
+"""Personal data and secrets in corpus text: find them, and redact them for display.
+
+In the spirit of BigCode's PII pipeline for StarCoder's data: email addresses, IP addresses and
+keys (secrets) are replaced by ``<EMAIL>``, ``<IP_ADDRESS>`` and ``<KEY>``. What is *not* PII
+matters as much, since most of what these patterns catch in code is harmless:
+
+* emails: addresses at example/test/localhost domains and ``git@`` remotes are kept;
+* IP addresses: they must parse (:mod:`ipaddress`); private, loopback, link-local, reserved and
+  multicast addresses, the well-known public DNS resolvers, and dotted numbers in a version
+  context (``version``, ``__version__``, ``==``, ``v1.2.3.4``) or with every part under 64
+  (``3.1.1.6``, section ``8.2.4.44``) are kept; IPv6 needs a global host address (not a
+  ``/prefix`` network);
+* keys: known token formats (AWS, GitHub, Slack, Google, Stripe, JWTs, PEM private keys) always;
+  otherwise only a quoted value assigned to a name that ends in a secret word (``password``,
+  ``db_token``, ``api_key``..., not ``token_type``) and looking random (``detect-secrets``-style
+  Shannon entropy of 3 bits or more, letters of both cases or digits, no placeholder words). Hex colours, hashes and UUIDs in ordinary code are kept.
+
+:func:`redact` returns the new text and an offset map, so ranges computed on the original text
+(search matches, syntax tokens) can be moved onto the redacted one.
+"""
+
+from __future__ import annotations
+
+import bisect
+import ipaddress
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+PLACEHOLDERS = {"EMAIL": "<EMAIL>", "IP_ADDRESS": "<IP_ADDRESS>", "KEY": "<KEY>"}
+
+_EMAIL = re.compile(r"(?<![\w.+%-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@((?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24})(?![\w-])")
+_KEPT_EMAIL_DOMAINS = re.compile(r"(^|\.)(example\.(com|org|net)|test|localhost|invalid|domain\.com|email\.com)$", re.I)
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])")
+_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
+_VERSION_CONTEXT = re.compile(r"(version|release|__version__|==|>=|<=|~=)[\s\"':=()v]*$", re.I)
+_DNS = {"8.8.8.8", "8.8.4.4", "1.1.1.1", "1.0.0.1", "9.9.9.9", "149.112.112.112", "208.67.222.222",
+        "208.67.220.220", "2001:4860:4860::8888", "2001:4860:4860::8844", "2606:4700:4700::1111"}
+_KEY_FORMATS = re.compile("|".join((
+    r"\bAKIA[0-9A-Z]{16}\b",  # AWS access key id
+    r"\bgh[pousr]_[A-Za-z0-9]{36,255}\b",  # GitHub tokens
+    r"\bgithub_pat_[A-Za-z0-9_]{40,255}\b",
+    r"\bxox[abprs]-[A-Za-z0-9-]{10,250}",  # Slack
+    r"\bAIza[0-9A-Za-z_-]{35}\b",  # Google API key
+    r"\b[rs]k_live_[0-9A-Za-z]{16,247}\b",  # Stripe
+    r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}",  # JWT
+    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]{16,}?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----",
+)))
+_SECRET_ASSIGNMENT = re.compile(
+    r"(?i)\b[\w.-]*(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|"
+    r"auth[_-]?key)[\"'\]]{0,2}\s*(?:=|:|=>)\s*[rbuf]?([\"'])([^\"'\s\\]{8,200})\1")  # the name ends in the word
+_PLACEHOLDER_WORDS = re.compile(r"(?i)x{3,}|your|example|sample|dummy|changeme|change_me|placeholder|secret|"
+                                r"password|token|\$\{|\{\{|<[a-z_-]+>|%\(|^\*+$|test|fake|redacted")
+
+
+@dataclass(frozen=True)
+class Finding:
+    start: int  # code-point offsets in the text
+    end: int
+    kind: str  # EMAIL | IP_ADDRESS | KEY
+
+    @property
+    def placeholder(self) -> str:
+        return PLACEHOLDERS[self.kind]
+
+
+def entropy(value: str) -> float:
+    """Shannon entropy in bits per character."""
+    counts = Counter(value)
+    return -sum(c / len(value) * math.log2(c / len(value)) for c in counts.values())
+
+
+def _looks_random(value: str) -> bool:
+    classes = sum(bool(re.search(p, value)) for p in (r"[a-z]", r"[A-Z]", r"\d"))
+    return entropy(value) >= 3.0 and classes >= 2 and not _PLACEHOLDER_WORDS.search(value)
+
+
+def _ip_is_personal(text: str, start: int, candidate: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(candidate)
+    except ValueError:
+        return False
+    if (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast
+            or ip.is_unspecified or str(ip) in _DNS):
+        return False
+    if ip.version == 4:
+        if all(int(part) < 64 for part in candidate.split(".")):
+            return False  # 3.1.1.6, 8.2.4.44: version and section numbers far more often than hosts
+        line_start = text.rfind("\n", 0, start) + 1
+        if _VERSION_CONTEXT.search(text[max(line_start, start - 40):start]):
+            return False
+    if text.startswith("/", start + len(candidate)):
+        return False  # a network (192.0.0.8/29, 2002::/16), not a host
+    return ip.is_global
+
+
+def find_pii(text: str) -> list[Finding]:
+    """Every email address, IP address and key in ``text``, sorted, never overlapping (a key
+    wins over what it contains)."""
+    found: list[Finding] = []
+    for m in _KEY_FORMATS.finditer(text):
+        found.append(Finding(m.start(), m.end(), "KEY"))
+    for m in _SECRET_ASSIGNMENT.finditer(text):
+        if _looks_random(m.group(2)):
+            found.append(Finding(m.start(2), m.end(2), "KEY"))
+    for m in _EMAIL.finditer(text):
+        local = m.group(0).split("@", 1)[0].lower()
+        if not _KEPT_EMAIL_DOMAINS.search(m.group(1)) and local not in ("git", "noreply", "no-reply"):
+            found.append(Finding(m.start(), m.end(), "EMAIL"))
+    for rx in (_IPV4, _IPV6):
+        for m in rx.finditer(text):
+            if m.group(0).count(":") != 1 and _ip_is_personal(text, m.start(), m.group(0)):
+                found.append(Finding(m.start(), m.end(), "IP_ADDRESS"))
+    found.sort(key=lambda f: (f.start, -(f.end - f.start)))
+    out: list[Finding] = []
+    for f in found:
+        if not out or f.start >= out[-1].end:
+            out.append(f)
+    return out
+
+
+@dataclass(frozen=True)
+class Redacted:
+    """A text with its findings replaced by placeholders, and the offset map between the two.
+    A finding that spans lines (a PEM key) keeps its line breaks after the placeholder, so line
+    numbers stay those of the original."""
+
+    text: str
+    findings: tuple[Finding, ...]
+    spans: tuple[tuple[int, int, int, int], ...]  # (old start, old end, new start, new end) per finding
+
+    def offset(self, old: int) -> int:
+        """Where an original offset lands; one inside a finding lands at its placeholder's start."""
+        i = bisect.bisect_right([sp[0] for sp in self.spans], old) - 1
+        if i < 0:
+            return old
+        os_, oe, ns, ne = self.spans[i]
+        return ns if old < oe else old + (ne - oe)
+
+    def range(self, start: int, end: int) -> tuple[int, int]:
+        """An original ``[start, end)`` on the redacted text; one overlapping a finding covers
+        its whole placeholder."""
+        s, e = self.offset(start), self.offset(end)
+        for os_, oe, ns, ne in self.spans:
+            if start < oe and end > os_:
+                s, e = min(s, ns), max(e, ne)
+        return s, e
+
+    def counts(self) -> dict:
+        out: dict = {}
+        for f in self.findings:
+            out[f.kind] = out.get(f.kind, 0) + 1
+        return out
+
+
+def redact(text: str) -> Redacted:
+    """``text`` with every finding of :func:`find_pii` replaced by its placeholder."""
+    findings = find_pii(text)
+    parts, at, new_at, spans = [], 0, 0, []
+    for f in findings:
+        parts.append(text[at:f.start])
+        new_at += f.start - at
+        rep = f.placeholder + "\n" * text.count("\n", f.start, f.end)
+        parts.append(rep)
+        spans.append((f.start, f.end, new_at, new_at + len(rep)))
+        new_at += len(rep)
+        at = f.end
+    parts.append(text[at:])
+    return Redacted("".join(parts), tuple(findings), tuple(spans))
