@@ -13,7 +13,9 @@ matters as much, since most of what these patterns catch in code is harmless:
 * keys: known token formats (AWS, GitHub, Slack, Google, Stripe, JWTs, PEM private keys) always;
   otherwise only a quoted value assigned to a name that ends in a secret word (``password``,
   ``db_token``, ``api_key``..., not ``token_type``) and looking random (``detect-secrets``-style
-  Shannon entropy of 3 bits or more, letters of both cases or digits, no placeholder words). Hex colours, hashes and UUIDs in ordinary code are kept.
+  Shannon entropy of 3 bits or more, letters of both cases or digits, no placeholder words,
+  not lowercase hex, which is a digest or an id far more often). Hex colours, hashes and
+  UUIDs in ordinary code are kept, and so are documentation keys (``AKIAIOSFODNN7EXAMPLE``).
 
 :func:`redact` returns the new text and an offset map, so ranges computed on the original text
 (search matches, syntax tokens) can be moved onto the redacted one.
@@ -48,8 +50,8 @@ _KEY_FORMATS = re.compile("|".join((
     r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]{16,}?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----",
 )))
 _SECRET_ASSIGNMENT = re.compile(
-    r"(?i)\b[\w.-]*(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|"
-    r"auth[_-]?key)[\"'\]]{0,2}\s*(?:=|:|=>)\s*[rbuf]?([\"'])([^\"'\s\\]{8,200})\1")  # the name ends in the word
+    r"(?i)\b[\w.:-]*(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|"
+    r"auth[_-]?key|secret[_-]?key|signing[_-]?key|encryption[_-]?key)[\"'\]]{0,2}\s*(?:=|:|=>)\s*[rbuf]?([\"'])([^\"'\s\\]{8,200})\1")  # the name ends in the word
 _PLACEHOLDER_WORDS = re.compile(r"(?i)x{3,}|your|example|sample|dummy|changeme|change_me|placeholder|secret|"
                                 r"password|token|\$\{|\{\{|<[a-z_-]+>|%\(|^\*+$|test|fake|redacted")
 
@@ -71,7 +73,12 @@ def entropy(value: str) -> float:
     return -sum(c / len(value) * math.log2(c / len(value)) for c in counts.values())
 
 
+_DIGEST = re.compile(r"[0-9a-f]{16,128}")
+
+
 def _looks_random(value: str) -> bool:
+    if _DIGEST.fullmatch(value):
+        return False  # a checksum (md5, sha1, sha2) of something, as schemas and lock files hold
     classes = sum(bool(re.search(p, value)) for p in (r"[a-z]", r"[A-Z]", r"\d"))
     return entropy(value) >= 3.0 and classes >= 2 and not _PLACEHOLDER_WORDS.search(value)
 
@@ -100,7 +107,8 @@ def find_pii(text: str) -> list[Finding]:
     wins over what it contains)."""
     found: list[Finding] = []
     for m in _KEY_FORMATS.finditer(text):
-        found.append(Finding(m.start(), m.end(), "KEY"))
+        if "EXAMPLE" not in m.group(0):  # AKIAIOSFODNN7EXAMPLE: the documentation's own
+            found.append(Finding(m.start(), m.end(), "KEY"))
     for m in _SECRET_ASSIGNMENT.finditer(text):
         if _looks_random(m.group(2)):
             found.append(Finding(m.start(2), m.end(2), "KEY"))

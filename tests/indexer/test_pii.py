@@ -11,7 +11,7 @@ GH = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
 @pytest.mark.parametrize("text, kind, found", [
     ("# Author: Jane Doe <jane.doe@corp-mail.de>\n", "EMAIL", "jane.doe@corp-mail.de"),
     ('__author__ = "Guido (guido@python.org)"\n', "EMAIL", "guido@python.org"),
-    ('AWS_ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"\n', "KEY", "AKIAIOSFODNN7EXAMPLE"),
+    ('AWS_ACCESS_KEY_ID = "AKIAZ7Q4WTNVHK2L5RXD"\n', "KEY", "AKIAZ7Q4WTNVHK2L5RXD"),
     (f"headers = {{'Authorization': 'token {GH}'}}\n", "KEY", GH),
     ('DB_PASSWORD = "h7$Kq9!zLm2Pw"\n', "KEY", "h7$Kq9!zLm2Pw"),
     ('config["api_key"] = "9fA3kL0qZ7xB2mN8"\n', "KEY", "9fA3kL0qZ7xB2mN8"),
@@ -40,6 +40,7 @@ def test_true_positives(text, kind, found):
     'password = "your-password-here"\napi_key = "xxxxxxxxxxxxxxxx"\ntoken = "${GITHUB_TOKEN}"\n',
     "password = os.environ['DB_PASSWORD']\nsecret = get_secret('name')\n",
     "token_type = 'quoted-string'\nkeyword = 'Authorization'\n",
+    '"AWS::ApiGateway::ApiKey": "48205d4ffd7feba3",\nuser_id = "AKIAIOSFODNN7EXAMPLE"\n',
 ])
 def test_false_positives_are_left_alone(text):
     assert find_pii(text) == []
