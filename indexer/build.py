@@ -15,6 +15,7 @@ and nothing is duplicated.
 
 from __future__ import annotations
 
+import errno
 import sys
 import time
 from collections import Counter
@@ -139,17 +140,38 @@ def build_index(inputs: Iterable[str | Path], out_dir: str | Path, *, config: Bu
                     continue
                 try:
                     stats, hashes = _index_shard(path, store, config, fields, report, out)
+                    if config.membership:
+                        stats["chunk_hashes"] = chunk_log.write(key, hashes)
+                    log.mark_done(key, source=path, stats=+stats)
                 except StoreError as e:
-                    raise type(e)(f"shard {path}: {e}. Rerun the same command to resume; "
-                                  "finished shards are kept and nothing is duplicated.") from e
-                if config.membership:
-                    stats["chunk_hashes"] = chunk_log.write(key, hashes)
-                log.mark_done(key, source=path, stats=+stats)
+                    raise type(e)(f"shard {path}: {e}. {RESUME}") from e
+                except OSError as e:
+                    if e.errno not in WRITE_ERRNOS:
+                        raise
+                    raise BuildWriteError(f"shard {path}: cannot write the index ({e.strerror}: "
+                                          f"{e.filename or out}). Free space or make {out} writable, then "
+                                          f"{RESUME[0].lower()}{RESUME[1:]}") from e
                 report.update(shards=1)
     finally:
         report.close()
-    sketch = build_bloom(out, chunks=store.chunks, fpr=config.bloom_fpr) if config.membership else None
-    return refresh_manifest(out, config=config, store=store, log=log, sketch=sketch)
+    try:
+        sketch = build_bloom(out, chunks=store.chunks, fpr=config.bloom_fpr) if config.membership else None
+        return refresh_manifest(out, config=config, store=store, log=log, sketch=sketch)
+    except OSError as e:
+        if e.errno not in WRITE_ERRNOS:
+            raise
+        raise BuildWriteError(f"every shard is indexed, but the filter or manifest cannot be written "
+                              f"({e.strerror}: {e.filename or out}); free space or make {out} writable and "
+                              "rerun the same command (it only rewrites them)") from e
+
+
+RESUME = "Rerun the same command to resume; finished shards are kept and nothing is duplicated."
+WRITE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG}
+
+
+class BuildWriteError(RuntimeError):
+    """The index directory could not be written (disk full, read-only, no permission); what
+    was committed before stays valid and a rerun resumes."""
 
 
 def _index_shard(path: Path, store, config: BuildConfig, fields, report: Progress, out_dir: Path):

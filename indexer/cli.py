@@ -12,7 +12,7 @@ import re
 import sys
 from pathlib import Path
 
-from .build import BuildConfig, build_index
+from .build import BuildConfig, BuildWriteError, build_index
 from .corpus import CorpusError, FieldMap
 from .manifest import ManifestError
 from .query import Filters, QueryError, SORTS, parse_query
@@ -21,7 +21,7 @@ from .stores import BACKENDS, open_index
 from .store import StoreError
 
 # Errors that mean "your input is wrong", reported as one line and exit status 1.
-USER_ERRORS = (CorpusError, ManifestError, StoreError, QueryError, PageOutOfRange,
+USER_ERRORS = (CorpusError, ManifestError, StoreError, BuildWriteError, QueryError, PageOutOfRange,
                FileNotFoundError, NotADirectoryError, LookupError, ValueError)
 
 

@@ -1,3 +1,5 @@
+import errno
+import hashlib
 import json
 import os
 import signal
@@ -51,8 +53,10 @@ def snapshot(index_dir: Path, rows) -> dict:
         searches[q] = (first.total, sorted(shas))
     stats = store.stats()
     counts = read_manifest(index_dir)["counts"]
+    bloom = hashlib.sha256((index_dir / "membership" / "bloom.bin").read_bytes()).hexdigest()
     return {"records": records, "searches": searches, "documents": stats.documents,
-            "sources": stats.sources, "docs_read": counts["docs_read"], "bytes": counts["bytes_read"]}
+            "sources": stats.sources, "docs_read": counts["docs_read"], "bytes": counts["bytes_read"],
+            "bloom": bloom}  # the same bits
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +153,37 @@ def test_a_build_killed_with_sigkill_resumes_exactly(corpus, tmp_path, delay, ba
     proc.wait()
     done = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+    assert snapshot(tmp_path, rows) == ref
+
+
+@pytest.mark.parametrize("where, code", [("chunk log", errno.ENOSPC), ("shard marker", errno.EROFS),
+                                         ("manifest", errno.ENOSPC)])
+def test_a_full_or_read_only_disk_is_a_clear_error_and_a_rerun_resumes(corpus, tmp_path, monkeypatch, capsys,
+                                                                      where, code):
+    """Disk full or read-only mid-build: the CLI names the shard, the cause and the fix, and once
+    the disk is writable again the same command ends with exactly an uninterrupted build."""
+    import indexer.build as build
+    from indexer.cli import main
+    from membership.sketch import ChunkLog
+
+    shards, rows, ref = corpus
+    target, name = {"chunk log": (ChunkLog, "write"), "shard marker": (ShardLog, "mark_done"),
+                    "manifest": (build, "refresh_manifest")}[where]
+    real = getattr(target, name)
+    calls = {"n": 0}
+
+    def failing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2 or where == "manifest":
+            raise OSError(code, os.strerror(code), str(tmp_path / "membership"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(target, name, failing)
+    assert main(["index", str(shards), "--out", str(tmp_path), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert os.strerror(code) in err and "rerun the same command" in err.lower()
+    monkeypatch.setattr(target, name, real)
+    assert main(["index", str(shards), "--out", str(tmp_path), "--no-progress"]) == 0
     assert snapshot(tmp_path, rows) == ref
 
 
