@@ -32,26 +32,34 @@ from dataclasses import dataclass
 
 PLACEHOLDERS = {"EMAIL": "<EMAIL>", "IP_ADDRESS": "<IP_ADDRESS>", "KEY": "<KEY>"}
 
-_EMAIL = re.compile(r"(?<![\w.+%-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@((?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24})(?![\w-])")
+# Patterns start with a literal or a narrow class where they can, and leave what comes before the
+# match to Python: a leading look-behind would make every position of the text a candidate.
+_AT_DOMAIN = re.compile(r"@((?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24})(?![\w-])")
+_LOCAL_PART = re.compile(r"(?<![\w.+%-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}\Z")
 _KEPT_EMAIL_DOMAINS = re.compile(r"(^|\.)(example\.(com|org|net)|test|localhost|invalid|domain\.com|email\.com)$", re.I)
-_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])")
+_IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![\w.])")
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 _VERSION_CONTEXT = re.compile(r"(version|release|__version__|==|>=|<=|~=)[\s\"':=()v]*$", re.I)
 _DNS = {"8.8.8.8", "8.8.4.4", "1.1.1.1", "1.0.0.1", "9.9.9.9", "149.112.112.112", "208.67.222.222",
         "208.67.220.220", "2001:4860:4860::8888", "2001:4860:4860::8844", "2606:4700:4700::1111"}
-_KEY_FORMATS = re.compile("|".join((
-    r"\bAKIA[0-9A-Z]{16}\b",  # AWS access key id
-    r"\bgh[pousr]_[A-Za-z0-9]{36,255}\b",  # GitHub tokens
-    r"\bgithub_pat_[A-Za-z0-9_]{40,255}\b",
-    r"\bxox[abprs]-[A-Za-z0-9-]{10,250}",  # Slack
-    r"\bAIza[0-9A-Za-z_-]{35}\b",  # Google API key
-    r"\b[rs]k_live_[0-9A-Za-z]{16,247}\b",  # Stripe
-    r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}",  # JWT
+# Each starts with its literal, which lets the regex engine skip to candidates; the word
+# boundary before it is checked apart (a leading \b would make every position a candidate).
+_KEY_FORMATS = tuple(re.compile(p) for p in (
+    r"AKIA[0-9A-Z]{16}\b",  # AWS access key id
+    r"gh[pousr]_[A-Za-z0-9]{36,255}\b",  # GitHub tokens
+    r"github_pat_[A-Za-z0-9_]{40,255}\b",
+    r"xox[abprs]-[A-Za-z0-9-]{10,250}",  # Slack
+    r"AIza[0-9A-Za-z_-]{35}\b",  # Google API key
+    r"[rs]k_live_[0-9A-Za-z]{16,247}\b",  # Stripe
+    r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}",  # JWT
     r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]{16,}?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----",
-)))
-_SECRET_ASSIGNMENT = re.compile(
-    r"(?i)\b[\w.:-]*(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|"
-    r"auth[_-]?key|secret[_-]?key|signing[_-]?key|encryption[_-]?key)[\"'\]]{0,2}\s*(?:=|:|=>)\s*[rbuf]?([\"'])([^\"'\s\\]{8,200})\1")  # the name ends in the word
+))
+# A secret is a quoted value (found first: quotes are rare, so the scan skips fast) whose line
+# names it, just before, with a word that ends the name: ``DB_PASSWORD = "..."``, ``"api_key": "..."``.
+_QUOTED = re.compile(r"([\"'])([^\"'\s\\]{8,200})\1")
+_SECRET_NAME = re.compile(
+    r"(?i)(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|"
+    r"auth[_-]?key|secret[_-]?key|signing[_-]?key|encryption[_-]?key)[\"'\]]{0,2}\s*(?:=|:|=>)\s*[rbuf]?\Z")
 _PLACEHOLDER_WORDS = re.compile(r"(?i)x{3,}|your|example|sample|dummy|changeme|change_me|placeholder|secret|"
                                 r"password|token|\$\{|\{\{|<[a-z_-]+>|%\(|^\*+$|test|fake|redacted")
 
@@ -106,20 +114,28 @@ def find_pii(text: str) -> list[Finding]:
     """Every email address, IP address and key in ``text``, sorted, never overlapping (a key
     wins over what it contains)."""
     found: list[Finding] = []
-    for m in _KEY_FORMATS.finditer(text):
-        if "EXAMPLE" not in m.group(0):  # AKIAIOSFODNN7EXAMPLE: the documentation's own
-            found.append(Finding(m.start(), m.end(), "KEY"))
-    for m in _SECRET_ASSIGNMENT.finditer(text):
-        if _looks_random(m.group(2)):
-            found.append(Finding(m.start(2), m.end(2), "KEY"))
-    for m in _EMAIL.finditer(text):
-        local = m.group(0).split("@", 1)[0].lower()
-        if not _KEPT_EMAIL_DOMAINS.search(m.group(1)) and local not in ("git", "noreply", "no-reply"):
-            found.append(Finding(m.start(), m.end(), "EMAIL"))
-    for rx in (_IPV4, _IPV6):
+    for rx in _KEY_FORMATS:
         for m in rx.finditer(text):
-            if m.group(0).count(":") != 1 and _ip_is_personal(text, m.start(), m.group(0)):
-                found.append(Finding(m.start(), m.end(), "IP_ADDRESS"))
+            boundary = m.start() == 0 or not (text[m.start() - 1].isalnum() or text[m.start() - 1] == "_")
+            if boundary and "EXAMPLE" not in m.group(0):  # AKIAIOSFODNN7EXAMPLE: the documentation's own
+                found.append(Finding(m.start(), m.end(), "KEY"))
+    for m in _QUOTED.finditer(text):
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        if (_SECRET_NAME.search(text, max(line_start, m.start() - 80), m.start())
+                and _looks_random(m.group(2))):
+            found.append(Finding(m.start(2), m.end(2), "KEY"))
+    for m in _AT_DOMAIN.finditer(text):
+        local = _LOCAL_PART.search(text, max(0, m.start() - 64), m.start())
+        if (local and not _KEPT_EMAIL_DOMAINS.search(m.group(1))
+                and local.group(0).lower() not in ("git", "noreply", "no-reply")):
+            found.append(Finding(local.start(), m.end(), "EMAIL"))
+    for m in _IPV4.finditer(text):
+        before = text[m.start() - 1] if m.start() else " "
+        if not (before.isalnum() or before in "_.") and _ip_is_personal(text, m.start(), m.group(0)):
+            found.append(Finding(m.start(), m.end(), "IP_ADDRESS"))
+    for m in _IPV6.finditer(text):
+        if m.group(0).count(":") != 1 and _ip_is_personal(text, m.start(), m.group(0)):
+            found.append(Finding(m.start(), m.end(), "IP_ADDRESS"))
     found.sort(key=lambda f: (f.start, -(f.end - f.start)))
     out: list[Finding] = []
     for f in found:
@@ -140,26 +156,24 @@ class Redacted:
 
     def offset(self, old: int) -> int:
         """Where an original offset lands; one inside a finding lands at its placeholder's start."""
-        i = bisect.bisect_right([sp[0] for sp in self.spans], old) - 1
+        i = bisect.bisect_right(self.spans, (old, math.inf)) - 1  # the last finding starting at or before
         if i < 0:
             return old
-        os_, oe, ns, ne = self.spans[i]
+        _, oe, ns, ne = self.spans[i]
         return ns if old < oe else old + (ne - oe)
 
     def range(self, start: int, end: int) -> tuple[int, int]:
         """An original ``[start, end)`` on the redacted text; one overlapping a finding covers
         its whole placeholder."""
         s, e = self.offset(start), self.offset(end)
-        for os_, oe, ns, ne in self.spans:
+        first = max(0, bisect.bisect_right(self.spans, (start, math.inf)) - 1)
+        for os_, oe, ns, ne in self.spans[first:bisect.bisect_left(self.spans, (end,))]:
             if start < oe and end > os_:
                 s, e = min(s, ns), max(e, ne)
         return s, e
 
     def counts(self) -> dict:
-        out: dict = {}
-        for f in self.findings:
-            out[f.kind] = out.get(f.kind, 0) + 1
-        return out
+        return dict(Counter(f.kind for f in self.findings))
 
 
 def redact(text: str) -> Redacted:

@@ -37,6 +37,7 @@ def test_true_positives(text, kind, found):
     "t = '12:30:45'; mac = '00:1a:2b:3c:4d:5e'; std::vector<int> v; a::b::c();\n",
     "contact: someone@example.com or admin@localhost; git@github.com:o/r.git\n",
     "@property\ndef total(self): return self.a @ self.b\n",
+    "setup_environment\n@pytest.fixture\ndef env(): pass\n",  # a decorator under a name is no address
     'password = "your-password-here"\napi_key = "xxxxxxxxxxxxxxxx"\ntoken = "${GITHUB_TOKEN}"\n',
     "password = os.environ['DB_PASSWORD']\nsecret = get_secret('name')\n",
     "token_type = 'quoted-string'\nkeyword = 'Authorization'\n",
