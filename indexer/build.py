@@ -178,12 +178,12 @@ def _index_shard(path: Path, store, config: BuildConfig, fields, report: Progres
     """Add one shard's documents in committed batches; return its stats and its distinct
     chunk hashes."""
     stats: Counter = Counter()
-    ledger = OptoutLedger(out_dir)
+    opted_out = OptoutLedger(out_dir).excluder()
     with store.session(sign_workers=config.minhash_workers) as session:
         pending_bytes = 0
         docs = iter_documents(path, stats=stats, fields=fields)
         for batch in _batches(docs, config.batch_docs):
-            allowed = [d for d in batch if not ledger.excludes(d.repo, d.repo.split("/", 1)[0])]
+            allowed = [d for d in batch if not opted_out(d.repo)]
             stats["skipped_opted_out"] += len(batch) - len(allowed)  # the ledger: never re-ingested
             kept = [d for d in allowed if d.size <= config.max_doc_bytes]
             stats["skipped_too_large"] += len(allowed) - len(kept)

@@ -211,8 +211,7 @@ def cmd_repos(args) -> int:
     store = open_index(args.index, es=es_config(args))
     repos = store.repos(args.prefix, limit=args.limit)
     owners = store.repos(args.prefix, limit=args.limit, field="owner")
-    opted = [{k: e[k] for k in ("repo", "owner", "seq", "at") if k in e} for e in OptoutLedger(args.index).entries()
-             if (e.get("repo") or e.get("owner")).lower().startswith(args.prefix.lower())][:args.limit]
+    opted = OptoutLedger(args.index).opted_out(args.prefix, limit=args.limit)
     if args.json:
         print(json.dumps({"repos": [{"repo": r, "documents": n} for r, n in repos],
                           "owners": [{"owner": o, "documents": n} for o, n in owners], "opted_out": opted}))
@@ -248,10 +247,6 @@ def cmd_stats(args) -> int:
 
 
 def cmd_optout_add(args) -> int:
-    if args.repo and (args.repo.count("/") != 1 or not all(args.repo.split("/"))):
-        raise ValueError(f"--repo is owner/name, got {args.repo!r}")
-    if not args.reason.strip():
-        raise ValueError("--reason must say why")
     from .optout import opt_out
 
     store = open_index(args.index, es=es_config(args))

@@ -27,6 +27,7 @@ import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -86,15 +87,21 @@ class OptoutLedger:
         entries = self.entries()
         return entries[-1]["seq"] if entries else 0
 
-    def targets(self) -> tuple[frozenset[str], frozenset[str]]:
-        """The opted-out repositories and owners, lowercased."""
+    def excluder(self) -> Callable[[str], bool]:
+        """A test of a repository name (``owner/name``) against the opt-outs recorded now: true
+        when the repository or its owner opted out."""
         entries = self.entries()
-        return (frozenset(e["repo"].lower() for e in entries if e.get("repo")),
-                frozenset(e["owner"].lower() for e in entries if e.get("owner")))
+        repos = frozenset(e["repo"].lower() for e in entries if e.get("repo"))
+        owners = frozenset(e["owner"].lower() for e in entries if e.get("owner"))
+        return lambda repo: repo.lower() in repos or repo.split("/", 1)[0].lower() in owners
 
-    def excludes(self, repo: str, owner: str) -> bool:
-        repos, owners = self.targets()
-        return repo.lower() in repos or owner.lower() in owners
+    def opted_out(self, prefix: str = "", *, limit: int = 100) -> list[dict]:
+        """The opted-out repositories and owners whose name starts with ``prefix``
+        (case-insensitive): ``{"repo" | "owner", "seq", "at"}``, oldest first."""
+        prefix = prefix.lower()
+        out = [{k: e[k] for k in ("repo", "owner", "seq", "at") if k in e} for e in self.entries()
+               if (e.get("repo") or e.get("owner")).lower().startswith(prefix)]
+        return out[:limit]
 
     def append(self, record: dict, removed_hashes: np.ndarray) -> dict:
         """Give ``record`` the next ``seq``, save its removed hashes, then append it (under an
@@ -153,7 +160,9 @@ def opt_out(index_dir: str | Path, store, *, repo: str | None = None, owner: str
     before = store.docs_with_terms(field, [name.lower()], limit=10_000_000)
     with store.session() as session:
         removed = session.delete(repo=repo, owner=owner)
-    gone = [d for d in before if store.get(d.sha) is None]
+    shas = [d.sha for d in before]
+    left = {d.sha for d in store.docs_with_terms("sha", shas, limit=len(shas) + 1)} if shas else set()
+    gone = [d for d in before if d.sha not in left]
     chunk_json = store.describe().get("chunks")
     hashes = np.zeros(0, np.uint64)
     if chunk_json and gone:

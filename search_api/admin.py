@@ -12,7 +12,9 @@ import hmac
 from flask import Blueprint, current_app, g, request
 
 from indexer.optout import opt_out
-from indexer.optout_requests import OptoutRequestError, OptoutRequests
+from indexer.query import Filters, SearchQuery
+from indexer.store import Page
+from indexer.optout_requests import OptoutRequestError, OptoutRequests, validate
 
 from . import models
 from .app import served_index
@@ -63,17 +65,15 @@ def request_optout():
     to review; nothing is removed until the operator acts (``POST /api/admin/optout``). The answer
     says how many documents of that repository or owner are indexed now."""
     req = json_body(models.AuthorOptoutRequest)
-    store = served_index().store
-    field, name = ("repo", req.repo) if req.repo else ("owner", req.owner)
-    indexed = 0
-    if name and name.strip():
-        key = name.strip().lower()
-        indexed = next((n for term, n in store.repos(key, limit=1000, field=field) if term == key), 0)
     try:
-        record = _requests().add(repo=req.repo, owner=req.owner, contact=req.contact, reason=req.reason,
-                                 indexed_documents=indexed)
+        fields = validate(repo=req.repo, owner=req.owner, contact=req.contact, reason=req.reason)
     except OptoutRequestError as e:
         raise ApiError(str(e), code=e.code) from None
+    field, name = ("repo", fields["repo"]) if fields["repo"] else ("owner", fields["owner"])
+    # the repo filter takes owner/name or an owner alone, and counts live documents only
+    indexed = served_index().store.search(SearchQuery(filters=Filters(repo=name)), page=Page(1, 1)).total
+    try:
+        record = _requests().add(**fields, indexed_documents=indexed)
     except OSError as e:
         raise ApiError(f"the request could not be recorded ({e.strerror}); try again later", status=503,
                        code="optout_unavailable") from None

@@ -46,6 +46,7 @@ class ServedIndex:
     manifest: dict
     membership: object = None  # a membership.attribution.MembershipIndex, None without a sketch
     generator: object = None  # a model.generate.Generator, None without MODEL
+    ledger: object = None  # the index's indexer.optout.OptoutLedger (re-read only when it changes)
 
     @classmethod
     def open(cls, index_dir: str | Path, *, es=None, max_text_chars: int = 1_000_000,
@@ -73,8 +74,11 @@ class ServedIndex:
             from model.generate import Generator
 
             generator = Generator.load(model, device=model_device)
+        from indexer.optout import OptoutLedger
+
+        ledger = membership.ledger if membership is not None else OptoutLedger(index_dir)
         return cls(path=Path(index_dir), store=store, manifest=manifest, membership=membership,
-                   generator=generator)
+                   generator=generator, ledger=ledger)
 
     @property
     def languages(self) -> list[str]:

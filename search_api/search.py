@@ -101,16 +101,10 @@ def repos():
     """"Am I in the dataset?": indexed repositories whose name starts with ``q``, and owners
     whose name does, with the number of stored files (contents) of each, most first; and the
     repositories and owners opted out (removed, and never re-ingested) whose name does."""
-    from indexer.optout import OptoutLedger
-
     params = query_params(models.ReposParams)
-    store = served_index().store
-    repos = store.repos(params.q, limit=params.limit)
-    owners = store.repos(params.q, limit=params.limit, field="owner")
-    prefix = params.q.lower()
-    opted = [{k: e[k] for k in ("repo", "owner", "seq", "at") if k in e}
-             for e in OptoutLedger(current_app.config["INDEX_DIR"]).entries()
-             if (e.get("repo") or e.get("owner")).lower().startswith(prefix)]
+    index = served_index()
+    repos = index.store.repos(params.q, limit=params.limit)
+    owners = index.store.repos(params.q, limit=params.limit, field="owner")
     return {"repos": [{"repo": name, "documents": count} for name, count in repos],
             "owners": [{"owner": name, "documents": count} for name, count in owners],
-            "opted_out": opted[:params.limit]}
+            "opted_out": index.ledger.opted_out(params.q, limit=params.limit)}
