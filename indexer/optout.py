@@ -21,7 +21,6 @@ are skipped at ingest, so removed code never comes back.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import time
@@ -31,8 +30,11 @@ from typing import Callable
 
 import numpy as np
 
+from . import jsonl_log
+
 FORMAT = "starscope-optout-ledger"
 VERSION = 1
+HEADER = {"format": FORMAT, "version": VERSION}
 DIR = "optout"
 BATCH_TERMS = 1000  # chunk keys per store lookup in rebuild_filter
 
@@ -61,23 +63,13 @@ class OptoutLedger:
         key = (st.st_mtime_ns, st.st_size)
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
-        lines = self.path.read_text(encoding="utf-8").split("\n")
-        try:
-            head = json.loads(lines[0])
-        except json.JSONDecodeError:
-            head = None
-        if not isinstance(head, dict) or head.get("format") != FORMAT:
-            raise OptoutLedgerError(f"{self.path} is not an opt-out ledger")
-        if head.get("version") != VERSION:
-            raise OptoutLedgerError(f"{self.path} is version {head.get('version')}; this StarScope reads {VERSION}")
+        lines, cut = jsonl_log.read_lines(self.path, HEADER, OptoutLedgerError, "an opt-out ledger")
         out = []
-        for n, line in enumerate(lines[1:], 2):
-            if not line:
-                continue
+        for i, (n, line) in enumerate(lines):
             try:
                 out.append(json.loads(line))
             except json.JSONDecodeError:
-                if n == len(lines):  # the last line, cut short by a crash mid-append: not an entry
+                if cut and i == len(lines) - 1:  # cut short by a crash mid-append: not an entry
                     continue
                 raise OptoutLedgerError(f"{self.path}:{n} is damaged") from None
         self._cache = (key, out)
@@ -106,24 +98,17 @@ class OptoutLedger:
     def append(self, record: dict, removed_hashes: np.ndarray) -> dict:
         """Give ``record`` the next ``seq``, save its removed hashes, then append it (under an
         exclusive lock, fsynced)."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / "removed").mkdir(exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        (self.dir / "removed").mkdir(parents=True, exist_ok=True)
+
+        def numbered() -> dict:  # under the log's lock: no other writer takes the same number
             self._cache = None
-            size = os.fstat(fd).st_size
-            lead = json.dumps({"format": FORMAT, "version": VERSION}) + "\n" if size == 0 else ""
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                lead = "\n"  # end a line a crash cut short
-            record = {"seq": self.last_seq() + 1 if size else 1, **record}
-            tmp = self.removed_path(record["seq"]).with_suffix(".tmp.npy")
+            numbered = {"seq": self.last_seq() + 1, **record}
+            tmp = self.removed_path(numbered["seq"]).with_suffix(".tmp.npy")
             np.save(tmp, np.asarray(removed_hashes, dtype=np.uint64))
-            os.replace(tmp, self.removed_path(record["seq"]))
-            os.write(fd, (lead + json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            os.replace(tmp, self.removed_path(numbered["seq"]))
+            return numbered
+
+        record = jsonl_log.append(self.path, HEADER, numbered)
         self._cache = None
         return record
 

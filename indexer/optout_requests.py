@@ -7,24 +7,24 @@ the browser or ``POST /api/optout/requests``; acting on it (``starscope optout a
 
 Format: JSON lines. The first line is the header ``{"format": "starscope-optout-requests",
 "version": 1}``; every other line is one request ``{"id", "received_at", "repo" | "owner",
-"contact", "reason", "indexed_documents"}``. The file is only ever appended to, under an
-exclusive ``flock`` (several server workers write it) and fsynced before the writer answers,
-so an acknowledged request is on disk. A line cut short by a crash mid-write is skipped on
-reading and reported by ``verify``.
+"contact", "reason", "indexed_documents"}``. It is only ever appended to, locked and fsynced
+(:mod:`indexer.jsonl_log`), so an acknowledged request is on disk. A line cut short by a crash
+mid-write is skipped on reading and reported by ``verify``.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import re
 import secrets
 from datetime import datetime, timezone
 from pathlib import Path
 
+from . import jsonl_log
+
 FORMAT = "starscope-optout-requests"
 VERSION = 1
+HEADER = {"format": FORMAT, "version": VERSION}
 FILE = Path("optout") / "requests.jsonl"
 MAX_CONTACT = 200
 MAX_REASON = 2000
@@ -81,47 +81,16 @@ class OptoutRequests:
                   "received_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                   **{k: v for k, v in fields.items() if v is not None},
                   "indexed_documents": indexed_documents}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            size = os.fstat(fd).st_size
-            lead = ""
-            if size == 0:
-                lead = json.dumps({"format": FORMAT, "version": VERSION}) + "\n"
-            elif os.pread(fd, 1, size - 1) != b"\n":
-                lead = "\n"  # end a line a crash cut short, so this record stands on its own
-            os.write(fd, (lead + json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)  # releases the lock
-        return record
+        return jsonl_log.append(self.path, HEADER, lambda: record)
 
-    def _lines(self):
-        if not self.path.exists():
-            return None, []
-        raw = self.path.read_bytes().decode("utf-8", "replace").split("\n")
-        return raw[0], [line for line in raw[1:] if line]
-
-    def _check_header(self, header: str | None) -> None:
-        if header is None:
-            return
-        try:
-            head = json.loads(header)
-        except json.JSONDecodeError:
-            head = None
-        if not isinstance(head, dict) or head.get("format") != FORMAT:
-            raise OptoutRequestsFormatError(f"{self.path} is not an opt-out request log")
-        if head.get("version") != VERSION:
-            raise OptoutRequestsFormatError(f"{self.path} is version {head.get('version')}; this StarScope "
-                                            f"reads version {VERSION}")
+    def _lines(self) -> list[str]:
+        lines, _ = jsonl_log.read_lines(self.path, HEADER, OptoutRequestsFormatError, "an opt-out request log")
+        return [line for _, line in lines]
 
     def list(self) -> list[dict]:
         """Every complete request, oldest first."""
-        header, lines = self._lines()
-        self._check_header(header)
         out = []
-        for line in lines:
+        for line in self._lines():
             try:
                 out.append(json.loads(line))
             except json.JSONDecodeError:
@@ -134,8 +103,7 @@ class OptoutRequests:
         Raises:
             OptoutRequestsFormatError: a foreign file or another version.
         """
-        header, lines = self._lines()
-        self._check_header(header)
+        lines = self._lines()
         bad = 0
         for line in lines:
             try:
