@@ -50,6 +50,7 @@ class OptoutLedger:
         self.dir = Path(index_dir) / DIR
         self.path = self.dir / "ledger.jsonl"
         self._cache: tuple[tuple[int, int], list[dict]] | None = None
+        self._damaged: list[int] = []
 
     def removed_path(self, seq: int) -> Path:
         return self.dir / "removed" / f"{seq}.npy"
@@ -63,16 +64,18 @@ class OptoutLedger:
         key = (st.st_mtime_ns, st.st_size)
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
-        lines, cut = jsonl_log.read_lines(self.path, HEADER, OptoutLedgerError, "an opt-out ledger")
-        out = []
-        for i, (n, line) in enumerate(lines):
+        lines, _ = jsonl_log.read_lines(self.path, HEADER, OptoutLedgerError, "an opt-out ledger")
+        out, damaged = [], []
+        for n, line in lines:
             try:
                 out.append(json.loads(line))
             except json.JSONDecodeError:
-                if cut and i == len(lines) - 1:  # cut short by a crash mid-append: not an entry
-                    continue
-                raise OptoutLedgerError(f"{self.path}:{n} is damaged") from None
+                # A line a crash cut short; the next append ended it and went on, so it may sit
+                # anywhere. It never became an opt-out (its removed chunks, if saved, go unused);
+                # verify() reports it.
+                damaged.append(n)
         self._cache = (key, out)
+        self._damaged = damaged
         return out
 
     def last_seq(self) -> int:
@@ -119,14 +122,16 @@ class OptoutLedger:
         return np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.uint64)
 
     def verify(self) -> dict:
-        """Every entry parses and has its removed-chunk file: ``{"entries", "missing_chunk_files"}``.
+        """Every entry has its removed-chunk file: ``{"entries", "missing_chunk_files",
+        "damaged_lines"}`` (line numbers of lines a crash cut short).
 
         Raises:
-            OptoutLedgerError: a foreign or damaged ledger.
+            OptoutLedgerError: a foreign ledger, or one of another version.
         """
+        self._cache = None
         entries = self.entries()
         missing = [e["seq"] for e in entries if not self.removed_path(e["seq"]).exists()]
-        return {"entries": len(entries), "missing_chunk_files": missing}
+        return {"entries": len(entries), "missing_chunk_files": missing, "damaged_lines": self._damaged}
 
 
 def opt_out(index_dir: str | Path, store, *, repo: str | None = None, owner: str | None = None,

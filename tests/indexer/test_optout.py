@@ -3,6 +3,7 @@ report removed code, the filter rebuilt without it, and re-ingest that never bri
 
 import json
 
+import numpy as np
 import pytest
 
 from indexer.build import build_index
@@ -54,7 +55,7 @@ def test_an_optout_removes_records_and_hides_the_code_from_membership(index):
     assert shared["removed"] == 1 and shared["contents_removed"] == 0  # alpha and gamma keep it
     assert membership.test(DUPLICATE).member
     assert [e["seq"] for e in OptoutLedger(path).entries()] == [1, 2]
-    assert OptoutLedger(path).verify() == {"entries": 2, "missing_chunk_files": []}
+    assert OptoutLedger(path).verify() == {"entries": 2, "missing_chunk_files": [], "damaged_lines": []}
 
 
 def test_rebuilding_the_filter_drops_removed_chunks_and_keeps_shared_ones(index):
@@ -95,13 +96,17 @@ def test_the_cli_adds_lists_and_rebuilds(index, capsys):
     assert "opt-outs up to 1" in capsys.readouterr().out
 
 
-def test_a_damaged_ledger_is_refused_but_a_cut_last_line_is_not_an_entry(tmp_path):
+def test_a_line_a_crash_cut_short_is_no_entry_and_later_appends_still_read(tmp_path):
     ledger = OptoutLedger(tmp_path)
-    ledger.dir.mkdir()
-    ledger.path.write_text('{"format": "starscope-optout-ledger", "version": 1}\n{"seq": 1, "repo": "a/b"}\n{"seq": 2')
+    ledger.append({"repo": "a/b"}, np.zeros(0, np.uint64))
+    with open(ledger.path, "a") as f:
+        f.write('{"seq": 2, "repo": "c/')  # a crash mid-append
     assert [e["seq"] for e in ledger.entries()] == [1]
-    ledger.path.write_text('{"format": "starscope-optout-ledger", "version": 1}\nnot json\n{"seq": 2}\n')
-    with pytest.raises(OptoutLedgerError, match="damaged"):
+    entry = ledger.append({"repo": "e/f"}, np.zeros(0, np.uint64))  # ends the cut line, goes on
+    assert entry["seq"] == 2 and [e["repo"] for e in ledger.entries()] == ["a/b", "e/f"]
+    assert ledger.verify() == {"entries": 2, "missing_chunk_files": [], "damaged_lines": [3]}
+    ledger.path.write_text('{"format": "starscope-optout-ledger", "version": 2}\n')
+    with pytest.raises(OptoutLedgerError, match="version 2"):
         ledger.entries()
     ledger.path.write_text('{"format": "something-else"}\n')
     with pytest.raises(OptoutLedgerError, match="not an opt-out ledger"):
