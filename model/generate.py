@@ -232,6 +232,12 @@ class Generator:
         return cls(model, tokenizer, name=name, device=device, max_new_tokens_cap=max_new_tokens_cap,
                    max_context=max_context, engine=engine, slots=slots)
 
+    def describe(self) -> dict:
+        """What ``/api/stats`` and the pages say about the model."""
+        return {"name": self.name, "architecture": type(self.model).__name__,
+                "parameters": sum(p.numel() for p in self.model.parameters()), "device": self.device,
+                "context": self.context, "fim": self.has_fim}
+
     # -- prompts -----------------------------------------------------------------------------
     @property
     def has_fim(self) -> bool:

@@ -40,9 +40,7 @@ def stats():
     live = index.store.stats().to_json()
     sketch = index.manifest.get("configs", {}).get("membership")
     gen = index.generator
-    model = None if gen is None else {"name": gen.name, "architecture": type(gen.model).__name__,
-                                      "parameters": sum(p.numel() for p in gen.model.parameters()),
-                                      "device": gen.device, "context": gen.context, "fim": gen.has_fim}
+    model = None if gen is None else gen.describe()
     return {**live, "index": index_summary(index.manifest), "store": index.store.describe(),
             "membership": sketch, "model": model}
 

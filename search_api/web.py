@@ -47,9 +47,7 @@ def attribute_page():
     """The playground: generate with the server's model (or paste any text) and see the
     generated text's verbatim spans, their sources and licenses, and near-duplicates."""
     gen = served_index().generator
-    model = None if gen is None else {"name": gen.name, "architecture": type(gen.model).__name__,
-                                      "device": gen.device, "fim": gen.has_fim}
-    return render_template("attribute.html", model=model,
+    return render_template("attribute.html", model=None if gen is None else gen.describe(),
                            max_new_tokens=gen.max_new_tokens_cap if gen is not None else 1024)
 
 
