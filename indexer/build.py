@@ -27,7 +27,7 @@ from membership.sketch import ChunkLog, build_bloom
 
 from .corpus import FieldMap, iter_documents, list_shards
 from .manifest import write_manifest
-from .optout import OptoutLedger
+from .optout import OptoutLedger, carry_optouts
 from .shard_log import ShardLog, shard_key
 from .store import StoreError
 from .stores import BACKENDS, open_store
@@ -117,16 +117,22 @@ def _batches(docs: Iterable, size: int):
 
 
 def build_index(inputs: Iterable[str | Path], out_dir: str | Path, *, config: BuildConfig = BuildConfig(),
-                fields: FieldMap | None = None, progress: bool | None = None) -> dict:
+                fields: FieldMap | None = None, progress: bool | None = None,
+                optouts_from: str | Path | None = None) -> dict:
     """Index every shard under ``inputs`` into ``out_dir`` and return the manifest.
 
     Rerunning on the same inputs skips completed shards; new inputs are added to the index.
+    ``optouts_from``: an index directory (the one being served, when rebuilding beside it)
+    whose opt-outs are carried into ``out_dir`` first, so their repositories are never ingested;
+    those made later are carried by ``starscope switch`` (:mod:`indexer.live`).
     """
     out = Path(out_dir)
     shards = list_shards(inputs)
     out.mkdir(parents=True, exist_ok=True)
     store = open_store(out, backend=config.store, create=True, sketch=config.membership,
                        minhash=config.minhash_config(), es=config.es)
+    if optouts_from is not None:
+        carry_optouts(Path(optouts_from).resolve(), out.resolve(), store, who="starscope index --optouts-from")
     log = ShardLog(out)
     chunk_log = ChunkLog(out)
     report = Progress(total_shards=len(shards),

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .build import BuildConfig, BuildWriteError, build_index
 from .corpus import CorpusError, FieldMap
+from .live import IndexSuperseded, SwitchError
 from .manifest import ManifestError
 from .query import Filters, QueryError, SORTS, parse_query
 from .store import Page, PageOutOfRange
@@ -22,7 +23,7 @@ from .store import StoreError
 
 # Errors that mean "your input is wrong", reported as one line and exit status 1.
 USER_ERRORS = (CorpusError, ManifestError, StoreError, BuildWriteError, QueryError, PageOutOfRange,
-               FileNotFoundError, NotADirectoryError, LookupError, ValueError)
+               SwitchError, IndexSuperseded, FileNotFoundError, NotADirectoryError, LookupError, ValueError)
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -55,8 +56,18 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="progress line on stderr (default: when stderr is a terminal)")
     p.add_argument("--store", choices=BACKENDS, default="tantivy",
                    help="tantivy (embedded, in the index directory; default) or elasticsearch")
+    p.add_argument("--optouts-from", type=Path, metavar="INDEX_DIR",
+                   help="carry this index's opt-outs into --out first, so opted-out code is never "
+                        "ingested (rebuilding beside the served index; `starscope switch` carries later ones)")
     add_es_options(p, build=True)
     p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("switch", help="point the served link at a rebuilt index directory, atomically "
+                                      "(a server given the link follows it within a second)")
+    p.add_argument("link", type=Path, help="the symbolic link the server serves (made if missing)")
+    p.add_argument("index", type=Path, help="the finished index directory to serve from now on")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_switch)
 
     p = sub.add_parser("merge", help="one servable index directory from the work directories of "
                                      "several indexers that share an Elasticsearch index")
@@ -170,6 +181,7 @@ def cmd_index(args) -> int:
                       licenses=args.licenses_field, lang=args.lang_field, stars=args.stars_field,
                       id=args.id_field)
     manifest = build_index(args.shards, args.out, fields=fields, progress=args.progress,
+                           optouts_from=args.optouts_from,
                            config=BuildConfig(max_doc_bytes=int(args.max_doc_mb * 1e6),
                                               bloom_fpr=args.bloom_fpr,
                                               membership=not args.no_membership,
@@ -246,12 +258,25 @@ def cmd_stats(args) -> int:
     return 0
 
 
+def cmd_switch(args) -> int:
+    from .live import switch
+
+    who = os.environ.get("USER") or os.environ.get("LOGNAME") or "cli"
+    done = switch(args.link, args.index, who=f"cli:{who} (starscope switch)")
+    print(json.dumps(done) if args.json else
+          f"{done['link']} -> {done['to']} (was {done['from']}); carried {len(done['optouts_carried'])} "
+          f"opt-outs and {done['requests_carried']} opt-out requests. The old directory stays until you "
+          "delete it (after the servers have followed the link: /api/health names the directory each serves).")
+    return 0
+
+
 def cmd_optout_add(args) -> int:
     from .optout import opt_out
 
-    store = open_index(args.index, es=es_config(args))
+    index = args.index.resolve()  # one directory for the store and the ledger, even if a switch moves the link
+    store = open_index(index, es=es_config(args))
     who = os.environ.get("USER") or os.environ.get("LOGNAME") or "cli"
-    entry = opt_out(args.index, store, repo=args.repo, owner=args.owner, reason=args.reason, who=f"cli:{who}")
+    entry = opt_out(index, store, repo=args.repo, owner=args.owner, reason=args.reason, who=f"cli:{who}")
     print(json.dumps(entry) if args.json else
           f"removed {args.repo or args.owner}: {entry['removed']} contents deleted or changed "
           f"({entry['contents_removed']} gone entirely); ledger entry {entry['seq']}. Membership checks its "

@@ -14,29 +14,49 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
+
+
+class LockedLog:
+    """A log held under its exclusive lock (see :func:`locked`)."""
+
+    def __init__(self, fd: int, header: dict):
+        self._fd, self._header = fd, header
+
+    def append(self, record: dict) -> dict:
+        """Write ``record`` as one line and fsync it (the header first, into an empty log)."""
+        size = os.fstat(self._fd).st_size
+        lead = ""
+        if size == 0:
+            lead = json.dumps(self._header) + "\n"
+        elif os.pread(self._fd, 1, size - 1) != b"\n":
+            lead = "\n"  # end a line a crash cut short
+        os.write(self._fd, (lead + json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+        os.fsync(self._fd)
+        return record
+
+
+@contextmanager
+def locked(path: Path, header: dict) -> Iterator[LockedLog]:
+    """Hold the log's exclusive lock for a block: no other writer, in any process, appends
+    until it ends. (``flock`` locks belong to the open file, so do not lock the same log twice
+    in one block: the second waits for the first forever.)"""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield LockedLog(fd, header)
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def append(path: Path, header: dict, make_record: Callable[[], dict]) -> dict:
     """Append the record ``make_record()`` returns; it is called under the lock, so it may read
     the log (to number its record) and write files that must exist before the record does."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        size = os.fstat(fd).st_size
-        lead = ""
-        if size == 0:
-            lead = json.dumps(header) + "\n"
-        elif os.pread(fd, 1, size - 1) != b"\n":
-            lead = "\n"  # end a line a crash cut short
-        record = make_record()
-        os.write(fd, (lead + json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)  # releases the lock
-    return record
+    with locked(path, header) as log:
+        return log.append(make_record())
 
 
 def read_lines(path: Path, header: dict, error: type[Exception], what: str) -> tuple[list[tuple[int, str]], bool]:

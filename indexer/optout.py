@@ -26,11 +26,13 @@ import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import numpy as np
 
 from . import jsonl_log
+from .live import check_current
 
 FORMAT = "starscope-optout-ledger"
 VERSION = 1
@@ -98,22 +100,30 @@ class OptoutLedger:
                if (e.get("repo") or e.get("owner")).lower().startswith(prefix)]
         return out[:limit]
 
-    def append(self, record: dict, removed_hashes: np.ndarray) -> dict:
-        """Give ``record`` the next ``seq``, save its removed hashes, then append it (under an
-        exclusive lock, fsynced)."""
-        (self.dir / "removed").mkdir(parents=True, exist_ok=True)
+    @contextmanager
+    def locked(self) -> Iterator[Callable[[dict, np.ndarray], dict]]:
+        """Hold the ledger's lock for a block (no other opt-out, in any process, runs until it
+        ends); yields ``append(record, removed_hashes)``, which gives ``record`` the next
+        ``seq``, saves its removed hashes, then appends it, fsynced."""
+        with jsonl_log.locked(self.path, HEADER) as log:
+            def append(record: dict, removed_hashes: np.ndarray) -> dict:
+                self._cache = None
+                numbered = {"seq": self.last_seq() + 1, **record}
+                (self.dir / "removed").mkdir(parents=True, exist_ok=True)
+                tmp = self.removed_path(numbered["seq"]).with_suffix(".tmp.npy")
+                np.save(tmp, np.asarray(removed_hashes, dtype=np.uint64))
+                os.replace(tmp, self.removed_path(numbered["seq"]))
+                log.append(numbered)
+                self._cache = None
+                return numbered
 
-        def numbered() -> dict:  # under the log's lock: no other writer takes the same number
-            self._cache = None
-            numbered = {"seq": self.last_seq() + 1, **record}
-            tmp = self.removed_path(numbered["seq"]).with_suffix(".tmp.npy")
-            np.save(tmp, np.asarray(removed_hashes, dtype=np.uint64))
-            os.replace(tmp, self.removed_path(numbered["seq"]))
-            return numbered
+            yield append
 
-        record = jsonl_log.append(self.path, HEADER, numbered)
-        self._cache = None
-        return record
+    def pending(self, filter_seq: int) -> int:
+        """How many opt-outs a Bloom filter that reflects those up to ``filter_seq`` still
+        holds chunks of. One that removed no chunk (its contents all live on elsewhere, or it
+        was carried into a build before its repository was read) leaves nothing to suppress."""
+        return sum(1 for e in self.entries() if e["seq"] > filter_seq and e.get("chunks_removed", 1))
 
     def removed_hashes(self) -> np.ndarray:
         """The chunk hashes of every removed content, distinct."""
@@ -135,9 +145,15 @@ class OptoutLedger:
 
 
 def opt_out(index_dir: str | Path, store, *, repo: str | None = None, owner: str | None = None,
-            reason: str, who: str) -> dict:
+            reason: str, who: str, carried_from: dict | None = None) -> dict:
     """Remove a repository's (or owner's) sources from ``store`` now and record it; returns the
-    ledger entry (``removed``: contents deleted or changed)."""
+    ledger entry (``removed``: contents deleted or changed; ``carried_from``: the directory and
+    entry it repeats, see :func:`carry_optouts`).
+
+    Raises:
+        ValueError: not exactly one of ``repo`` and ``owner``, or no reason.
+        indexer.live.IndexSuperseded: a switch replaced ``index_dir``; nothing was removed.
+    """
     from membership.chunks import ChunkConfig, distinct, document_chunk_hashes
 
     if bool(repo) == bool(owner):
@@ -147,21 +163,42 @@ def opt_out(index_dir: str | Path, store, *, repo: str | None = None, owner: str
     if not reason.strip():
         raise ValueError("the reason must say why")
     field, name = ("repo", repo) if repo else ("owner", owner)
-    before = store.docs_with_terms(field, [name.lower()], limit=10_000_000)
-    with store.session() as session:
-        removed = session.delete(repo=repo, owner=owner)
-    shas = [d.sha for d in before]
-    left = {d.sha for d in store.docs_with_terms("sha", shas, limit=len(shas) + 1)} if shas else set()
-    gone = [d for d in before if d.sha not in left]
-    chunk_json = store.describe().get("chunks")
-    hashes = np.zeros(0, np.uint64)
-    if chunk_json and gone:
-        hashes = distinct(np.concatenate(document_chunk_hashes([d.content for d in gone],
-                                                               ChunkConfig.from_json(chunk_json))))
-    record = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "who": who, field: name,
-              "reason": reason.strip(), "removed": removed, "contents_removed": len(gone),
-              "chunks_removed": int(len(hashes))}
-    return OptoutLedger(index_dir).append(record, hashes)
+    with OptoutLedger(index_dir).locked() as append:
+        check_current(index_dir)
+        before = store.docs_with_terms(field, [name.lower()], limit=10_000_000)
+        with store.session() as session:
+            removed = session.delete(repo=repo, owner=owner)
+        shas = [d.sha for d in before]
+        left = {d.sha for d in store.docs_with_terms("sha", shas, limit=len(shas) + 1)} if shas else set()
+        gone = [d for d in before if d.sha not in left]
+        chunk_json = store.describe().get("chunks")
+        hashes = np.zeros(0, np.uint64)
+        if chunk_json and gone:
+            hashes = distinct(np.concatenate(document_chunk_hashes([d.content for d in gone],
+                                                                   ChunkConfig.from_json(chunk_json))))
+        record = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "who": who, field: name,
+                  "reason": reason.strip(), "removed": removed, "contents_removed": len(gone),
+                  "chunks_removed": int(len(hashes))}
+        if carried_from:
+            record["carried_from"] = carried_from
+        return append(record, hashes)
+
+
+def carry_optouts(src_dir: str | Path, dst_dir: str | Path, dst_store, *, who: str) -> list[dict]:
+    """Carry out on ``dst_dir`` every opt-out recorded on ``src_dir`` that it lacks (same
+    reason, ``who`` the command carrying it); returns the new entries. Idempotent: a repository
+    or owner already opted out of ``dst_dir`` is not carried twice."""
+    dst = OptoutLedger(dst_dir)
+    out = []
+    for e in OptoutLedger(src_dir).entries():
+        field = "repo" if e.get("repo") else "owner"
+        if (dst.excluder()(e["repo"]) if field == "repo"
+                else any((d.get("owner") or "").lower() == e["owner"].lower() for d in dst.entries())):
+            continue
+        out.append(opt_out(dst_dir, dst_store, reason=e["reason"], who=who, **{field: e[field]},
+                           carried_from={"dir": str(Path(src_dir).resolve()), "seq": e["seq"],
+                                         "who": e["who"], "at": e["at"]}))
+    return out
 
 
 def rebuild_filter(index_dir: str | Path, store) -> dict:

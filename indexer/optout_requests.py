@@ -19,8 +19,10 @@ import re
 import secrets
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import ContextManager
 
 from . import jsonl_log
+from .live import check_current
 
 FORMAT = "starscope-optout-requests"
 VERSION = 1
@@ -74,6 +76,7 @@ class OptoutRequests:
 
         Raises:
             OptoutRequestError: a field is missing, malformed or too long.
+            indexer.live.IndexSuperseded: a switch replaced this index directory.
             OSError: the index directory cannot be written.
         """
         fields = validate(repo=repo, owner=owner, contact=contact, reason=reason)
@@ -81,7 +84,24 @@ class OptoutRequests:
                   "received_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                   **{k: v for k, v in fields.items() if v is not None},
                   "indexed_documents": indexed_documents}
-        return jsonl_log.append(self.path, HEADER, lambda: record)
+        with self.locked() as log:
+            check_current(self.path.parent.parent)
+            return log.append(record)
+
+    def locked(self) -> ContextManager[jsonl_log.LockedLog]:
+        """Hold the log's lock for a block: no request is recorded until it ends."""
+        return jsonl_log.locked(self.path, HEADER)
+
+    def carry(self, src: "OptoutRequests") -> int:
+        """Append the requests of ``src`` that this log lacks (by ``id``), in their order;
+        returns how many. Call it holding ``src``'s lock, so none arrives meanwhile."""
+        have = {r["id"] for r in self.list()}
+        missing = [r for r in src.list() if r.get("id") not in have]
+        if missing:
+            with self.locked() as log:
+                for record in missing:
+                    log.append(record)
+        return len(missing)
 
     def _lines(self) -> list[str]:
         lines, _ = jsonl_log.read_lines(self.path, HEADER, OptoutRequestsFormatError, "an opt-out request log")

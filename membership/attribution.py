@@ -275,7 +275,7 @@ class MembershipIndex:
     def optouts_pending(self) -> int:
         """Opt-outs whose removed chunks the Bloom filter still holds (until
         ``starscope rebuild-filter``); while any are, membership checks its hits in the store."""
-        return max(0, self.ledger.last_seq() - self.filter_seq) if self.ledger is not None else 0
+        return self.ledger.pending(self.filter_seq) if self.ledger is not None else 0
 
     # -- input -------------------------------------------------------------------------------
     def _normalized(self, text: str) -> Normalized:

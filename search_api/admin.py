@@ -8,16 +8,18 @@ without one the admin endpoints answer 403. Tokens are compared in constant time
 from __future__ import annotations
 
 import hmac
+from typing import Callable
 
 from flask import Blueprint, current_app, g, request
 
+from indexer.live import IndexSuperseded
 from indexer.optout import opt_out
+from indexer.optout_requests import OptoutRequestError, OptoutRequests, validate
 from indexer.query import Filters, SearchQuery
 from indexer.store import Page
-from indexer.optout_requests import OptoutRequestError, OptoutRequests, validate
 
 from . import models
-from .app import served_index
+from .app import follow_switch, served_index
 from .errors import ApiError
 from .openapi import json_body, operation
 
@@ -37,7 +39,7 @@ def require_admin() -> None:
 
 
 @operation(bp, "/api/admin/optout", "POST", summary="Remove a repository or an owner from the index",
-           body=models.OptoutRequest, response=models.OptoutResponse, errors=(401, 403, 415), bearer=True)
+           body=models.OptoutRequest, response=models.OptoutResponse, errors=(401, 403, 415, 503), bearer=True)
 def optout():
     """Deletes the repository's (or owner's) sources from the store in one operation: search,
     attribution and near-duplicates stop returning them at once; contents also found elsewhere
@@ -45,16 +47,25 @@ def optout():
     require_admin()
     req = json_body(models.OptoutRequest)
     who = f"admin-api:{g.get('request_id', '?')}"
-    entry = opt_out(current_app.config["INDEX_DIR"], served_index().store, repo=req.repo, owner=req.owner,
-                    reason=req.reason, who=who)
+    entry = _on_current_index(lambda served: opt_out(served.path, served.store, repo=req.repo, owner=req.owner,
+                                                     reason=req.reason, who=who))
     current_app.logger.info("opt-out %d: %s removed %d contents", entry["seq"], req.repo or req.owner,
                             entry["removed"])
     return {"removed": entry["removed"], "repo": req.repo, "owner": req.owner, "seq": entry["seq"],
             "contents_removed": entry["contents_removed"]}
 
 
-def _requests() -> OptoutRequests:
-    return OptoutRequests(current_app.config["INDEX_DIR"])
+def _on_current_index(write: Callable):
+    """``write(served_index)``; if a switch superseded the served directory (the write, made
+    under the log's lock, found out and did nothing), once more on the directory switched to."""
+    try:
+        return write(served_index())
+    except IndexSuperseded:
+        try:
+            return write(follow_switch())
+        except IndexSuperseded:  # switched again meanwhile, or the new one cannot be opened yet
+            raise ApiError("the index is being switched to a rebuilt one; retry in a second", status=503,
+                           code="index_switching", headers={"Retry-After": "1"}) from None
 
 
 @operation(bp, "/api/optout/requests", "POST", summary="Ask for a repository or an owner to be removed",
@@ -70,10 +81,14 @@ def request_optout():
     except OptoutRequestError as e:
         raise ApiError(str(e), code=e.code) from None
     field, name = ("repo", fields["repo"]) if fields["repo"] else ("owner", fields["owner"])
-    # the repo filter takes owner/name or an owner alone, and counts live documents only
-    indexed = served_index().store.search(SearchQuery(filters=Filters(repo=name)), page=Page(1, 1)).total
+
+    def record_request(served):
+        # the repo filter takes owner/name or an owner alone, and counts live documents only
+        indexed = served.store.search(SearchQuery(filters=Filters(repo=name)), page=Page(1, 1)).total
+        return OptoutRequests(served.path).add(**fields, indexed_documents=indexed)
+
     try:
-        record = _requests().add(**fields, indexed_documents=indexed)
+        record = _on_current_index(record_request)
     except OSError as e:
         raise ApiError(f"the request could not be recorded ({e.strerror}); try again later", status=503,
                        code="optout_unavailable") from None
@@ -87,5 +102,5 @@ def request_optout():
 def list_optout_requests():
     """Every request, oldest first, with the requester's contact."""
     require_admin()
-    log = _requests()
+    log = OptoutRequests(served_index().path)
     return {"requests": log.list(), "bad_lines": log.verify()["bad_lines"]}

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
+import os
 import re
+import threading
+import time
 import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
 
 from flask import Flask, current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -50,9 +53,10 @@ class ServedIndex:
 
     @classmethod
     def open(cls, index_dir: str | Path, *, es=None, max_text_chars: int = 1_000_000,
-             model: str | None = None, model_device: str | None = None) -> "ServedIndex":
+             model: str | None = None, model_device: str | None = None, generator=None) -> "ServedIndex":
         """Open the store the manifest names (``es``: where an Elasticsearch-backed index is
-        served from, if not where it was built).
+        served from, if not where it was built); ``generator``: a loaded model to serve
+        instead of loading ``model``.
 
         Raises:
             indexer.manifest.ManifestError: ``index_dir`` is not a StarScope index.
@@ -69,8 +73,7 @@ class ServedIndex:
                                               config=AttributionConfig(max_chars=max_text_chars))
         except SketchMissing:
             membership = None  # a search-only index: the membership endpoints say so
-        generator = None
-        if model:
+        if generator is None and model:
             from model.generate import Generator
 
             generator = Generator.load(model, device=model_device)
@@ -87,9 +90,80 @@ class ServedIndex:
         return [lang for lang, _ in sorted(by_lang.items(), key=lambda kv: (-kv[1], kv[0])) if lang]
 
 
+class LiveIndex:
+    """What the app serves: the index directory ``INDEX_DIR`` names, followed when it is a link
+    that ``starscope switch`` moves (:mod:`indexer.live`).
+
+    At most once a second a request looks where the link points; when that changed, a thread
+    opens the new directory (reusing the loaded model) while requests go on being answered from
+    the old one, then the new one takes over for requests that start afterwards. Requests under
+    way finish on the one they began with. A directory that fails to open is retried every
+    ``RETRY_SECONDS`` and reported by ``/api/health`` meanwhile; the old one stays served.
+    """
+
+    CHECK_SECONDS = 1.0
+    RETRY_SECONDS = 10.0
+
+    def __init__(self, link: str | Path, **open_args):
+        self.link = Path(link)
+        self._open_args = open_args
+        self.current = ServedIndex.open(Path(os.path.realpath(self.link)), **open_args)
+        self.switched_at: str | None = None
+        self.switch_error: dict | None = None
+        self._switching = threading.Lock()  # held while the link is looked at or followed
+        self._next_check = time.monotonic() + self.CHECK_SECONDS
+
+    def get(self) -> ServedIndex:
+        """The index to answer from now (starting a switch in the background when due)."""
+        now = time.monotonic()
+        if now >= self._next_check and self._switching.acquire(blocking=False):
+            self._next_check = now + self.CHECK_SECONDS
+            target = Path(os.path.realpath(self.link))
+            if target == self.current.path:
+                self._switching.release()
+            else:  # the thread releases the lock when the switch is done (or failed)
+                threading.Thread(target=self._switch, args=(target, True), daemon=True,
+                                 name="starscope-switch").start()
+        return self.current
+
+    def follow_now(self) -> ServedIndex:
+        """Switch to where the link points before returning (a writer just learned that the
+        served directory was superseded)."""
+        with self._switching:
+            target = Path(os.path.realpath(self.link))
+            if target != self.current.path:
+                self._switch(target, False)
+        return self.current
+
+    def _switch(self, target: Path, release: bool) -> None:
+        try:
+            index = ServedIndex.open(target, **{**self._open_args, "generator": self.current.generator})
+        except Exception as e:  # noqa: BLE001 - any failure leaves the old index served, and says so
+            self.switch_error = {"target": str(target), "message": f"{type(e).__name__}: {e}",
+                                 "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            self._next_check = time.monotonic() + self.RETRY_SECONDS
+        else:
+            self.current, self.switch_error = index, None
+            self.switched_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        finally:
+            if release:
+                self._switching.release()
+
+
 def served_index() -> ServedIndex:
-    """The current app's index (inside a request or app context)."""
-    return current_app.extensions[EXTENSION]
+    """The index the current request answers from: the same one for all of its lookups, even
+    if a switch happens meanwhile."""
+    served = g.get("served_index")
+    if served is None:
+        served = g.served_index = current_app.extensions[EXTENSION].get()
+    return served
+
+
+def follow_switch() -> ServedIndex:
+    """The served index after a switch this request's index lost to (see
+    :class:`indexer.live.IndexSuperseded`); the request answers from it from now on."""
+    served = g.served_index = current_app.extensions[EXTENSION].follow_now()
+    return served
 
 
 def checked_config(config: dict) -> dict:
@@ -175,9 +249,9 @@ def create_app(config: dict | None = None) -> Flask:
                 static_folder=str(WEB_DIR / "static"), static_url_path="/static")
     app.config.update(settings)
     app.json.sort_keys = False  # keep the records' own order: totals before hits
-    app.extensions[EXTENSION] = ServedIndex.open(settings["INDEX_DIR"], es=settings.get("ELASTICSEARCH"),
-                                                    max_text_chars=settings["MAX_TEXT_CHARS"],
-                                                    model=settings["MODEL"], model_device=settings["MODEL_DEVICE"])
+    app.extensions[EXTENSION] = LiveIndex(settings["INDEX_DIR"], es=settings.get("ELASTICSEARCH"),
+                                          max_text_chars=settings["MAX_TEXT_CHARS"],
+                                          model=settings["MODEL"], model_device=settings["MODEL_DEVICE"])
 
     rate = parse_rate(settings["RATE_LIMIT"])
     if rate is not None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from flask import Blueprint
+from flask import Blueprint, current_app
 
 from . import models
-from .app import served_index
+from .app import EXTENSION, served_index
 from .openapi import openapi_document, operation
 
 bp = Blueprint("health", __name__)
@@ -25,10 +25,15 @@ def index_summary(manifest: dict) -> dict:
 @operation(bp, "/api/health", summary="Is the index served?", response=models.HealthResponse)
 def health():
     """``documents`` is the store's live count (it drops after an opt-out); ``index`` is the
-    manifest as of the last build."""
+    manifest as of the last build; ``index_dir`` the directory served (where the served link
+    pointed when this worker last followed it), ``switched_at`` when it did, and
+    ``switch_error`` why the directory the link points at now could not be opened (the old one
+    is served meanwhile)."""
     index = served_index()
+    live = current_app.extensions[EXTENSION]
     return {"status": "ok", "documents": index.store.stats().documents,
-            "index": index_summary(index.manifest)}
+            "index": index_summary(index.manifest), "index_dir": str(index.path),
+            "switched_at": live.switched_at, "switch_error": live.switch_error}
 
 
 @operation(bp, "/api/stats", summary="What the index holds", response=models.StatsResponse)

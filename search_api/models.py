@@ -299,10 +299,19 @@ class IndexSummary(Response):
     updated: Optional[str]
 
 
+class SwitchFailure(Response):
+    target: str
+    message: str
+    at: str
+
+
 class HealthResponse(Response):
     status: Literal["ok"]
     documents: int
     index: IndexSummary
+    index_dir: str
+    switched_at: Optional[str] = None
+    switch_error: Optional[SwitchFailure] = None
 
 
 class StatsResponse(Response):

@@ -98,11 +98,13 @@ def test_the_cli_adds_lists_and_rebuilds(index, capsys):
 
 def test_a_line_a_crash_cut_short_is_no_entry_and_later_appends_still_read(tmp_path):
     ledger = OptoutLedger(tmp_path)
-    ledger.append({"repo": "a/b"}, np.zeros(0, np.uint64))
+    with ledger.locked() as append:
+        append({"repo": "a/b"}, np.zeros(0, np.uint64))
     with open(ledger.path, "a") as f:
         f.write('{"seq": 2, "repo": "c/')  # a crash mid-append
     assert [e["seq"] for e in ledger.entries()] == [1]
-    entry = ledger.append({"repo": "e/f"}, np.zeros(0, np.uint64))  # ends the cut line, goes on
+    with ledger.locked() as append:
+        entry = append({"repo": "e/f"}, np.zeros(0, np.uint64))  # ends the cut line, goes on
     assert entry["seq"] == 2 and [e["repo"] for e in ledger.entries()] == ["a/b", "e/f"]
     assert ledger.verify() == {"entries": 2, "missing_chunk_files": [], "damaged_lines": [3]}
     ledger.path.write_text('{"format": "starscope-optout-ledger", "version": 2}\n')

@@ -30,7 +30,7 @@ def test_invalid_limits_are_refused(index_dir, config, message):
 
 
 def test_store_and_manifest_load_once_into_extensions(app, index_dir):
-    served = app.extensions["starscope"]
+    served = app.extensions["starscope"].current
     assert isinstance(served, ServedIndex)
     assert served.path == index_dir
     assert served.manifest["format"] == "starscope-index"
