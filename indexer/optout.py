@@ -1,15 +1,21 @@
 """Opt-out that takes effect: ``<index>/optout/ledger.jsonl`` and ``<index>/optout/removed/``.
 
-Owns the ledger (writer :meth:`OptoutLedger.append`, reader :meth:`OptoutLedger.entries`, format
+Owns the ledger (writer :meth:`OptoutLedger.locked`, reader :meth:`OptoutLedger.entries`, format
 version, :meth:`OptoutLedger.verify`) and the removed-chunk files beside it. What an opt-out does,
 in order (:func:`opt_out`):
 
-1. the repository's (or owner's) documents are read, then its sources are deleted from the store
-   in one operation: search, attribution and near-duplicates stop returning them at once;
-2. the chunk hashes of the contents left without any source are saved to
-   ``removed/<seq>.npy``, then the request is appended to the ledger: ``{"seq", "at", "who",
-   "repo" | "owner", "reason", "removed", "contents_removed", "chunks_removed"}``. A crash
-   between the two leaves an unreferenced file, never a ledger entry without its hashes.
+1. the repository's (or owner's) documents are read, and the chunk hashes of the contents no
+   other source keeps are saved to ``removed/<seq>.npy``;
+2. the request is appended to the ledger: ``{"seq", "at", "who", "repo" | "owner", "reason",
+   "removed", "contents_removed", "chunks_removed"}``;
+3. its sources are deleted from the store in one operation: search, attribution and
+   near-duplicates stop returning them at once.
+
+The entry is written ahead of the deletion, so a failure (a crash, a full disk) never leaves
+code removed without a record of it: a crash before step 2 leaves at most an unreferenced file;
+one after it, an opt-out recorded but not yet carried out, which membership treats as pending
+(it checks hits in the store, which still holds them), which the next build honours, and which
+rerunning the same opt-out finishes.
 
 Until the Bloom filter is rebuilt, it still holds the removed chunks; membership checks hits
 against the store whenever the ledger is ahead of the filter (``sketch.json``'s ``ledger_seq``),
@@ -166,34 +172,38 @@ def opt_out(index_dir: str | Path, store, *, repo: str | None = None, owner: str
     with OptoutLedger(index_dir).locked() as append:
         check_current(index_dir)
         before = store.docs_with_terms(field, [name.lower()], limit=10_000_000)
-        with store.session() as session:
-            removed = session.delete(repo=repo, owner=owner)
-        shas = [d.sha for d in before]
-        left = {d.sha for d in store.docs_with_terms("sha", shas, limit=len(shas) + 1)} if shas else set()
-        gone = [d for d in before if d.sha not in left]
+        leaves = ((lambda s: s.repo.lower() == name.lower()) if repo else
+                  (lambda s: s.owner.lower() == name.lower()))
+        gone = [d for d in before if all(leaves(s) for s in d.sources)]  # no other source keeps it
         chunk_json = store.describe().get("chunks")
         hashes = np.zeros(0, np.uint64)
         if chunk_json and gone:
             hashes = distinct(np.concatenate(document_chunk_hashes([d.content for d in gone],
                                                                    ChunkConfig.from_json(chunk_json))))
         record = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "who": who, field: name,
-                  "reason": reason.strip(), "removed": removed, "contents_removed": len(gone),
+                  "reason": reason.strip(), "removed": len(before), "contents_removed": len(gone),
                   "chunks_removed": int(len(hashes))}
         if carried_from:
             record["carried_from"] = carried_from
-        return append(record, hashes)
+        entry = append(record, hashes)  # recorded before it is carried out: see the module's note
+        with store.session() as session:
+            session.delete(repo=repo, owner=owner)
+        return entry
 
 
 def carry_optouts(src_dir: str | Path, dst_dir: str | Path, dst_store, *, who: str) -> list[dict]:
     """Carry out on ``dst_dir`` every opt-out recorded on ``src_dir`` that it lacks (same
     reason, ``who`` the command carrying it); returns the new entries. Idempotent: a repository
-    or owner already opted out of ``dst_dir`` is not carried twice."""
+    or owner already opted out of ``dst_dir``, with nothing of it left in ``dst_store``, is not
+    carried again."""
     dst = OptoutLedger(dst_dir)
     out = []
     for e in OptoutLedger(src_dir).entries():
         field = "repo" if e.get("repo") else "owner"
-        if (dst.excluder()(e["repo"]) if field == "repo"
-                else any((d.get("owner") or "").lower() == e["owner"].lower() for d in dst.entries())):
+        recorded = (dst.excluder()(e["repo"]) if field == "repo"
+                    else any((d.get("owner") or "").lower() == e["owner"].lower() for d in dst.entries()))
+        # recorded and carried out; one recorded but cut off before its deletion is done again
+        if recorded and not dst_store.docs_with_terms(field, [e[field].lower()], limit=1):
             continue
         out.append(opt_out(dst_dir, dst_store, reason=e["reason"], who=who, **{field: e[field]},
                            carried_from={"dir": str(Path(src_dir).resolve()), "seq": e["seq"],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import threading
 from collections import Counter, OrderedDict
 from contextlib import contextmanager
@@ -176,11 +177,24 @@ class TantivyStore:
         s = TantivySession(self, sign_workers=sign_workers)
         try:
             yield s
-        except BaseException:
-            s.rollback()
+        except BaseException as e:
+            try:
+                s.rollback()
+            except ValueError:
+                if _disk_error(e, self.path) is None:
+                    raise
+            disk = _disk_error(e, self.path)
+            if disk is not None:
+                raise disk from e
             raise
-        s.commit()
-        s.close()
+        try:
+            s.commit()
+            s.close()
+        except ValueError as e:
+            disk = _disk_error(e, self.path)
+            if disk is not None:
+                raise disk from e
+            raise
 
     def _to_tantivy(self, rec: StoredDocument, camel: str, chunks: np.ndarray, sigs: tuple):
         """One tantivy document; ``camel``, ``chunks`` and ``sigs`` (plain and abstracted
@@ -491,6 +505,37 @@ class TantivyStore:
                 matches.append((rank, occurrences, addr))
         matches.sort(key=lambda m: (-m[0], -m[1]))
         return matches
+
+
+_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+
+
+def _disk_error(error: BaseException, path: Path) -> OSError | None:
+    """The OSError behind a tantivy write failure, if it was one (tantivy raises ValueError):
+    its errno when the message gives it; else, when the writer died of an I/O error it did not
+    pass on, what writing a probe file into ``path`` says now (a full or read-only disk)."""
+    if not isinstance(error, ValueError):
+        return None
+    m = _OS_ERROR.search(str(error))
+    if m:
+        code = int(m.group(1))
+        return OSError(code, os.strerror(code), str(path))
+    if "writer was killed" not in str(error) and "IO error" not in str(error):
+        return None
+    probe = path / f".write-probe-{os.getpid()}"
+    try:
+        with open(probe, "wb") as f:
+            f.write(b"\0" * (1 << 20))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        return e
+    finally:
+        try:
+            probe.unlink()
+        except OSError:
+            pass
+    return None
 
 
 class TantivySession(SketchingSession):

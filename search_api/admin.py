@@ -47,8 +47,12 @@ def optout():
     require_admin()
     req = json_body(models.OptoutRequest)
     who = f"admin-api:{g.get('request_id', '?')}"
-    entry = _on_current_index(lambda served: opt_out(served.path, served.store, repo=req.repo, owner=req.owner,
-                                                     reason=req.reason, who=who))
+    try:
+        entry = _on_current_index(lambda served: opt_out(served.path, served.store, repo=req.repo,
+                                                         owner=req.owner, reason=req.reason, who=who))
+    except OSError as e:  # a full or read-only disk: recorded and not carried out, or neither
+        raise ApiError(f"the index cannot be written ({e.strerror}); free space or make it writable, then "
+                       "send the same opt-out again to finish it", status=503, code="index_unwritable") from None
     current_app.logger.info("opt-out %d: %s removed %d contents", entry["seq"], req.repo or req.owner,
                             entry["removed"])
     return {"removed": entry["removed"], "repo": req.repo, "owner": req.owner, "seq": entry["seq"],

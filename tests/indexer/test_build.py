@@ -187,6 +187,47 @@ def test_a_full_or_read_only_disk_is_a_clear_error_and_a_rerun_resumes(corpus, t
     assert snapshot(tmp_path, rows) == ref
 
 
+@pytest.fixture()
+def small_disk(tmp_path):
+    """A 1 MB tmpfs (a real disk that fills up), grown by calling the fixture's value."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True,
+                          text=True) if os.geteuid() == 0 else None
+    if made is None or made.returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root and mount rights "
+                    f"({made.stderr.strip() if made else 'not root'}); bench/fault_bench.py measures the same")
+    yield mnt, lambda: subprocess.run(["mount", "-o", "remount,size=64m", str(mnt)], check=True)
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_a_real_full_disk_is_a_clear_error_and_a_rerun_resumes(corpus, small_disk, capsys):
+    """tantivy reports a full disk as a ValueError (or only as a dead writer); the build must
+    still say which shard, the cause and the fix, and end exactly as an uninterrupted build."""
+    from indexer.cli import main
+
+    shards, rows, ref = corpus
+    mnt, grow = small_disk
+    assert main(["index", str(shards), "--out", str(mnt / "index"), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "rerun the same command" in err.lower()
+    grow()
+    assert main(["index", str(shards), "--out", str(mnt / "index"), "--no-progress"]) == 0
+    assert snapshot(mnt / "index", rows) == ref
+
+
+def test_tantivy_write_failures_become_the_os_errors_behind_them(tmp_path):
+    from indexer.tantivy_store import _disk_error
+
+    full = _disk_error(ValueError("An IO error occurred: 'No space left on device (os error 28)'"), tmp_path)
+    assert isinstance(full, OSError) and full.errno == errno.ENOSPC
+    dead = ValueError("An error occurred in a thread: 'An index writer was killed.. (io::Error most likely)'")
+    assert _disk_error(dead, tmp_path) is None  # the disk takes a probe: not a disk fault
+    assert isinstance(_disk_error(dead, tmp_path / "gone"), FileNotFoundError)  # it does not
+    assert _disk_error(ValueError("give exactly one of repo= or owner="), tmp_path) is None
+    assert not list(tmp_path.iterdir())  # the probe is gone
+
+
 def test_oversize_documents_are_skipped_and_counted(tmp_path):
     shard = tmp_path / "big.jsonl"
     one_line = "x = '" + "a" * (50 * 1024 * 1024) + "'"

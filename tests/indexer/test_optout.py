@@ -113,3 +113,39 @@ def test_a_line_a_crash_cut_short_is_no_entry_and_later_appends_still_read(tmp_p
     ledger.path.write_text('{"format": "something-else"}\n')
     with pytest.raises(OptoutLedgerError, match="not an opt-out ledger"):
         ledger.entries()
+
+
+class FullDisk:
+    """The store, except that its writes fail as on a full disk."""
+
+    def __init__(self, store):
+        self._store = store
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def session(self, **kw):
+        raise OSError(28, "No space left on device")
+
+
+def test_an_optout_cut_off_before_its_deletion_is_recorded_pending_and_finished_by_a_rerun(index):
+    """The ledger entry is written ahead of the deletion: a failure in between never leaves code
+    removed without a record, and the removal is finished by sending the opt-out again (or by
+    a switch carrying it)."""
+    from indexer.optout import carry_optouts
+
+    path, _, _ = index
+    store = open_index(path)
+    with pytest.raises(OSError):
+        opt_out(path, FullDisk(store), repo="math/fib", reason="asked", who="test")
+    (entry,) = OptoutLedger(path).entries()
+    assert entry["repo"] == "math/fib" and entry["contents_removed"] == 2 and entry["chunks_removed"] > 0
+    assert total(store, "fibonacci") == 2  # recorded, not yet carried out
+    membership = MembershipIndex.open(path, store=store)
+    assert membership.optouts_pending() == 1 and membership.test(FIB).member  # true: the store has it
+
+    # carrying it into another index whose ledger has it but whose store still holds the code
+    # (the same cut-off, there) finishes the removal instead of skipping it
+    assert [e["seq"] for e in carry_optouts(path, path, store, who="test")] == [2]
+    assert total(store, "fibonacci") == 0 and not MembershipIndex.open(path, store=store).test(FIB).member
+    assert carry_optouts(path, path, store, who="test") == []

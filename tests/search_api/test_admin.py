@@ -101,3 +101,20 @@ def test_authors_ask_for_removal_and_the_operator_lists_the_requests(admin_clien
 ])
 def test_bad_removal_requests_are_refused(admin_client, body):
     error_of(admin_client.post("/api/optout/requests", json=body), 400, "invalid_parameter")
+
+
+def test_an_optout_on_an_unwritable_disk_is_a_503_that_says_to_send_it_again(admin_client, monkeypatch):
+
+    served = admin_client.application.extensions["starscope"].current
+    real_session = served.store.session
+
+    def full_disk(**kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(served.store, "session", full_disk)
+    body = {"repo": "math/fib", "reason": "author asked"}
+    error = error_of(admin_client.post("/api/admin/optout", json=body, headers=bearer()), 503, "index_unwritable")
+    assert "No space left on device" in error["message"] and "again" in error["message"]
+    monkeypatch.setattr(served.store, "session", real_session)
+    assert admin_client.post("/api/admin/optout", json=body, headers=bearer()).status_code == 200
+    assert admin_client.get("/api/search?q=fibonacci").get_json()["total"] == 0
