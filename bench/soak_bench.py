@@ -9,7 +9,14 @@ requests, errors (a 5xx, a dropped connection, or a status other than the one ex
 per kind, and the resident memory of the server's processes sampled every 10 s (flat means the
 last minute's samples stay within a few percent of the first minute's).
 
+With ``--rebuild-from SHARDS`` the server serves a link to the index, and meanwhile the index is
+rebuilt from SHARDS into a new directory (``starscope index --optouts-from``), switched to
+(``starscope switch``) and the directory before it deleted once every worker follows, again and
+again: the load must see no error through any of it. Reported: rebuilds, their build time, and
+how long the workers took to follow each switch.
+
     .venv/bin/python bench/soak_bench.py --index var/bench/index-api --model var/bench/demo-model --seconds 180
+    .venv/bin/python bench/soak_bench.py --index var/bench/index-api --seconds 600 --rebuild-from var/demo/shards
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import argparse
 import http.client
 import json
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -94,13 +102,24 @@ def main(argv=None) -> int:
     p.add_argument("--clients", type=int, default=6)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--threads", type=int, default=4)
+    p.add_argument("--rebuild-from", type=Path, help="rebuild from these shards and switch, over and over")
+    p.add_argument("--rebuild-pause", type=float, default=10, help="seconds between a switch and the next rebuild")
     args = p.parse_args(argv)
 
     requests = mix(open_index(args.index), random.Random(3), args.model is not None)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "search_api", "serve", str(args.index), "--port", str(port), "--workers",
+    served = args.index
+    live_dir = ROOT / "var" / "soak-live"
+    if args.rebuild_from:
+        from indexer.live import switch
+
+        shutil.rmtree(live_dir, ignore_errors=True)
+        live_dir.mkdir(parents=True)
+        served = live_dir / "index"
+        switch(served, args.index)
+    cmd = [sys.executable, "-m", "search_api", "serve", str(served), "--port", str(port), "--workers",
            str(args.workers), "--threads", str(args.threads), "--rate-limit", "off", "--no-access-log"]
     if args.model:
         cmd += ["--model", str(args.model), "--device", "cpu"]
@@ -144,8 +163,45 @@ def main(argv=None) -> int:
                     if status != want or status >= 500:
                         errors[kind].append((status, data[:200]))
 
+        rebuilds: list[dict] = []
+
+        def rebuilder():
+            from indexer.live import switch
+
+            k, previous = 0, None
+            while time.monotonic() < stop - 5:
+                k += 1
+                out = live_dir / f"index-{k}"
+                t0 = time.perf_counter()
+                done = subprocess.run([sys.executable, "-m", "indexer", "index", str(args.rebuild_from), "--out",
+                                       str(out), "--optouts-from", str(served), "--no-progress"],
+                                      cwd=ROOT, capture_output=True, text=True)
+                if done.returncode != 0:
+                    rebuilds.append({"error": done.stderr[-500:]})
+                    return
+                built = time.perf_counter() - t0
+                switch(served, out)
+                t1 = time.perf_counter()
+                while time.monotonic() < stop + 60:  # until a run of answers all come from the new directory
+                    dirs = set()
+                    for _ in range(4 * args.workers):
+                        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                        c.request("GET", "/api/health")
+                        dirs.add(json.loads(c.getresponse().read())["index_dir"])
+                        c.close()
+                    if dirs == {str(out.resolve())}:
+                        break
+                    time.sleep(0.1)
+                rebuilds.append({"build_s": built, "follow_s": time.perf_counter() - t1})
+                if previous is not None:
+                    shutil.rmtree(previous)  # every worker has left it
+                previous = out
+                time.sleep(args.rebuild_pause)
+
         samples = []
         threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
+        if args.rebuild_from:
+            threads.append(threading.Thread(target=rebuilder))
         for t in threads:
             t.start()
         started = time.monotonic()
@@ -169,6 +225,16 @@ def main(argv=None) -> int:
     print()
     print("server memory (RSS of master and workers, MB) every 10 s: " +
           ", ".join(f"{t}s {mb:.0f}" for t, mb in samples))
+    if args.rebuild_from:
+        ok = [r for r in rebuilds if "error" not in r]
+        print(f"rebuilds from {args.rebuild_from} switched to under load: {len(ok)}; build "
+              + ", ".join(f"{r['build_s']:.0f}" for r in ok) + " s; every worker on the new index after "
+              + ", ".join(f"{r['follow_s']:.2f}" for r in ok) + " s")
+        for r in rebuilds:
+            if "error" in r:
+                print(f"a rebuild failed: {r['error']}")
+                bad += 1
+        shutil.rmtree(live_dir, ignore_errors=True)
     for kind, errs in errors.items():
         if errs:
             print(f"errors in {kind}: {errs[:3]}")

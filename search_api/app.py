@@ -7,7 +7,7 @@ import re
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -136,8 +136,13 @@ class LiveIndex:
         return self.current
 
     def _switch(self, target: Path, release: bool) -> None:
+        args = {**self._open_args, "generator": self.current.generator}
+        if getattr(args.get("es"), "index", None):
+            # an index name given at start was for the directory served then; another one
+            # reads the cluster index its own pointer file names
+            args["es"] = replace(args["es"], index=None)
         try:
-            index = ServedIndex.open(target, **{**self._open_args, "generator": self.current.generator})
+            index = ServedIndex.open(target, **args)
         except Exception as e:  # noqa: BLE001 - any failure leaves the old index served, and says so
             self.switch_error = {"target": str(target), "message": f"{type(e).__name__}: {e}",
                                  "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
