@@ -230,7 +230,13 @@ class TantivyStore:
 
     # -- read side -----------------------------------------------------------------------
     def _searcher(self):
-        self._index.reload()
+        try:
+            self._index.reload()  # see other processes' commits
+        except ValueError:
+            if self.path.exists():
+                raise
+            # The directory was deleted under an open store (a server finishing requests on an
+            # index it has just switched away from): the segments it has open stay readable.
         return self._index.searcher()
 
     def _commit_id(self):

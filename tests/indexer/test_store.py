@@ -247,3 +247,22 @@ def test_a_match_deep_inside_a_multi_megabyte_file_is_shown(empty_store):
     assert hit.snippets[0].line == 250_001 and hit.snippets[0].text == "needle_at_the_end = 1"
     exact = store.search(parse_query("needle_at_the_end = 1", exact=True)).hits[0]
     assert exact.match_count == 1 and exact.snippets[0].line == 250_001
+
+
+def test_an_open_tantivy_store_keeps_answering_after_its_directory_is_deleted(tmp_path):
+    """A server finishes the requests it began on an index it switched away from, even when the
+    operator has already deleted that directory."""
+    import shutil
+
+    from .conftest import real_documents
+
+    docs = real_documents(20)
+    store = TantivyStore(tmp_path / "old", create=True)
+    with store.session() as s:
+        s.add(docs)
+    before = store.search(parse_query("def"), page=Page(1, 5))
+    shutil.rmtree(tmp_path / "old")
+    after = store.search(parse_query("def"), page=Page(1, 5))
+    assert after.total == before.total > 0
+    assert [h.document.sha for h in after.hits] == [h.document.sha for h in before.hits]
+    assert store.get(docs[3].sha).content == docs[3].content
