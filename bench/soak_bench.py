@@ -181,8 +181,8 @@ def main(argv=None) -> int:
                     return
                 built = time.perf_counter() - t0
                 switch(served, out)
-                t1 = time.perf_counter()
-                while time.monotonic() < stop + 60:  # until a run of answers all come from the new directory
+                t1, under_load = time.perf_counter(), time.monotonic() < stop
+                while time.perf_counter() < t1 + 60:  # until a run of answers all come from the new directory
                     dirs = set()
                     for _ in range(4 * args.workers):
                         c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -192,7 +192,7 @@ def main(argv=None) -> int:
                     if dirs == {str(out.resolve())}:
                         break
                     time.sleep(0.1)
-                rebuilds.append({"build_s": built, "follow_s": time.perf_counter() - t1})
+                rebuilds.append({"build_s": built, "follow_s": time.perf_counter() - t1, "under_load": under_load})
                 if previous is not None:
                     shutil.rmtree(previous)  # every worker has left it
                 previous = out
@@ -226,8 +226,9 @@ def main(argv=None) -> int:
     print("server memory (RSS of master and workers, MB) every 10 s: " +
           ", ".join(f"{t}s {mb:.0f}" for t, mb in samples))
     if args.rebuild_from:
-        ok = [r for r in rebuilds if "error" not in r]
-        print(f"rebuilds from {args.rebuild_from} switched to under load: {len(ok)}; build "
+        ok = [r for r in rebuilds if "error" not in r and r["under_load"]]
+        print(f"rebuilds from {args.rebuild_from} switched to under load: {len(ok)} (and "
+              f"{sum(1 for r in rebuilds if not r.get('under_load', True))} after the load ended); build "
               + ", ".join(f"{r['build_s']:.0f}" for r in ok) + " s; every worker on the new index after "
               + ", ".join(f"{r['follow_s']:.2f}" for r in ok) + " s")
         for r in rebuilds:

@@ -16,7 +16,7 @@ import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 
 class LockedLog:
@@ -50,13 +50,6 @@ def locked(path: Path, header: dict) -> Iterator[LockedLog]:
         yield LockedLog(fd, header)
     finally:
         os.close(fd)  # releases the lock
-
-
-def append(path: Path, header: dict, make_record: Callable[[], dict]) -> dict:
-    """Append the record ``make_record()`` returns; it is called under the lock, so it may read
-    the log (to number its record) and write files that must exist before the record does."""
-    with locked(path, header) as log:
-        return log.append(make_record())
 
 
 def read_lines(path: Path, header: dict, error: type[Exception], what: str) -> tuple[list[tuple[int, str]], bool]:

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import struct
+from pathlib import Path
 
 import pytest
 
