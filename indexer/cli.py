@@ -258,11 +258,15 @@ def cmd_stats(args) -> int:
     return 0
 
 
+def _who() -> str:
+    """Who a ledger entry made on the command line names: the user running it."""
+    return "cli:" + (os.environ.get("USER") or os.environ.get("LOGNAME") or "unknown")
+
+
 def cmd_switch(args) -> int:
     from .live import switch
 
-    who = os.environ.get("USER") or os.environ.get("LOGNAME") or "cli"
-    done = switch(args.link, args.index, who=f"cli:{who} (starscope switch)")
+    done = switch(args.link, args.index, who=f"{_who()} (starscope switch)")
     print(json.dumps(done) if args.json else
           f"{done['link']} -> {done['to']} (was {done['from']}); carried {len(done['optouts_carried'])} "
           f"opt-outs and {done['requests_carried']} opt-out requests. The old directory stays until you "
@@ -275,8 +279,7 @@ def cmd_optout_add(args) -> int:
 
     index = args.index.resolve()  # one directory for the store and the ledger, even if a switch moves the link
     store = open_index(index, es=es_config(args))
-    who = os.environ.get("USER") or os.environ.get("LOGNAME") or "cli"
-    entry = opt_out(index, store, repo=args.repo, owner=args.owner, reason=args.reason, who=f"cli:{who}")
+    entry = opt_out(index, store, repo=args.repo, owner=args.owner, reason=args.reason, who=_who())
     print(json.dumps(entry) if args.json else
           f"removed {args.repo or args.owner}: {entry['removed']} contents deleted or changed "
           f"({entry['contents_removed']} gone entirely); ledger entry {entry['seq']}. Membership checks its "
