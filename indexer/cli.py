@@ -67,6 +67,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("link", type=Path, help="the symbolic link the server serves (made if missing)")
     p.add_argument("index", type=Path, help="the finished index directory to serve from now on")
     p.add_argument("--json", action="store_true")
+    add_es_options(p)
     p.set_defaults(func=cmd_switch)
 
     p = sub.add_parser("merge", help="one servable index directory from the work directories of "
@@ -266,7 +267,7 @@ def _who() -> str:
 def cmd_switch(args) -> int:
     from .live import switch
 
-    done = switch(args.link, args.index, who=f"{_who()} (starscope switch)")
+    done = switch(args.link, args.index, es=es_config(args), who=f"{_who()} (starscope switch)")
     print(json.dumps(done) if args.json else
           f"{done['link']} -> {done['to']} (was {done['from']}); carried {len(done['optouts_carried'])} "
           f"opt-outs and {done['requests_carried']} opt-out requests. The old directory stays until you "

@@ -93,10 +93,14 @@ class OptoutLedger:
     def excluder(self) -> Callable[[str], bool]:
         """A test of a repository name (``owner/name``) against the opt-outs recorded now: true
         when the repository or its owner opted out."""
-        entries = self.entries()
-        repos = frozenset(e["repo"].lower() for e in entries if e.get("repo"))
-        owners = frozenset(e["owner"].lower() for e in entries if e.get("owner"))
+        repos, owners = self.names()
         return lambda repo: repo.lower() in repos or repo.split("/", 1)[0].lower() in owners
+
+    def names(self) -> tuple[set[str], set[str]]:
+        """The opted-out repositories and owners, lowercased."""
+        entries = self.entries()
+        return ({e["repo"].lower() for e in entries if e.get("repo")},
+                {e["owner"].lower() for e in entries if e.get("owner")})
 
     def opted_out(self, prefix: str = "", *, limit: int = 100) -> list[dict]:
         """The opted-out repositories and owners whose name starts with ``prefix``
@@ -129,7 +133,12 @@ class OptoutLedger:
         """How many opt-outs a Bloom filter that reflects those up to ``filter_seq`` still
         holds chunks of. One that removed no chunk (its contents all live on elsewhere, or it
         was carried into a build before its repository was read) leaves nothing to suppress."""
-        return sum(1 for e in self.entries() if e["seq"] > filter_seq and e.get("chunks_removed", 1))
+        pending = 0
+        for e in reversed(self.entries()):  # numbered in order: only the tail is newer than the filter
+            if e["seq"] <= filter_seq:
+                break
+            pending += bool(e.get("chunks_removed", 1))
+        return pending
 
     def removed_hashes(self) -> np.ndarray:
         """The chunk hashes of every removed content, distinct."""
@@ -196,18 +205,19 @@ def carry_optouts(src_dir: str | Path, dst_dir: str | Path, dst_store, *, who: s
     reason, ``who`` the command carrying it); returns the new entries. Idempotent: a repository
     or owner already opted out of ``dst_dir``, with nothing of it left in ``dst_store``, is not
     carried again."""
-    dst = OptoutLedger(dst_dir)
+    repos, owners = OptoutLedger(dst_dir).names()
     out = []
     for e in OptoutLedger(src_dir).entries():
         field = "repo" if e.get("repo") else "owner"
-        recorded = (dst.excluder()(e["repo"]) if field == "repo"
-                    else any((d.get("owner") or "").lower() == e["owner"].lower() for d in dst.entries()))
+        name = e[field].lower()
+        recorded = name in owners if field == "owner" else (name in repos or name.split("/", 1)[0] in owners)
         # recorded and carried out; one recorded but cut off before its deletion is done again
-        if recorded and not dst_store.docs_with_terms(field, [e[field].lower()], limit=1):
+        if recorded and not dst_store.docs_with_terms(field, [name], limit=1):
             continue
         out.append(opt_out(dst_dir, dst_store, reason=e["reason"], who=who, **{field: e[field]},
                            carried_from={"dir": str(Path(src_dir).resolve()), "seq": e["seq"],
                                          "who": e["who"], "at": e["at"]}))
+        (owners if field == "owner" else repos).add(name)
     return out
 
 
