@@ -42,6 +42,7 @@ from search_latency import percentile  # noqa: E402
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+from indexer.manifest import read_manifest  # noqa: E402
 
 
 def server_rss_mb(pid: int) -> float:
@@ -183,13 +184,15 @@ def main(argv=None) -> int:
                 switch(served, out)
                 t1, under_load = time.perf_counter(), time.monotonic() < stop
                 while time.perf_counter() < t1 + 60:  # until a run of answers all come from the new directory
-                    dirs = set()
+                    served_now = set()
                     for _ in range(4 * args.workers):
                         c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
                         c.request("GET", "/api/health")
-                        dirs.add(json.loads(c.getresponse().read())["index_dir"])
+                        index = json.loads(c.getresponse().read())["index"]  # which build answers
+                        served_now.add((index["corpus_fingerprint"], index["updated"]))
                         c.close()
-                    if dirs == {str(out.resolve())}:
+                    manifest = read_manifest(out)
+                    if served_now == {(manifest["corpus_fingerprint"], manifest["updated"])}:
                         break
                     time.sleep(0.1)
                 rebuilds.append({"build_s": built, "follow_s": time.perf_counter() - t1, "under_load": under_load})

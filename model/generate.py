@@ -229,6 +229,9 @@ class Generator:
         except OSError as e:
             raise ModelNotFound("model_not_found", f"cannot load a model from {name}: {e}") from None
         model.to(device).eval()
+        # A folder is named by its last part: the name is shown to anyone (pages, /api/stats),
+        # and where the operator keeps models is not theirs to see. A hub id is its own name.
+        name = local.resolve().name if local.exists() else name
         return cls(model, tokenizer, name=name, device=device, max_new_tokens_cap=max_new_tokens_cap,
                    max_context=max_context, engine=engine, slots=slots)
 

@@ -19,7 +19,7 @@ from indexer.query import Filters, SearchQuery
 from indexer.store import Page
 
 from . import models
-from .app import follow_switch, served_index
+from .app import EXTENSION, follow_switch, served_index
 from .errors import ApiError
 from .openapi import json_body, operation
 
@@ -99,6 +99,20 @@ def request_optout():
     current_app.logger.info("opt-out request %s for %s %s", record["id"], field, name)
     body = {k: record.get(k) for k in ("id", "received_at", "repo", "owner", "indexed_documents")}
     return {**body, "status": "pending"}, 201
+
+
+@operation(bp, "/api/admin/status", summary="What this server worker serves, with its paths",
+           response=models.AdminStatus, errors=(401, 403), bearer=True)
+def status():
+    """The operator's view of ``/api/health``: the index directory this worker serves, the
+    link it follows, the model it loaded, and, after a failed switch, the directory that could
+    not be opened and why (public answers name no path)."""
+    require_admin()
+    live = current_app.extensions[EXTENSION]
+    link = live.link if live.link.is_symlink() else None
+    return {"index_dir": str(served_index().path), "link": None if link is None else str(link),
+            "model": current_app.config["MODEL"], "switched_at": live.switched_at,
+            "switch_error": live.switch_error}
 
 
 @operation(bp, "/api/admin/optout/requests", summary="The opt-out requests received",

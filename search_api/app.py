@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -104,8 +105,9 @@ class LiveIndex:
     CHECK_SECONDS = 1.0
     RETRY_SECONDS = 10.0
 
-    def __init__(self, link: str | Path, **open_args):
+    def __init__(self, link: str | Path, *, logger: logging.Logger | None = None, **open_args):
         self.link = Path(link)
+        self.logger = logger or logging.getLogger(__name__)
         self._open_args = open_args
         self.current = ServedIndex.open(Path(os.path.realpath(self.link)), **open_args)
         self.switched_at: str | None = None
@@ -147,7 +149,10 @@ class LiveIndex:
             self.switch_error = {"target": str(target), "message": f"{type(e).__name__}: {e}",
                                  "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
             self._next_check = time.monotonic() + self.RETRY_SECONDS
+            self.logger.error("cannot switch to %s (still serving %s; retrying in %.0f s): %s",
+                              target, self.current.path, self.RETRY_SECONDS, self.switch_error["message"])
         else:
+            self.logger.info("switched from %s to %s", self.current.path, target)
             self.current, self.switch_error = index, None
             self.switched_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         finally:
@@ -254,7 +259,8 @@ def create_app(config: dict | None = None) -> Flask:
                 static_folder=str(WEB_DIR / "static"), static_url_path="/static")
     app.config.update(settings)
     app.json.sort_keys = False  # keep the records' own order: totals before hits
-    app.extensions[EXTENSION] = LiveIndex(settings["INDEX_DIR"], es=settings.get("ELASTICSEARCH"),
+    app.extensions[EXTENSION] = LiveIndex(settings["INDEX_DIR"], logger=app.logger,
+                                          es=settings.get("ELASTICSEARCH"),
                                           max_text_chars=settings["MAX_TEXT_CHARS"],
                                           model=settings["MODEL"], model_device=settings["MODEL_DEVICE"])
 

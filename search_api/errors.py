@@ -28,7 +28,7 @@ code                    status  raised by
 ``unauthorized``        401     admin endpoints: missing or wrong bearer token
 ``admin_disabled``      403     admin endpoints on a server without ``ADMIN_TOKEN``
 ``store_unavailable``   503     :class:`indexer.store.StoreUnavailable`: the Elasticsearch
-                                server cannot be reached (the message names its URL)
+                                server cannot be reached (the log names its URL; the answer not)
 ``internal_error``      500     anything else; logged with its traceback, never sent
 ======================  ======  ====================================================
 """
@@ -138,9 +138,11 @@ def _attribution_input(e: AttributionInputError):
 
 
 def _store_unavailable(e: StoreUnavailable):
+    # The message names the cluster's address, which is the operator's: it goes to the log only.
     current_app.logger.error("store unavailable on %s %s (request %s): %s", request.method, request.path,
                              g.get("request_id"), e)
-    return error_response(503, "store_unavailable", str(e), headers={"Retry-After": "5"})
+    return error_response(503, "store_unavailable", "the search store cannot be reached; retry in a few "
+                          "seconds (the server log says why)", headers={"Retry-After": "5"})
 
 
 def _internal_error(e: Exception):

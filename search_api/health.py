@@ -25,15 +25,19 @@ def index_summary(manifest: dict) -> dict:
 @operation(bp, "/api/health", summary="Is the index served?", response=models.HealthResponse)
 def health():
     """``documents`` is the store's live count (it drops after an opt-out); ``index`` is the
-    manifest as of the last build; ``index_dir`` the directory served (where the served link
-    pointed when this worker last followed it), ``switched_at`` when it did, and
-    ``switch_error`` why the directory the link points at now could not be opened (the old one
-    is served meanwhile)."""
+    manifest as of the last build (its ``corpus_fingerprint`` tells which index a worker
+    serves); ``switched_at`` is when this worker last followed the served link, and
+    ``switch_error`` says when the directory the link points at now could not be opened (the
+    old one is served meanwhile). Which directories, and why, are the operator's: the server
+    log and ``GET /api/admin/status`` say; a public answer never names a path."""
     index = served_index()
     live = current_app.extensions[EXTENSION]
+    failure = live.switch_error
     return {"status": "ok", "documents": index.store.stats().documents,
-            "index": index_summary(index.manifest), "index_dir": str(index.path),
-            "switched_at": live.switched_at, "switch_error": live.switch_error}
+            "index": index_summary(index.manifest), "switched_at": live.switched_at,
+            "switch_error": None if failure is None else {
+                "at": failure["at"], "message": "the index the served link points at could not be opened; "
+                                                "the previous one is served meanwhile (see the server log)"}}
 
 
 @operation(bp, "/api/stats", summary="What the index holds", response=models.StatsResponse)
@@ -46,8 +50,25 @@ def stats():
     sketch = index.manifest.get("configs", {}).get("membership")
     gen = index.generator
     model = None if gen is None else gen.describe()
-    return {**live, "index": index_summary(index.manifest), "store": index.store.describe(),
-            "membership": sketch, "model": model}
+    return {**live, "index": index_summary(index.manifest), "store": public_config(index.store.describe()),
+            "membership": public_config(sketch), "model": model}
+
+
+# Configuration a public answer leaves out: the chunk-hash seed. No client needs it (membership
+# and attribution hash on the server), and an index built with a seed of its own should not
+# hand it to whoever probes the filter. The default seed is in the source, so this is tidiness,
+# not a security boundary: FNV-1a is not a keyed hash.
+PRIVATE_KEYS = frozenset({"seed"})
+
+
+def public_config(config):
+    """``config`` without the chunk hashing's :data:`PRIVATE_KEYS`, at any depth under ``chunks``
+    (MinHash seeds stay: they name the public signature scheme, datasketch's or BigCode's)."""
+    if not isinstance(config, dict):
+        return config
+    return {k: ({ck: cv for ck, cv in v.items() if ck not in PRIVATE_KEYS} if k == "chunks" and isinstance(v, dict)
+                else public_config(v))
+            for k, v in config.items()}
 
 
 def _version() -> str:

@@ -300,18 +300,28 @@ class IndexSummary(Response):
 
 
 class SwitchFailure(Response):
-    target: str
-    message: str
     at: str
+    message: str
 
 
 class HealthResponse(Response):
     status: Literal["ok"]
     documents: int
     index: IndexSummary
-    index_dir: str
     switched_at: Optional[str] = None
     switch_error: Optional[SwitchFailure] = None
+
+
+class SwitchFailureDetails(SwitchFailure):
+    target: str = Field(description="the directory the served link points at, which could not be opened")
+
+
+class AdminStatus(Response):
+    index_dir: str = Field(description="the index directory this worker serves")
+    link: Optional[str] = Field(description="the served path, when it is a link (`starscope switch`)")
+    model: Optional[str] = Field(description="the model folder or id given to `starscope serve --model`")
+    switched_at: Optional[str] = None
+    switch_error: Optional[SwitchFailureDetails] = None
 
 
 class StatsResponse(Response):

@@ -30,6 +30,14 @@ def test_generate_and_attribute_the_generated_part(gen_client):
     assert stats["architecture"] == "GPTBigCodeForCausalLM" and stats["fim"] and stats["context"] == 256
 
 
+def test_the_model_is_named_by_its_folder_not_its_path(gen_client, demo_model):
+    """Where the operator keeps models is not shown to the public."""
+    stats = gen_client.get("/api/stats").get_json()["model"]
+    assert stats["name"] == demo_model.path.name and str(demo_model.path.parent) not in json.dumps(stats)
+    page = gen_client.get("/attribute").get_data(as_text=True)
+    assert str(demo_model.path.parent) not in page
+
+
 def test_streaming_sends_the_pieces_then_the_whole_answer(gen_client):
     req = {"prompt": "def main():\n", "max_new_tokens": 24, "temperature": 0}
     whole = gen_client.post("/api/generate", json=req).get_json()

@@ -10,6 +10,7 @@ import pytest
 
 from indexer.build import build_index
 from indexer.live import switch
+from indexer.manifest import read_manifest
 from indexer.optout import OptoutLedger
 from indexer.optout_requests import OptoutRequests
 from search_api.app import create_app
@@ -27,6 +28,15 @@ def build(tmp_path, name, request, backend, extra=()):
     shard.write_text("".join(json.dumps(r) + "\n" for r in corpus_rows() + list(extra)))
     build_index([shard], tmp_path / name, config=build_config(backend, request), progress=False)
     return (tmp_path / name).resolve()
+
+
+def serving(client) -> str:
+    """The corpus fingerprint of the index the app answers from (health names no directory)."""
+    return client.get("/api/health").get_json()["index"]["corpus_fingerprint"]
+
+
+def fingerprint(index_dir) -> str:
+    return read_manifest(index_dir)["corpus_fingerprint"]
 
 
 def wait_for(predicate, seconds=15.0):
@@ -57,7 +67,7 @@ def zebras(client) -> int:
 def test_the_app_follows_the_link_while_answering(linked):
     link, old, new, app = linked
     client = app.test_client()
-    assert client.get("/api/health").get_json()["index_dir"] == str(old) and zebras(client) == 0
+    assert serving(client) == fingerprint(old) and zebras(client) == 0
     statuses, stop = [], threading.Event()
 
     def load():
@@ -71,7 +81,7 @@ def test_the_app_follows_the_link_while_answering(linked):
         t.start()
     time.sleep(0.3)
     switch(link, new)
-    wait_for(lambda: client.get("/api/health").get_json()["index_dir"] == str(new))
+    wait_for(lambda: serving(client) == fingerprint(new))
     time.sleep(0.3)
     stop.set()
     for t in threads:
@@ -86,14 +96,14 @@ def test_an_optout_sent_to_the_old_index_after_a_switch_lands_on_the_new(linked)
     link, old, new, app = linked
     app.extensions["starscope"].CHECK_SECONDS = 3600  # the worker would not look at the link again
     client = app.test_client()
-    assert client.get("/api/health").get_json()["index_dir"] == str(old)
+    assert serving(client) == fingerprint(old)
     switch(link, new)
     response = client.post("/api/admin/optout", json={"repo": "roads/zebra", "reason": "asked"},
                            headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.get_json()["removed"] == 1  # only the new index has the repository
     assert [e["repo"] for e in OptoutLedger(new).entries()] == ["roads/zebra"] and not OptoutLedger(old).entries()
-    assert client.get("/api/health").get_json()["index_dir"] == str(new) and zebras(client) == 0
+    assert serving(client) == fingerprint(new) and zebras(client) == 0
     # an author's request, too, is recorded where the operator will look
     response = client.post("/api/optout/requests", json={"owner": "widgets", "contact": "w@example.org",
                                                          "reason": "mine"})
@@ -104,7 +114,7 @@ def test_a_target_that_cannot_be_opened_leaves_the_old_index_served_and_says_why
     old = build(tmp_path, "index-1", request, "tantivy")
     link = tmp_path / "index"
     switch(link, old)
-    app = create_app({"INDEX_DIR": str(link), "TESTING": True})
+    app = create_app({"INDEX_DIR": str(link), "TESTING": True, "ADMIN_TOKEN": TOKEN})
     live = app.extensions["starscope"]
     live.CHECK_SECONDS = 0.0
     broken = tmp_path / "broken"
@@ -115,8 +125,12 @@ def test_a_target_that_cannot_be_opened_leaves_the_old_index_served_and_says_why
     client = app.test_client()
     wait_for(lambda: client.get("/api/health").get_json()["switch_error"] is not None)
     health = client.get("/api/health").get_json()
-    assert health["index_dir"] == str(old) and health["switch_error"]["target"] == str(broken)
+    assert serving(client) == fingerprint(old) and str(tmp_path) not in json.dumps(health)
+    assert health["switch_error"]["message"] and health["switch_error"]["at"]
     assert client.get("/api/search?q=widget").status_code == 200
+    status = client.get("/api/admin/status", headers={"Authorization": f"Bearer {TOKEN}"}).get_json()
+    assert status["index_dir"] == str(old) and status["link"] == str(link)
+    assert status["switch_error"]["target"] == str(broken) and "store" in status["switch_error"]["message"]
 
 
 def test_a_running_server_answers_through_a_rebuild_and_a_switch(tmp_path, request):
@@ -145,9 +159,9 @@ def test_a_running_server_answers_through_a_rebuild_and_a_switch(tmp_path, reque
         switch(link, new)
 
         def followed():  # a run of answers from both workers, all from the new directory
-            dirs = [json.load(urllib.request.urlopen(base + "/api/health", timeout=30))["index_dir"]
-                    for _ in range(12)]
-            return set(dirs) == {str(new)}
+            served = [json.load(urllib.request.urlopen(base + "/api/health", timeout=30))["index"]
+                      ["corpus_fingerprint"] for _ in range(12)]
+            return set(served) == {fingerprint(new)}
 
         wait_for(followed)
         stop.set()
