@@ -116,8 +116,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = osub.add_parser("add", help="remove a repository's (or an owner's) sources from the store now")
     p.add_argument("index", type=Path)
     target = p.add_mutually_exclusive_group(required=True)
-    target.add_argument("--repo", help="owner/name")
-    target.add_argument("--owner")
+    target.add_argument("--repo", help="the repository's name as the index lists it (`starscope repos`): "
+                                       "owner/name, or a source tree's folder name such as json")
+    target.add_argument("--owner", help="everything whose name starts with OWNER/ (and a repository named OWNER)")
     p.add_argument("--reason", required=True, help="why (the author's request, a ticket)")
     p.add_argument("--json", action="store_true")
     add_es_options(p)
