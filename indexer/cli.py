@@ -282,10 +282,16 @@ def cmd_optout_add(args) -> int:
     index = args.index.resolve()  # one directory for the store and the ledger, even if a switch moves the link
     store = open_index(index, es=es_config(args))
     entry = opt_out(index, store, repo=args.repo, owner=args.owner, reason=args.reason, who=_who())
-    print(json.dumps(entry) if args.json else
-          f"removed {args.repo or args.owner}: {entry['removed']} contents deleted or changed "
-          f"({entry['contents_removed']} gone entirely); ledger entry {entry['seq']}. Membership checks its "
-          "hits in the store until `starscope rebuild-filter` drops the code from the filter.")
+    if args.json:
+        print(json.dumps(entry))
+    elif entry.get("already"):
+        what = entry.get("repo") or f"owner {entry['owner']}"
+        print(f"{args.repo or args.owner} is already removed: ledger entry {entry['seq']} ({what}, {entry['at']}) "
+              "removed it and the index holds nothing of it; nothing was added.")
+    else:
+        print(f"removed {args.repo or args.owner}: {entry['removed']} contents deleted or changed "
+              f"({entry['contents_removed']} gone entirely); ledger entry {entry['seq']}. Membership checks its "
+              "hits in the store until `starscope rebuild-filter` drops the code from the filter.")
     return 0
 
 

@@ -22,7 +22,8 @@ The entry is written ahead of the deletion, so a failure (a crash, a full disk) 
 code removed without a record of it: a crash before step 2 leaves at most an unreferenced file;
 one after it, an opt-out recorded but not yet carried out, which membership treats as pending
 (it checks hits in the store, which still holds them), which the next build honours, and which
-rerunning the same opt-out finishes.
+rerunning the same opt-out finishes. A repeat of an opt-out that is recorded and carried out
+(nothing of it left in the store) writes nothing and answers the entry that did it.
 
 Until the Bloom filter is rebuilt, it still holds the removed chunks; membership checks hits
 against the store whenever the ledger is ahead of the filter (``sketch.json``'s ``ledger_seq``),
@@ -97,6 +98,7 @@ class OptoutLedger:
         self.dir = Path(index_dir) / DIR
         self.path = self.dir / "ledger.jsonl"
         self._cache: tuple[tuple[int, int], list[dict]] | None = None
+        self._by_name: tuple[list[dict], dict[tuple[str, str], dict]] | None = None
         self._damaged: list[int] = []
 
     def removed_path(self, seq: int) -> Path:
@@ -135,6 +137,17 @@ class OptoutLedger:
         name without one is its own owner) opted out. Case-insensitive, as the store matches."""
         repos, owners = self.names()
         return lambda repo: repo.lower() in repos or repo.split("/", 1)[0].lower() in owners
+
+    def covering(self, *, repo: str | None = None, owner: str | None = None) -> dict | None:
+        """The latest entry that opted out this repository (by its name, else by its owner's) or
+        this owner, or None; case-insensitive, as the store matches."""
+        entries = self.entries()
+        if self._by_name is None or self._by_name[0] is not entries:
+            self._by_name = (entries, {(f, e[f].lower()): e for e in entries for f in ("repo", "owner") if e.get(f)})
+        latest = self._by_name[1]
+        if owner:
+            return latest.get(("owner", owner.lower()))
+        return latest.get(("repo", repo.lower())) or latest.get(("owner", repo.split("/", 1)[0].lower()))
 
     def names(self) -> tuple[set[str], set[str]]:
         """The opted-out repositories and owners, lowercased."""
@@ -206,7 +219,10 @@ def opt_out(index_dir: str | Path, store, *, repo: str | None = None, owner: str
     entry it repeats, see :func:`carry_optouts`).
 
     ``repo`` is any name the index holds (see :func:`check_name`), kept in the entry exactly as
-    given.
+    given. When the ledger already has an entry for it (or for its owner) and the store holds
+    nothing of it, nothing is written: that entry is returned with ``"already": True``. A
+    repeat of one whose deletion was cut off (the store still holds some) carries it out, under
+    a new entry.
 
     Raises:
         ValueError: not exactly one of ``repo`` and ``owner``, a name no index holds, or no reason.
@@ -224,6 +240,9 @@ def opt_out(index_dir: str | Path, store, *, repo: str | None = None, owner: str
     with ledger.locked() as append:
         check_current(index_dir)
         before = store.docs_with_terms(field, [name.lower()], limit=10_000_000)
+        done = None if before else ledger.covering(**{field: name})
+        if done is not None:  # recorded and carried out: a repeat adds nothing
+            return {**done, "already": True}
         leaves = ((lambda s: s.repo.lower() == name.lower()) if repo else
                   (lambda s: s.owner.lower() == name.lower()))
         gone = [d for d in before if all(leaves(s) for s in d.sources)]  # no other source keeps it
@@ -247,20 +266,18 @@ def carry_optouts(src_dir: str | Path, dst_dir: str | Path, dst_store, *, who: s
     """Carry out on ``dst_dir`` every opt-out recorded on ``src_dir`` that it lacks (same
     reason, ``who`` the command carrying it); returns the new entries. Idempotent: a repository
     or owner already opted out of ``dst_dir``, with nothing of it left in ``dst_store``, is not
-    carried again."""
-    repos, owners = OptoutLedger(dst_dir).names()
-    out = []
+    carried again (see :func:`opt_out`); one recorded but cut off before its deletion is."""
+    dst, out = OptoutLedger(dst_dir), []
     for e in OptoutLedger(src_dir).entries():
         field = "repo" if e.get("repo") else "owner"
-        name = e[field].lower()
-        recorded = name in owners if field == "owner" else (name in repos or name.split("/", 1)[0] in owners)
-        # recorded and carried out; one recorded but cut off before its deletion is done again
-        if recorded and not dst_store.docs_with_terms(field, [name], limit=1):
+        # opt_out finds this too, under the lock; checking first reads dst's ledger once, not per entry
+        if dst.covering(**{field: e[field]}) and not dst_store.docs_with_terms(field, [e[field].lower()], limit=1):
             continue
-        out.append(opt_out(dst_dir, dst_store, reason=e["reason"], who=who, **{field: e[field]},
-                           carried_from={"dir": str(Path(src_dir).resolve()), "seq": e["seq"],
-                                         "who": e["who"], "at": e["at"]}))
-        (owners if field == "owner" else repos).add(name)
+        entry = opt_out(dst_dir, dst_store, reason=e["reason"], who=who, **{field: e[field]},
+                        carried_from={"dir": str(Path(src_dir).resolve()), "seq": e["seq"],
+                                      "who": e["who"], "at": e["at"]})
+        if not entry.get("already"):
+            out.append(entry)
     return out
 
 

@@ -51,10 +51,10 @@ def optout():
     except OSError as e:  # a full or read-only disk: recorded and not carried out, or neither
         raise ApiError(f"the index cannot be written ({e.strerror}); free space or make it writable, then "
                        "send the same opt-out again to finish it", status=503, code="index_unwritable") from None
-    current_app.logger.info("opt-out %d: %r removed %d contents", entry["seq"], req.repo or req.owner,
-                            entry["removed"])
-    return {"removed": entry["removed"], "repo": req.repo, "owner": req.owner, "seq": entry["seq"],
-            "contents_removed": entry["contents_removed"]}
+    current_app.logger.info("opt-out %d: %r %s %d contents", entry["seq"], req.repo or req.owner,
+                            "was already removed, by" if entry.get("already") else "removed", entry["removed"])
+    return {"removed": entry["removed"], "repo": entry.get("repo"), "owner": entry.get("owner"), "seq": entry["seq"],
+            "contents_removed": entry["contents_removed"], "already": bool(entry.get("already"))}
 
 
 def _on_current_index(write: Callable):

@@ -354,6 +354,7 @@ class OptoutResponse(Response):
     owner: Optional[str]
     seq: int = Field(description="the opt-out's entry in the index's ledger")
     contents_removed: int = Field(description="contents left without any source, so deleted")
+    already: bool = Field(False, description="already opted out with nothing left: the earlier entry, nothing added")
 
 
 class AuthorOptoutRequest(Request):

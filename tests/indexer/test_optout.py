@@ -147,6 +147,29 @@ def test_a_source_tree_named_after_its_folder_is_opted_out_by_that_name(tmp_path
     assert total(store, "json_helper") == 0 and total(store, "email_helper") == 1
 
 
+def test_a_repeated_optout_adds_no_entry_and_answers_the_one_that_did_it(index, capsys):
+    path, _, _ = index
+    store = open_index(path)
+    first = opt_out(path, store, repo="math/fib", reason="the author asked", who="test")
+    again = opt_out(path, store, repo="Math/Fib", reason="asked twice", who="test")
+    assert again == {**first, "already": True}
+    owner = opt_out(path, store, owner="widgets", reason="asked", who="test")
+    assert opt_out(path, store, repo="widgets/w1", reason="asked", who="test") == {**owner, "already": True}
+    assert [e["seq"] for e in OptoutLedger(path).entries()] == [1, 2]
+
+    assert indexer_main(["optout", "add", str(path), "--repo", "math/fib", "--reason", "x", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {**first, "already": True}
+    assert indexer_main(["optout", "add", str(path), "--owner", "widgets", "--reason", "x"]) == 0
+    assert "widgets is already removed: ledger entry 2" in capsys.readouterr().out
+    assert len(OptoutLedger(path).entries()) == 2
+
+    # never in the index: recorded once (a rebuild will skip it), then a repeat is answered
+    absent = opt_out(path, store, repo="json", reason="ahead of the next build", who="test")
+    assert absent["removed"] == 0 and absent["seq"] == 3
+    assert opt_out(path, store, repo="json", reason="again", who="test")["already"]
+    assert len(OptoutLedger(path).entries()) == 3
+
+
 def test_the_cli_adds_lists_and_rebuilds(index, capsys):
     path, _, _ = index  # an Elasticsearch index is found through the directory's pointer file
     assert indexer_main(["optout", "add", str(path), "--repo", "math/fib", "--reason", "asked", "--json"]) == 0
@@ -211,3 +234,17 @@ def test_an_optout_cut_off_before_its_deletion_is_recorded_pending_and_finished_
     assert total(store, "fibonacci") == 0 and not MembershipIndex.open(path, store=store).test(FIB).member
     assert carry_optouts(path, path, store, who="test") == []
 
+
+def test_repeating_an_optout_whose_deletion_was_cut_off_finishes_it(index):
+    """A repeat adds nothing only once nothing of it is left: one whose first run recorded the
+    entry but never deleted (a full disk) is carried out, under an entry of its own."""
+    path, _, _ = index
+    store = open_index(path)
+    with pytest.raises(OSError):
+        opt_out(path, FullDisk(store), repo="math/fib", reason="asked", who="test")
+    assert total(store, "fibonacci") == 2
+    finished = opt_out(path, store, repo="math/fib", reason="asked", who="test")
+    assert finished["seq"] == 2 and not finished.get("already") and finished["removed"] == 2
+    assert total(store, "fibonacci") == 0
+    assert opt_out(path, store, repo="math/fib", reason="asked", who="test") == {**finished, "already": True}
+    assert [e["seq"] for e in OptoutLedger(path).entries()] == [1, 2]

@@ -47,7 +47,7 @@ def test_optout_removes_a_repository_and_keeps_shared_content(admin_client):
     r = admin_client.post("/api/admin/optout", json={"repo": "math/fib", "reason": "author asked"},
                           headers=bearer())
     assert r.status_code == 200 and r.get_json() == {"removed": 1, "repo": "math/fib", "owner": None, "seq": 1,
-                                                     "contents_removed": 1}
+                                                     "contents_removed": 1, "already": False}
     assert admin_client.get("/api/search?q=fibonacci").get_json()["total"] == 0
     listed = admin_client.get("/api/repos?q=math").get_json()
     assert listed["repos"] == [] and [(o["repo"], o["seq"]) for o in listed["opted_out"]] == [("math/fib", 1)]
@@ -57,16 +57,18 @@ def test_optout_removes_a_repository_and_keeps_shared_content(admin_client):
     assert hit["sources_count"] == 2 and hit["repo"] != "beta/two"
 
 
-def test_a_repository_named_after_its_folder_is_opted_out_exactly(admin_client):
+def test_a_repository_named_after_its_folder_is_opted_out_exactly_and_once(admin_client):
     """A name without a slash is a repository of its own (json), distinct from its owner (json,
-    which also has json/tools)."""
+    which also has json/tools); repeating the opt-out answers the entry that did it."""
     first = admin_client.post("/api/admin/optout", json={"repo": "json", "reason": "author asked"}, headers=bearer())
     assert first.status_code == 200 and first.get_json() == {
-        "removed": 1, "repo": "json", "owner": None, "seq": 1, "contents_removed": 1}
+        "removed": 1, "repo": "json", "owner": None, "seq": 1, "contents_removed": 1, "already": False}
     listed = admin_client.get("/api/repos?q=json").get_json()
     assert [r["repo"] for r in listed["repos"]] == ["json/tools"] and listed["opted_out"][0]["repo"] == "json"
+    again = admin_client.post("/api/admin/optout", json={"repo": "JSON", "reason": "asked again"}, headers=bearer())
+    assert again.status_code == 200 and again.get_json() == {**first.get_json(), "already": True}
     owner = admin_client.post("/api/admin/optout", json={"owner": "json", "reason": "all"}, headers=bearer()).get_json()
-    assert owner["removed"] == 1 and owner["seq"] == 2  # json/tools
+    assert owner["removed"] == 1 and owner["seq"] == 2 and not owner["already"]  # json/tools
     assert admin_client.get("/api/repos?q=json").get_json()["repos"] == []
 
 
