@@ -116,8 +116,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = osub.add_parser("add", help="remove a repository's (or an owner's) sources from the store now")
     p.add_argument("index", type=Path)
     target = p.add_mutually_exclusive_group(required=True)
-    target.add_argument("--repo", help="owner/name")
-    target.add_argument("--owner")
+    target.add_argument("--repo", help="the repository's name as the index lists it (`starscope repos`): "
+                                       "owner/name, or a source tree's folder name such as json")
+    target.add_argument("--owner", help="everything whose name starts with OWNER/ (and a repository named OWNER)")
     p.add_argument("--reason", required=True, help="why (the author's request, a ticket)")
     p.add_argument("--json", action="store_true")
     add_es_options(p)
@@ -281,10 +282,16 @@ def cmd_optout_add(args) -> int:
     index = args.index.resolve()  # one directory for the store and the ledger, even if a switch moves the link
     store = open_index(index, es=es_config(args))
     entry = opt_out(index, store, repo=args.repo, owner=args.owner, reason=args.reason, who=_who())
-    print(json.dumps(entry) if args.json else
-          f"removed {args.repo or args.owner}: {entry['removed']} contents deleted or changed "
-          f"({entry['contents_removed']} gone entirely); ledger entry {entry['seq']}. Membership checks its "
-          "hits in the store until `starscope rebuild-filter` drops the code from the filter.")
+    if args.json:
+        print(json.dumps(entry))
+    elif entry.get("already"):
+        what = entry.get("repo") or f"owner {entry['owner']}"
+        print(f"{args.repo or args.owner} is already removed: ledger entry {entry['seq']} ({what}, {entry['at']}) "
+              "removed it and the index holds nothing of it; nothing was added.")
+    else:
+        print(f"removed {args.repo or args.owner}: {entry['removed']} contents deleted or changed "
+              f"({entry['contents_removed']} gone entirely); ledger entry {entry['seq']}. Membership checks its "
+              "hits in the store until `starscope rebuild-filter` drops the code from the filter.")
     return 0
 
 

@@ -496,6 +496,14 @@ class ElasticsearchStore:
             out.update({t: buckets[str(j)]["doc_count"] for j, t in enumerate(batch)})
         return out
 
+    def count_with_term(self, field: str, term: str) -> int:
+        """How many stored contents hold ``term`` in the exact-match ``field`` now."""
+        if field not in TERM_FIELDS:
+            raise ValueError(f"{field!r} is not a term field; use one of {TERM_FIELDS}")
+        resp = self._search("counting", size=0, track_total_hits=True,
+                            query={"bool": {"filter": [_term_query(field, _term_value(field, term))]}})
+        return resp["hits"]["total"]["value"]
+
     def repos(self, prefix: str = "", *, limit: int = 100, field: str = "repo") -> list[tuple[str, int]]:
         """Repositories (``field="owner"``: owners) whose lowercased name starts with ``prefix``,
         with document counts, most first."""

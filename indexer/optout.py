@@ -11,11 +11,19 @@ in order (:func:`opt_out`):
 3. its sources are deleted from the store in one operation: search, attribution and
    near-duplicates stop returning them at once.
 
+A repository is named as the index holds it (see :func:`check_name`): ``owner/name``, or a
+source tree's folder name without a slash (``json``), or any other name a corpus gave it; the
+ledger keeps it exactly as given, and it matches the store's names case-insensitively, as the
+store matches them. An owner is what comes before a repository name's first ``/`` (a name
+without one is its own owner): ``owner="json"`` removes ``json`` and every ``json/*``,
+``repo="json"`` only ``json``.
+
 The entry is written ahead of the deletion, so a failure (a crash, a full disk) never leaves
 code removed without a record of it: a crash before step 2 leaves at most an unreferenced file;
 one after it, an opt-out recorded but not yet carried out, which membership treats as pending
 (it checks hits in the store, which still holds them), which the next build honours, and which
-rerunning the same opt-out finishes.
+rerunning the same opt-out finishes. A repeat of an opt-out that is recorded and carried out
+(nothing of it left in the store) writes nothing and answers the entry that did it.
 
 Until the Bloom filter is rebuilt, it still holds the removed chunks; membership checks hits
 against the store whenever the ledger is ahead of the filter (``sketch.json``'s ``ledger_seq``),
@@ -30,6 +38,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import unicodedata
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,6 +54,37 @@ VERSION = 1
 HEADER = {"format": FORMAT, "version": VERSION}
 DIR = "optout"
 BATCH_TERMS = 1000  # chunk keys per store lookup in rebuild_filter
+MAX_NAME_CHARS = 1000
+"""The longest repository or owner name an opt-out takes: far above any real one (GitHub's
+are at most 140 characters, a folder's name 255 bytes), so only garbage is refused."""
+
+
+def check_name(field: str, name: str) -> str:
+    """``name`` (of ``field``, ``"repo"`` or ``"owner"``) as an opt-out takes it: unchanged, or
+    ValueError saying what to fix.
+
+    Every name an index can hold is taken: ``owner/name``, a folder's name without a slash
+    (``json``), several slashes, spaces, any script or case. Refused are what no index name is:
+    an empty or blank name, one over :data:`MAX_NAME_CHARS`, a control character or a lone
+    surrogate (a damaged record; in an author's request, a forged log line); and an owner
+    holding a ``/``, since an owner is what comes before a name's first ``/``.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{field} is empty: give the name as `starscope repos INDEX PREFIX` (or the "
+                         "dataset page) lists it")
+    if len(name) > MAX_NAME_CHARS:
+        raise ValueError(f"{field} is {len(name):,} characters long; names are at most {MAX_NAME_CHARS:,}: "
+                         "copy the name from `starscope repos INDEX PREFIX` (or the dataset page)")
+    bad = next((c for c in name if unicodedata.category(c) in ("Cc", "Cs")), None)
+    if bad is not None:
+        what = "a byte that is not UTF-8" if unicodedata.category(bad) == "Cs" else "the control character"
+        raise ValueError(f"{field} {name[:80]!r} holds {what} U+{ord(bad):04X}, which no indexed name has: "
+                         "copy the name from `starscope repos INDEX PREFIX` (or the dataset page)")
+    if field == "owner" and "/" in name:
+        raise ValueError(f"owner {name[:80]!r} holds a '/', and an owner is what comes before a name's "
+                         f"first '/': to remove that one repository, give it as the repo, or give the "
+                         f"owner {name.split('/', 1)[0][:80]!r}")
+    return name
 
 
 class OptoutLedgerError(RuntimeError):
@@ -58,6 +98,7 @@ class OptoutLedger:
         self.dir = Path(index_dir) / DIR
         self.path = self.dir / "ledger.jsonl"
         self._cache: tuple[tuple[int, int], list[dict]] | None = None
+        self._by_name: tuple[list[dict], dict[tuple[str, str], dict]] | None = None
         self._damaged: list[int] = []
 
     def removed_path(self, seq: int) -> Path:
@@ -91,10 +132,22 @@ class OptoutLedger:
         return entries[-1]["seq"] if entries else 0
 
     def excluder(self) -> Callable[[str], bool]:
-        """A test of a repository name (``owner/name``) against the opt-outs recorded now: true
-        when the repository or its owner opted out."""
+        """A test of a repository name (any form, as a corpus gives it) against the opt-outs
+        recorded now: true when the repository or its owner (what precedes its first ``/``; a
+        name without one is its own owner) opted out. Case-insensitive, as the store matches."""
         repos, owners = self.names()
         return lambda repo: repo.lower() in repos or repo.split("/", 1)[0].lower() in owners
+
+    def covering(self, *, repo: str | None = None, owner: str | None = None) -> dict | None:
+        """The latest entry that opted out this repository (by its name, else by its owner's) or
+        this owner, or None; case-insensitive, as the store matches."""
+        entries = self.entries()
+        if self._by_name is None or self._by_name[0] is not entries:
+            self._by_name = (entries, {(f, e[f].lower()): e for e in entries for f in ("repo", "owner") if e.get(f)})
+        latest = self._by_name[1]
+        if owner:
+            return latest.get(("owner", owner.lower()))
+        return latest.get(("repo", repo.lower())) or latest.get(("owner", repo.split("/", 1)[0].lower()))
 
     def names(self) -> tuple[set[str], set[str]]:
         """The opted-out repositories and owners, lowercased."""
@@ -165,22 +218,31 @@ def opt_out(index_dir: str | Path, store, *, repo: str | None = None, owner: str
     ledger entry (``removed``: contents deleted or changed; ``carried_from``: the directory and
     entry it repeats, see :func:`carry_optouts`).
 
+    ``repo`` is any name the index holds (see :func:`check_name`), kept in the entry exactly as
+    given. When the ledger already has an entry for it (or for its owner) and the store holds
+    nothing of it, nothing is written: that entry is returned with ``"already": True``. A
+    repeat of one whose deletion was cut off (the store still holds some) carries it out, under
+    a new entry.
+
     Raises:
-        ValueError: not exactly one of ``repo`` and ``owner``, or no reason.
+        ValueError: not exactly one of ``repo`` and ``owner``, a name no index holds, or no reason.
         indexer.live.IndexSuperseded: a switch replaced ``index_dir``; nothing was removed.
     """
     from membership.chunks import ChunkConfig, distinct, document_chunk_hashes
 
     if bool(repo) == bool(owner):
         raise ValueError("give exactly one of repo or owner")
-    if repo is not None and (repo.count("/") != 1 or not all(repo.split("/"))):
-        raise ValueError(f"repo is owner/name, got {repo!r}")
+    field, name = ("repo", repo) if repo else ("owner", owner)
+    check_name(field, name)
     if not reason.strip():
         raise ValueError("the reason must say why")
-    field, name = ("repo", repo) if repo else ("owner", owner)
-    with OptoutLedger(index_dir).locked() as append:
+    ledger = OptoutLedger(index_dir)
+    with ledger.locked() as append:
         check_current(index_dir)
         before = store.docs_with_terms(field, [name.lower()], limit=10_000_000)
+        done = None if before else ledger.covering(**{field: name})
+        if done is not None:  # recorded and carried out: a repeat adds nothing
+            return {**done, "already": True}
         leaves = ((lambda s: s.repo.lower() == name.lower()) if repo else
                   (lambda s: s.owner.lower() == name.lower()))
         gone = [d for d in before if all(leaves(s) for s in d.sources)]  # no other source keeps it
@@ -204,20 +266,18 @@ def carry_optouts(src_dir: str | Path, dst_dir: str | Path, dst_store, *, who: s
     """Carry out on ``dst_dir`` every opt-out recorded on ``src_dir`` that it lacks (same
     reason, ``who`` the command carrying it); returns the new entries. Idempotent: a repository
     or owner already opted out of ``dst_dir``, with nothing of it left in ``dst_store``, is not
-    carried again."""
-    repos, owners = OptoutLedger(dst_dir).names()
-    out = []
+    carried again (see :func:`opt_out`); one recorded but cut off before its deletion is."""
+    dst, out = OptoutLedger(dst_dir), []
     for e in OptoutLedger(src_dir).entries():
         field = "repo" if e.get("repo") else "owner"
-        name = e[field].lower()
-        recorded = name in owners if field == "owner" else (name in repos or name.split("/", 1)[0] in owners)
-        # recorded and carried out; one recorded but cut off before its deletion is done again
-        if recorded and not dst_store.docs_with_terms(field, [name], limit=1):
+        # opt_out finds this too, under the lock; checking first reads dst's ledger once, not per entry
+        if dst.covering(**{field: e[field]}) and not dst_store.docs_with_terms(field, [e[field].lower()], limit=1):
             continue
-        out.append(opt_out(dst_dir, dst_store, reason=e["reason"], who=who, **{field: e[field]},
-                           carried_from={"dir": str(Path(src_dir).resolve()), "seq": e["seq"],
-                                         "who": e["who"], "at": e["at"]}))
-        (owners if field == "owner" else repos).add(name)
+        entry = opt_out(dst_dir, dst_store, reason=e["reason"], who=who, **{field: e[field]},
+                        carried_from={"dir": str(Path(src_dir).resolve()), "seq": e["seq"],
+                                      "who": e["who"], "at": e["at"]})
+        if not entry.get("already"):
+            out.append(entry)
     return out
 
 

@@ -15,7 +15,6 @@ mid-write is skipped on reading and reported by ``verify``.
 from __future__ import annotations
 
 import json
-import re
 import secrets
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import ContextManager
 
 from . import jsonl_log
 from .live import check_current
+from .optout import check_name
 
 FORMAT = "starscope-optout-requests"
 VERSION = 1
@@ -30,7 +30,6 @@ HEADER = {"format": FORMAT, "version": VERSION}
 FILE = Path("optout") / "requests.jsonl"
 MAX_CONTACT = 200
 MAX_REASON = 2000
-_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 
 class OptoutRequestError(ValueError):
@@ -46,15 +45,21 @@ class OptoutRequestsFormatError(RuntimeError):
 
 
 def validate(*, repo: str | None, owner: str | None, contact: str, reason: str) -> dict:
-    """The request's fields, stripped, or :class:`OptoutRequestError` naming what is wrong."""
-    repo, owner = (repo or "").strip() or None, (owner or "").strip() or None
+    """The request's fields (contact and reason stripped, the name exactly as given), or
+    :class:`OptoutRequestError` naming what is wrong.
+
+    The repository or owner takes any name an index can hold (:func:`indexer.optout.check_name`),
+    indexed now or not: a request may name code the next build will bring, and the operator
+    decides. The name is kept as sent, since an indexed name may begin or end with a space.
+    """
+    repo, owner = repo or None, owner or None
     if bool(repo) == bool(owner):
-        raise OptoutRequestError("invalid_parameter", "give exactly one of repo (owner/name) or owner")
-    if repo is not None and (repo.count("/") != 1 or not all(_NAME.match(p) for p in repo.split("/"))):
-        raise OptoutRequestError("invalid_parameter", f"repo is owner/name (letters, digits, '-', '_', '.'), "
-                                                      f"got {repo[:80]!r}")
-    if owner is not None and not _NAME.match(owner):
-        raise OptoutRequestError("invalid_parameter", f"owner is one account name, got {owner[:80]!r}")
+        raise OptoutRequestError("invalid_parameter", "give exactly one of repo (a repository's name, such as "
+                                                      "owner/name) or owner")
+    try:
+        check_name("repo", repo) if repo is not None else check_name("owner", owner)
+    except ValueError as e:
+        raise OptoutRequestError("invalid_parameter", str(e)) from None
     contact, reason = contact.strip(), reason.strip()
     if not contact or len(contact) > MAX_CONTACT:
         raise OptoutRequestError("invalid_parameter", f"contact (an email address or profile URL, so the "

@@ -327,6 +327,16 @@ class TantivyStore:
         searcher = self._searcher()
         return {t: searcher.doc_freq(field, _term_value(field, t)) for t in terms}
 
+    def count_with_term(self, field: str, term: str) -> int:
+        """How many stored contents hold ``term`` in the exact-match ``field`` now (unlike
+        :meth:`term_doc_counts`, deleted ones never count)."""
+        from tantivy import Query
+
+        if field not in TERM_FIELDS:
+            raise ValueError(f"{field!r} is not a term field; use one of {TERM_FIELDS}")
+        query = Query.term_query(self._schema, field, _term_value(field, term))
+        return self._searcher().search(query, limit=1, count=True).count
+
     def repos(self, prefix: str = "", *, limit: int = 100, field: str = "repo") -> list[tuple[str, int]]:
         """Repositories (``field="owner"``: owners) whose lowercased name starts with ``prefix``,
         with document counts, most first."""

@@ -15,8 +15,6 @@ from flask import Blueprint, current_app, g, request
 from indexer.live import IndexSuperseded
 from indexer.optout import opt_out
 from indexer.optout_requests import OptoutRequestError, OptoutRequests, validate
-from indexer.query import Filters, SearchQuery
-from indexer.store import Page
 
 from . import models
 from .app import EXTENSION, follow_switch, served_index
@@ -53,10 +51,10 @@ def optout():
     except OSError as e:  # a full or read-only disk: recorded and not carried out, or neither
         raise ApiError(f"the index cannot be written ({e.strerror}); free space or make it writable, then "
                        "send the same opt-out again to finish it", status=503, code="index_unwritable") from None
-    current_app.logger.info("opt-out %d: %s removed %d contents", entry["seq"], req.repo or req.owner,
-                            entry["removed"])
-    return {"removed": entry["removed"], "repo": req.repo, "owner": req.owner, "seq": entry["seq"],
-            "contents_removed": entry["contents_removed"]}
+    current_app.logger.info("opt-out %d: %r %s %d contents", entry["seq"], req.repo or req.owner,
+                            "was already removed, by" if entry.get("already") else "removed", entry["removed"])
+    return {"removed": entry["removed"], "repo": entry.get("repo"), "owner": entry.get("owner"), "seq": entry["seq"],
+            "contents_removed": entry["contents_removed"], "already": bool(entry.get("already"))}
 
 
 def _on_current_index(write: Callable):
@@ -87,8 +85,8 @@ def request_optout():
     field, name = ("repo", fields["repo"]) if fields["repo"] else ("owner", fields["owner"])
 
     def record_request(served):
-        # the repo filter takes owner/name or an owner alone, and counts live documents only
-        indexed = served.store.search(SearchQuery(filters=Filters(repo=name)), page=Page(1, 1)).total
+        # exactly that repository (a search's repo filter would take a name without '/' as an owner)
+        indexed = served.store.count_with_term(field, name.lower())
         return OptoutRequests(served.path).add(**fields, indexed_documents=indexed)
 
     try:
@@ -96,7 +94,7 @@ def request_optout():
     except OSError as e:
         raise ApiError(f"the request could not be recorded ({e.strerror}); try again later", status=503,
                        code="optout_unavailable") from None
-    current_app.logger.info("opt-out request %s for %s %s", record["id"], field, name)
+    current_app.logger.info("opt-out request %s for %s %r", record["id"], field, name)
     body = {k: record.get(k) for k in ("id", "received_at", "repo", "owner", "indexed_documents")}
     return {**body, "status": "pending"}, 201
 

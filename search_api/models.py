@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
 
+from indexer.optout import MAX_NAME_CHARS, check_name
 from indexer.query import SORTS
 from indexer.store import MAX_PAGE_SIZE
 
@@ -336,17 +337,24 @@ class StatsResponse(Response):
     model: Optional[dict]
 
 
+_REPO = "a repository's name as the index lists it: owner/name, or a source tree's folder name such as json"
+_OWNER = "an owner: everything whose name starts with OWNER/, and a repository named OWNER"
+
+
 class OptoutRequest(Request):
-    repo: Optional[StrictStr] = Field(None, description="owner/name")
-    owner: Optional[StrictStr] = None
+    repo: Optional[StrictStr] = Field(None, description=_REPO, max_length=MAX_NAME_CHARS)
+    owner: Optional[StrictStr] = Field(None, description=_OWNER, max_length=MAX_NAME_CHARS)
     reason: StrictStr = Field(min_length=1, description="why (recorded)")
+
+    @field_validator("repo", "owner")
+    @classmethod
+    def _a_name(cls, value, info):
+        return None if value is None else check_name(info.field_name, value)
 
     @model_validator(mode="after")
     def _one_target(self):
         if bool(self.repo) == bool(self.owner):
             raise ValueError("give exactly one of repo or owner")
-        if self.repo is not None and (self.repo.count("/") != 1 or not all(self.repo.split("/"))):
-            raise ValueError(f"repo is owner/name, got {self.repo[:80]!r}")
         return self
 
 
@@ -356,11 +364,12 @@ class OptoutResponse(Response):
     owner: Optional[str]
     seq: int = Field(description="the opt-out's entry in the index's ledger")
     contents_removed: int = Field(description="contents left without any source, so deleted")
+    already: bool = Field(False, description="already opted out with nothing left: the earlier entry, nothing added")
 
 
 class AuthorOptoutRequest(Request):
-    repo: Optional[StrictStr] = Field(None, description="owner/name", max_length=201)
-    owner: Optional[StrictStr] = Field(None, max_length=100)
+    repo: Optional[StrictStr] = Field(None, description=_REPO, max_length=MAX_NAME_CHARS)
+    owner: Optional[StrictStr] = Field(None, description=_OWNER, max_length=MAX_NAME_CHARS)
     contact: StrictStr = Field(description="an email address or profile URL, so the operator can confirm",
                                max_length=200)
     reason: StrictStr = Field(description="why", max_length=2000)

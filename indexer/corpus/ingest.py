@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import csv
+import logging
 import os
 import re
 import site
@@ -32,6 +33,23 @@ CPYTHON_LICENSES = ("PSF-2.0",)
 STDLIB_PRUNED_DIRS = ENVIRONMENT_PRUNED_DIRS | {"site-packages", "dist-packages", "lib-dynload"}
 FAIR_SHARE_QUANTUM_BYTES = 64 << 10
 """Most byte credit a repository earns per round of :func:`_fair_share_within_cap`."""
+
+log = logging.getLogger(__name__)
+
+
+def _is_utf8_name(name: str) -> bool:
+    """Whether a name read from the file system is valid UTF-8. Python decodes other bytes to
+    lone surrogates (``surrogateescape``), which no shard column (UTF-8) can hold."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown_name(path: str | Path) -> str:
+    """A file name fit to print: bytes that are not UTF-8 as ``\\xff`` escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 @dataclass(frozen=True)
@@ -61,14 +79,19 @@ def _walk_candidates(root: Path, *, prefix: str, pruned: frozenset[str],
 
     ``skip_dirs`` holds absolute paths of directories to leave out as well (the output
     directory, when it lies inside the tree). Counts ``skipped_vendored_dirs`` (pruned
-    directories, whose files are not listed), ``skipped_symlink`` and
-    ``skipped_unknown_language``.
+    directories, whose files are not listed), ``skipped_symlink``,
+    ``skipped_unknown_language`` and ``skipped_non_utf8_name`` (a file or directory whose name
+    is not valid UTF-8: no shard can hold its path; each is logged, naming it).
     """
     for directory, dirnames, filenames in os.walk(root, followlinks=False):
         kept = []
         for name in sorted(dirnames):
             full = Path(directory, name)
-            if is_pruned_dir(name, pruned) or (skip_dirs and os.path.abspath(full) in skip_dirs):
+            if not _is_utf8_name(name):
+                stats["skipped_non_utf8_name"] += 1
+                log.warning("skipped %s/ and everything in it: the directory's name is not valid "
+                            "UTF-8 (rename it to ingest it)", shown_name(full))
+            elif is_pruned_dir(name, pruned) or (skip_dirs and os.path.abspath(full) in skip_dirs):
                 stats["skipped_vendored_dirs"] += 1
             elif full.is_symlink():
                 stats["skipped_symlink"] += 1
@@ -78,6 +101,11 @@ def _walk_candidates(root: Path, *, prefix: str, pruned: frozenset[str],
         relative_dir = Path(directory).relative_to(root)
         for name in sorted(filenames):
             full = Path(directory, name)
+            if not _is_utf8_name(name):
+                stats["skipped_non_utf8_name"] += 1
+                log.warning("skipped %s: the file's name is not valid UTF-8 (rename it to ingest it)",
+                            shown_name(full))
+                continue
             if full.is_symlink():
                 # A link may point out of the tree or duplicate a file inside it; neither is a
                 # source of this repository.
@@ -106,17 +134,22 @@ def ingest_trees(dirs: Sequence[Path], out_dir: Path, *, max_file_bytes: int = 1
                  stats: collections.Counter | None = None) -> collections.Counter:
     """Ingest source trees (one repository each) into Stack-format shards in ``out_dir``.
 
-    Each tree's repository is the ``owner/name`` of its git remote, else the directory name;
-    its licenses come from the root LICENSE/COPYING files, else the package manifest, else
-    ``unknown``. Files are visited in sorted order; see :func:`read_source_text` and
-    ``_walk_candidates`` for what is skipped and counted. ``out_dir`` must be empty or absent.
+    Each tree's repository is the ``owner/name`` of its git remote, else the directory name
+    (see :func:`~indexer.corpus.repo_metadata.repo_name_for_tree`); its licenses come from the
+    root LICENSE/COPYING files, else the package manifest, else ``unknown``. Files are visited
+    in sorted order; see :func:`read_source_text` and ``_walk_candidates`` for what is skipped
+    and counted (a file whose name is not UTF-8 is skipped and logged, and the rest goes on).
+    ``out_dir`` must be empty or absent, or hold an unfinished ingest's shards (which are
+    cleared: the same command started again starts over; see
+    :class:`~indexer.corpus.stack_parquet.StackShardWriter`).
 
     Returns ``stats`` (a new Counter when none is given) with ``repos``, ``docs_written``,
     ``bytes_written``, ``shards_written`` and one ``skipped_*`` count per reason.
 
     Raises:
-        CorpusError: a tree is not a directory, two trees get the same repository name, or
-            ``out_dir`` is not empty.
+        CorpusError: a tree is not a directory, its name (its repository's, without a git
+            remote) is not valid UTF-8, two trees get the same repository name, or ``out_dir``
+            is not empty. All are checked before anything is written.
     """
     stats = collections.Counter() if stats is None else stats
     roots = [Path(directory) for directory in dirs]
@@ -125,6 +158,10 @@ def ingest_trees(dirs: Sequence[Path], out_dir: Path, *, max_file_bytes: int = 1
         if not root.is_dir():
             raise CorpusError(f"{root}: not a directory; ingest_trees takes source tree roots")
         repo = repo_name_for_tree(root)
+        if not _is_utf8_name(repo):
+            raise CorpusError(f"{shown_name(root)}: the folder's name is not valid UTF-8, so it cannot "
+                              f"name the tree's repository; rename the folder (or give the tree a git "
+                              f"remote, whose owner/name is used instead)")
         if repo in repositories:
             raise CorpusError(f"{root}: repository name {repo!r} is also the name of "
                               f"{repositories[repo]}; ingest them separately or rename one")

@@ -11,6 +11,7 @@ from indexer.corpus.errors import CorpusError
 from indexer.corpus.fields import FieldMap
 from indexer.corpus.jsonl_reader import iter_jsonl_documents
 from indexer.corpus.parquet_reader import iter_parquet_documents
+from indexer.corpus.stack_parquet import INCOMPLETE_MARKER
 from indexer.document import Document
 
 PARQUET_SUFFIXES = (".parquet",)
@@ -47,13 +48,18 @@ def list_shards(paths: Iterable[str | Path]) -> list[Path]:
 
     Raises:
         CorpusError: a path does not exist, a file given explicitly has an unsupported suffix,
-            or nothing supported was found at all.
+            a directory holds an unfinished ingest's shards (its ``.ingest-incomplete``
+            marker), or nothing supported was found at all.
     """
     found: set[Path] = set()
     given = [Path(path) for path in paths]
     for path in given:
         if path.is_dir():
             for root, dirnames, filenames in os.walk(path):
+                if INCOMPLETE_MARKER in filenames:
+                    raise CorpusError(f"{root}: an ingest into this directory did not finish, so its "
+                                      f"shards are not the whole corpus; run the same `starscope ingest` "
+                                      f"again (it starts over)")
                 dirnames[:] = [name for name in dirnames if not name.startswith(".")]
                 for name in filenames:
                     candidate = Path(root, name)

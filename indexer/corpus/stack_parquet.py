@@ -47,6 +47,11 @@ Note:
 """
 
 SHARD_NAME = re.compile(r"^data-(\d{5})\.parquet$")
+TEMPORARY_NAME = re.compile(r"^\.data-(\d{5})\.parquet\.tmp$")
+INCOMPLETE_MARKER = ".ingest-incomplete"
+"""Present in an output directory while a writer fills it: its shards are not yet the whole
+corpus. :func:`~indexer.corpus.list_shards` refuses such a directory, and a new writer clears
+it (see :class:`StackShardWriter`)."""
 ROW_GROUP_BYTES = 8 << 20
 """Content bytes buffered before a row group is written: bounds the writer's memory."""
 
@@ -71,14 +76,19 @@ class StackShardWriter:
 
     Use as a context manager. Each shard is written under a hidden temporary name and renamed
     into place only when complete, so a crash never leaves a partial file under a shard name. On
-    an exception the temporary file is deleted, the finished shards stay, and the exception
-    propagates unchanged.
+    an exception (in the block, or finishing the last shard) the temporary file is deleted, the
+    finished shards stay, and the exception propagates unchanged.
+
+    While the block runs the directory holds :data:`INCOMPLETE_MARKER`, removed only once every
+    shard is in place: the shards of a run that failed or was killed are never mistaken for a
+    whole corpus (``list_shards`` refuses the directory), and the same command run again clears
+    them and starts over.
 
     Note:
         A shard is closed once its content reaches ``shard_bytes`` uncompressed UTF-8 bytes, so a
         shard holds at most ``shard_bytes`` plus one document. The output directory must be
-        empty (or absent): refusing to write into an old output is what keeps a rerun from mixing
-        two ingests' shards.
+        empty (or absent), or hold only an unfinished run's marker and shards: refusing to
+        write into any other old output is what keeps a rerun from mixing two ingests' shards.
     """
 
     def __init__(self, out_dir: Path, *, shard_bytes: int = 64 << 20,
@@ -103,11 +113,24 @@ class StackShardWriter:
             if not self.out_dir.is_dir():
                 raise CorpusError(f"{self.out_dir}: output path exists and is not a directory")
             leftovers = sorted(path.name for path in self.out_dir.iterdir())
-            if leftovers:
+            if INCOMPLETE_MARKER in leftovers and all(
+                    name == INCOMPLETE_MARKER or SHARD_NAME.match(name) or TEMPORARY_NAME.match(name)
+                    for name in leftovers):
+                # An earlier writer's unfinished run: its shards are part of a corpus, never a
+                # whole one. The marker goes last, so a crash while clearing clears again.
+                for name in leftovers:
+                    if name != INCOMPLETE_MARKER:
+                        (self.out_dir / name).unlink()
+                leftovers = [INCOMPLETE_MARKER]
+            if leftovers and leftovers != [INCOMPLETE_MARKER]:
                 shown = ", ".join(leftovers[:5]) + (" ..." if len(leftovers) > 5 else "")
                 raise CorpusError(f"{self.out_dir}: output directory is not empty ({shown}); "
                                   f"remove it or choose a new directory")
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / INCOMPLETE_MARKER).write_text(
+            "An ingest is writing (or was writing and stopped) the shards of this directory; "
+            "they are not a whole corpus until this file is gone. Run the same ingest again to "
+            "start over.\n")
         self._entered = True
         return self
 
@@ -172,10 +195,15 @@ class StackShardWriter:
 
     def __exit__(self, exc_type, exc, traceback) -> bool:
         self._entered = False
-        if exc_type is None:
-            self._finish_shard()
-        else:
+        if exc_type is not None:
             self._discard_shard()
+            return False
+        try:
+            self._finish_shard()
+        except BaseException:
+            self._discard_shard()
+            raise
+        (self.out_dir / INCOMPLETE_MARKER).unlink()
         return False
 
 

@@ -58,6 +58,7 @@ def test_optout_add_removes_at_once(index, capsys):
     listed = json.loads(run(capsys, "repos", index, "--json")[1])
     assert listed["repos"] == [{"repo": "beta/two", "documents": 1}]
     assert [(o["repo"], o["seq"]) for o in listed["opted_out"]] == [("alpha/one", 1)]
-    assert run(capsys, "optout", "add", index, "--repo", "noslash", "--reason", "x")[0] == 1
+    code, _, err = run(capsys, "optout", "add", index, "--owner", "alpha/one", "--reason", "x")
+    assert code == 1 and "give it as the repo" in err
     with pytest.raises(SystemExit):
         main(["optout", "add", str(index), "--repo", "a/b", "--owner", "a", "--reason", "x"])

@@ -86,6 +86,90 @@ def test_reingest_honours_the_ledger(index):
     assert manifest["counts"]["skipped_opted_out"] == 2 + 25
 
 
+# Names of every shape an index holds: a tree ingested without a git remote is named after its
+# folder (no slash), an owner of that name may have repositories too, GitLab groups nest, and
+# folder names have spaces, accents and capitals.
+NAMED = {"json": "def decode_json_document(text):\n    return parse_value(text, 0)\n",
+         "json/decoder": "def decode_json_stream(stream):\n    return [line for line in stream]\n",
+         "group/sub/name": "def nested_group_project():\n    return 'gitlab subgroups nest'\n",
+         "My Tree é": "def folder_with_spaces():\n    return 'accents and capitals'\n"}
+
+
+@pytest.fixture(params=BACKENDS)
+def named_index(request, tmp_path):
+    shard = tmp_path / "named.jsonl"
+    shard.write_text("".join(json.dumps(dict(content=text, repo=repo, path="m.py", lang="Python")) + "\n"
+                             for repo, text in NAMED.items()))
+    config = build_config(request.param, request)
+    build_index([shard], tmp_path / "index", config=config, progress=False)
+    return tmp_path / "index", config, shard
+
+
+def indexed_repos(store):
+    return {name for name, _ in store.repos("", limit=100)}
+
+
+def test_every_name_the_index_holds_can_be_opted_out_and_the_repo_form_removes_exactly_it(named_index):
+    path, config, shard = named_index
+    store = open_index(path)
+    assert indexed_repos(store) == {name.lower() for name in NAMED}  # the store matches lowercased
+    entry = opt_out(path, store, repo="json", reason="asked", who="test")
+    assert entry["repo"] == "json" and entry["removed"] == 1
+    assert indexed_repos(store) == {"json/decoder", "group/sub/name", "my tree é"}  # not json's owner
+    for name in ("group/sub/name", "MY TREE É"):  # as the author typed it: kept so, matched as the store does
+        assert opt_out(path, store, repo=name, reason="asked", who="test")["removed"] == 1
+    assert indexed_repos(store) == {"json/decoder"}
+    assert [e["repo"] for e in OptoutLedger(path).entries()] == ["json", "group/sub/name", "MY TREE É"]
+
+    # the same code arriving again: a build skips exactly the opted-out repositories
+    again = shard.with_name("again.jsonl")
+    again.write_text(shard.read_text())
+    manifest = build_index([shard, again], path, config=config, progress=False)
+    assert manifest["counts"]["skipped_opted_out"] == 3 and indexed_repos(open_index(path)) == {"json/decoder"}
+
+    owner = opt_out(path, store, owner="json", reason="all of it", who="test")  # json/* and json itself
+    assert owner["removed"] == 1 and indexed_repos(store) == set()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_source_tree_named_after_its_folder_is_opted_out_by_that_name(tmp_path, capsys, request, backend):
+    """The issue's walk-through: `ingest ~/src/json ~/src/email`, `index`, `optout add --repo json`."""
+    src = tmp_path / "src"
+    for name in ("json", "email"):
+        (src / name).mkdir(parents=True)
+        (src / name / f"{name}_tools.py").write_text(f"def {name}_helper():\n    return '{name}'\n")
+    assert indexer_main(["ingest", str(src / "json"), str(src / "email"), "--out", str(tmp_path / "shards")]) == 0
+    build_index([tmp_path / "shards"], tmp_path / "index", config=build_config(backend, request), progress=False)
+    capsys.readouterr()
+    assert indexer_main(["optout", "add", str(tmp_path / "index"), "--repo", "json", "--reason", "x"]) == 0
+    assert "removed json: 1 contents" in capsys.readouterr().out
+    store = open_index(tmp_path / "index")
+    assert total(store, "json_helper") == 0 and total(store, "email_helper") == 1
+
+
+def test_a_repeated_optout_adds_no_entry_and_answers_the_one_that_did_it(index, capsys):
+    path, _, _ = index
+    store = open_index(path)
+    first = opt_out(path, store, repo="math/fib", reason="the author asked", who="test")
+    again = opt_out(path, store, repo="Math/Fib", reason="asked twice", who="test")
+    assert again == {**first, "already": True}
+    owner = opt_out(path, store, owner="widgets", reason="asked", who="test")
+    assert opt_out(path, store, repo="widgets/w1", reason="asked", who="test") == {**owner, "already": True}
+    assert [e["seq"] for e in OptoutLedger(path).entries()] == [1, 2]
+
+    assert indexer_main(["optout", "add", str(path), "--repo", "math/fib", "--reason", "x", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {**first, "already": True}
+    assert indexer_main(["optout", "add", str(path), "--owner", "widgets", "--reason", "x"]) == 0
+    assert "widgets is already removed: ledger entry 2" in capsys.readouterr().out
+    assert len(OptoutLedger(path).entries()) == 2
+
+    # never in the index: recorded once (a rebuild will skip it), then a repeat is answered
+    absent = opt_out(path, store, repo="json", reason="ahead of the next build", who="test")
+    assert absent["removed"] == 0 and absent["seq"] == 3
+    assert opt_out(path, store, repo="json", reason="again", who="test")["already"]
+    assert len(OptoutLedger(path).entries()) == 3
+
+
 def test_the_cli_adds_lists_and_rebuilds(index, capsys):
     path, _, _ = index  # an Elasticsearch index is found through the directory's pointer file
     assert indexer_main(["optout", "add", str(path), "--repo", "math/fib", "--reason", "asked", "--json"]) == 0
@@ -149,3 +233,18 @@ def test_an_optout_cut_off_before_its_deletion_is_recorded_pending_and_finished_
     assert [e["seq"] for e in carry_optouts(path, path, store, who="test")] == [2]
     assert total(store, "fibonacci") == 0 and not MembershipIndex.open(path, store=store).test(FIB).member
     assert carry_optouts(path, path, store, who="test") == []
+
+
+def test_repeating_an_optout_whose_deletion_was_cut_off_finishes_it(index):
+    """A repeat adds nothing only once nothing of it is left: one whose first run recorded the
+    entry but never deleted (a full disk) is carried out, under an entry of its own."""
+    path, _, _ = index
+    store = open_index(path)
+    with pytest.raises(OSError):
+        opt_out(path, FullDisk(store), repo="math/fib", reason="asked", who="test")
+    assert total(store, "fibonacci") == 2
+    finished = opt_out(path, store, repo="math/fib", reason="asked", who="test")
+    assert finished["seq"] == 2 and not finished.get("already") and finished["removed"] == 2
+    assert total(store, "fibonacci") == 0
+    assert opt_out(path, store, repo="math/fib", reason="asked", who="test") == {**finished, "already": True}
+    assert [e["seq"] for e in OptoutLedger(path).entries()] == [1, 2]

@@ -203,6 +203,20 @@ def test_delete_removes_a_repository_but_keeps_shared_content(empty_store):
     assert store.search(parse_query("shared", filters=Filters(repo="gone"))).total == 0
 
 
+def test_a_repository_without_a_slash_is_its_own_and_counted_live(empty_store):
+    """`json` (a source tree named after its folder) and `json/tools` share the owner json: the
+    repo term tells them apart, deleting one leaves the other, and the live count drops at once."""
+    store = empty_store
+    with store.session() as s:
+        s.add([Document.create(repo="json", path="a.py", content="a = 1\n"),
+               Document.create(repo="json/tools", path="b.py", content="b = 2\n")])
+    assert (store.count_with_term("repo", "json"), store.count_with_term("owner", "json")) == (1, 2)
+    with store.session() as s:
+        assert s.delete(repo="json") == 1
+    assert (store.count_with_term("repo", "json"), store.count_with_term("owner", "json")) == (0, 1)
+    assert [name for name, _ in store.repos("json")] == ["json/tools"]
+
+
 def test_docs_with_terms_and_repos(real_store):
     store, docs = real_store
     got = store.docs_with_terms("sha", [docs[1].sha, docs[2].sha, "0" * 40])

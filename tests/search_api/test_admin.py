@@ -13,11 +13,16 @@ from .conftest import DUPLICATE, corpus_rows, error_of
 TOKEN = "s3cret-token-for-tests-only"
 
 
+# `starscope ingest` names a source tree without a git remote after its folder: no slash.
+FOLDER_ROWS = [dict(content="def decode_json_text(s):\n    return s\n", repo="json", path="decode.py", lang="Python"),
+               dict(content="def json_owner_tool():\n    return 1\n", repo="json/tools", path="t.py", lang="Python")]
+
+
 @pytest.fixture(params=BACKENDS)
 def admin_client(request, tmp_path):
     """Its own index: opting out changes it."""
     shard = tmp_path / "corpus.jsonl"
-    shard.write_text("".join(json.dumps(row) + "\n" for row in corpus_rows()))
+    shard.write_text("".join(json.dumps(row) + "\n" for row in corpus_rows() + FOLDER_ROWS))
     build_index([shard], tmp_path / "index", config=build_config(request.param, request), progress=False)
     return create_app({"INDEX_DIR": str(tmp_path / "index"), "TESTING": True, "ADMIN_TOKEN": TOKEN}).test_client()
 
@@ -42,7 +47,7 @@ def test_optout_removes_a_repository_and_keeps_shared_content(admin_client):
     r = admin_client.post("/api/admin/optout", json={"repo": "math/fib", "reason": "author asked"},
                           headers=bearer())
     assert r.status_code == 200 and r.get_json() == {"removed": 1, "repo": "math/fib", "owner": None, "seq": 1,
-                                                     "contents_removed": 1}
+                                                     "contents_removed": 1, "already": False}
     assert admin_client.get("/api/search?q=fibonacci").get_json()["total"] == 0
     listed = admin_client.get("/api/repos?q=math").get_json()
     assert listed["repos"] == [] and [(o["repo"], o["seq"]) for o in listed["opted_out"]] == [("math/fib", 1)]
@@ -52,16 +57,33 @@ def test_optout_removes_a_repository_and_keeps_shared_content(admin_client):
     assert hit["sources_count"] == 2 and hit["repo"] != "beta/two"
 
 
-@pytest.mark.parametrize("body, parameter", [
-    ({"repo": "math/fib"}, "reason"),
-    ({"reason": "x"}, "body"),
-    ({"repo": "a/b", "owner": "a", "reason": "x"}, "body"),
-    ({"repo": "no-slash", "reason": "x"}, "body"),
-    ({"repo": "a/b", "reason": "x", "force": True}, "force"),
+def test_a_repository_named_after_its_folder_is_opted_out_exactly_and_once(admin_client):
+    """A name without a slash is a repository of its own (json), distinct from its owner (json,
+    which also has json/tools); repeating the opt-out answers the entry that did it."""
+    first = admin_client.post("/api/admin/optout", json={"repo": "json", "reason": "author asked"}, headers=bearer())
+    assert first.status_code == 200 and first.get_json() == {
+        "removed": 1, "repo": "json", "owner": None, "seq": 1, "contents_removed": 1, "already": False}
+    listed = admin_client.get("/api/repos?q=json").get_json()
+    assert [r["repo"] for r in listed["repos"]] == ["json/tools"] and listed["opted_out"][0]["repo"] == "json"
+    again = admin_client.post("/api/admin/optout", json={"repo": "JSON", "reason": "asked again"}, headers=bearer())
+    assert again.status_code == 200 and again.get_json() == {**first.get_json(), "already": True}
+    owner = admin_client.post("/api/admin/optout", json={"owner": "json", "reason": "all"}, headers=bearer()).get_json()
+    assert owner["removed"] == 1 and owner["seq"] == 2 and not owner["already"]  # json/tools
+    assert admin_client.get("/api/repos?q=json").get_json()["repos"] == []
+
+
+@pytest.mark.parametrize("body, parameter, message", [
+    ({"repo": "math/fib"}, "reason", ""),
+    ({"reason": "x"}, "body", "exactly one"),
+    ({"repo": "a/b", "owner": "a", "reason": "x"}, "body", "exactly one"),
+    ({"repo": " ", "reason": "x"}, "repo", "starscope repos"),
+    ({"repo": "a\tb", "reason": "x"}, "repo", "control character U+0009"),
+    ({"owner": "a/b", "reason": "x"}, "owner", "give it as the repo"),
+    ({"repo": "a/b", "reason": "x", "force": True}, "force", ""),
 ])
-def test_optout_bodies_are_validated(admin_client, body, parameter):
+def test_optout_bodies_are_validated(admin_client, body, parameter, message):
     err = error_of(admin_client.post("/api/admin/optout", json=body, headers=bearer()), 400, "invalid_parameter")
-    assert err["details"]["parameter"] == parameter
+    assert err["details"]["parameter"] == parameter and message in err["message"]
 
 
 def test_without_a_token_configured_admin_is_off(client):
@@ -91,11 +113,27 @@ def test_authors_ask_for_removal_and_the_operator_lists_the_requests(admin_clien
     assert listed["bad_lines"] == 0
 
 
+def test_an_author_asks_for_a_repository_named_after_its_folder(admin_client):
+    """The dataset page's "ask to remove" next to json: accepted, counting json's files alone
+    (not its owner's json/tools); a name not indexed (yet) is recorded too."""
+    r = admin_client.post("/api/optout/requests", json={"repo": "json", "contact": "me@example.org", "reason": "mine"})
+    assert r.status_code == 201 and r.get_json()["repo"] == "json" and r.get_json()["indexed_documents"] == 1
+    owner = admin_client.post("/api/optout/requests", json={"owner": "json", "contact": "c", "reason": "r"}).get_json()
+    assert owner["indexed_documents"] == 2
+    later = admin_client.post("/api/optout/requests", json={"repo": "Group/Sub/Név tree", "contact": "c",
+                                                            "reason": "before the rebuild"}).get_json()
+    assert later["repo"] == "Group/Sub/Név tree" and later["indexed_documents"] == 0
+    listed = admin_client.get("/api/admin/optout/requests", headers=bearer()).get_json()["requests"]
+    assert [q.get("repo") or q.get("owner") for q in listed] == ["json", "json", "Group/Sub/Név tree"]
+
+
 @pytest.mark.parametrize("body", [
     {"repo": "a/b", "contact": "me@example.org"},
     {"repo": "a/b", "owner": "a", "contact": "c", "reason": "r"},
-    {"repo": "a/b/c", "contact": "c", "reason": "r"},
-    {"owner": "<script>", "contact": "c", "reason": "r"},
+    {"repo": "", "contact": "c", "reason": "r"},
+    {"owner": "a/b", "contact": "c", "reason": "r"},
+    {"repo": "a\nforged log line", "contact": "c", "reason": "r"},
+    {"repo": "x" * 1001, "contact": "c", "reason": "r"},
     {"repo": "a/b", "contact": " ", "reason": "r"},
     {"repo": "a/b", "contact": "c", "reason": "r" * 2001},
 ])

@@ -27,6 +27,11 @@ XSS_ROWS = [
 ]
 
 
+# A source tree `starscope ingest` named after its folder: a repository name without a slash.
+FOLDER_ROW = dict(content="def decode_json_text(s):\n    return s\n", repo="json", path="decode.py",
+                  licenses=["MIT"], lang="Python", stars=0)
+
+
 def chromium_path() -> str:
     found = os.environ.get("STARSCOPE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     why = None
@@ -58,11 +63,11 @@ def browser():
 @pytest.fixture(scope="session")
 def ui_corpus(tmp_path_factory):
     """The API tests' corpus (pagination widgets, an exact duplicate, an emoji file, an XSS file),
-    more XSS, and 40 real stdlib files; returns (index dir, rows)."""
+    more XSS, 40 real stdlib files and a repository named after its folder; returns (index dir, rows)."""
     base = tmp_path_factory.mktemp("ui")
     rows = corpus_rows() + XSS_ROWS + [
         {"content": d.content, "repo": d.repo, "path": d.path, "licenses": list(d.licenses), "lang": d.lang,
-         "stars": d.stars} for d in real_documents(40)]
+         "stars": d.stars} for d in real_documents(40)] + [FOLDER_ROW]
     shard = base / "corpus.jsonl"
     shard.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     build_index([shard], base / "index", progress=False)

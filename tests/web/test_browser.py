@@ -127,6 +127,18 @@ def test_dataset_lookup_and_an_optout_request(ui, ui_corpus):
     expect(page.locator(".hit").first).to_be_visible()
 
 
+def test_ask_to_remove_a_repository_named_after_its_folder(ui, ui_corpus):
+    """`starscope ingest ~/src/json` names the tree json (no owner/name): its button works too."""
+    page = ui.goto("/dataset?q=json")
+    page.locator("#repos li button[data-name=json]").click()
+    expect(page.locator("#optout-form input[name=name]")).to_have_value("json")
+    page.fill("#optout-form input[name=contact]", "author@example.org")
+    page.fill("#optout-form textarea[name=reason]", "My folder, my code.")
+    page.click("#optout-form button[type=submit]")
+    expect(page.locator("#optout-status")).to_contain_text("received for json (1 file indexed now)")
+    assert any(r.get("repo") == "json" and r["indexed_documents"] == 1 for r in OptoutRequests(ui_corpus[0]).list())
+
+
 @pytest.mark.parametrize("where", ["search", "document", "attribution", "dataset"])
 def test_markup_in_the_corpus_shows_as_text_and_runs_nothing(ui, where):
     """The corpus holds HTML and JavaScript in contents, paths and repository names; every page

@@ -83,7 +83,8 @@ document.addEventListener("click", (event) => {
 optout.addEventListener("submit", async (event) => {
   event.preventDefault();
   const kind = optout.kind.value;
-  const body = { [kind]: optout.name.value.trim(), contact: optout.contact.value, reason: optout.reason.value };
+  // The name goes as it is: it is matched against indexed names, which may begin or end with a space.
+  const body = { [kind]: optout.name.value, contact: optout.contact.value, reason: optout.reason.value };
   setStatus(optoutStatus, "Sending…", "loading");
   try {
     const answer = await postJSON("/api/optout/requests", body);

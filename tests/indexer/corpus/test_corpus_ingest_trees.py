@@ -155,3 +155,71 @@ def test_output_directory_inside_the_tree_is_not_ingested(widget_tree, monkeypat
     stats = ingest([Path(widget_tree.name)], Path(widget_tree.name, "shards"))
     assert stats["docs_written"] == len(KEPT_FILES)
     assert stats["skipped_vendored_dirs"] == 6  # the five of the tree, and the output
+
+
+def test_a_name_that_is_not_utf8_is_skipped_counted_and_logged_and_the_rest_goes_on(widget_tree, tmp_path,
+                                                                                    caplog):
+    """Linux file names are bytes; no shard column can hold one that is not UTF-8. Such a file
+    (or a directory, with all it holds) is skipped, counted and named in the log; every other
+    file of every tree is ingested."""
+    other = tmp_path / "email"
+    write(other, "parser.py", "def parse(text):\n    return text.split()\n")
+    write(other, os.fsdecode(b"caf\xe9.py"), "x = 1\n")
+    write(other, os.fsdecode(b"old\xff") + "/inside.py", "y = 2\n")
+    with caplog.at_level("WARNING", logger="indexer.corpus.ingest"):
+        stats = ingest([widget_tree, other], tmp_path / "out")
+
+    documents = read_shards(tmp_path / "out")
+    assert sorted((d.repo, d.path) for d in documents if d.repo == "email") == [("email", "parser.py")]
+    assert stats["docs_written"] == len(KEPT_FILES) + 1 and stats["skipped_non_utf8_name"] == 2
+    logged = "\n".join(caplog.messages)
+    assert f"{other}/caf\\xe9.py" in logged and f"{other}/old\\xff/" in logged
+
+
+def test_a_tree_whose_folder_name_is_not_utf8_is_refused_before_anything_is_written(tmp_path):
+    tree = write(tmp_path / os.fsdecode(b"proj\xe9"), "a.py", "a = 1\n").parent
+    with pytest.raises(CorpusError, match=r"proj\\xe9: the folder's name is not valid UTF-8"):
+        ingest([tree], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+KILLED_INGEST = """
+import os, signal, sys
+from pathlib import Path
+from indexer.corpus import ingest_trees, stack_parquet
+
+real_flush = stack_parquet.StackShardWriter._flush_rows
+
+def flush_then_die(self):
+    real_flush(self)
+    if self.finished_shards:  # one shard in place, the next one half written: a kill now
+        os.kill(os.getpid(), signal.SIGKILL)
+
+stack_parquet.StackShardWriter._flush_rows = flush_then_die
+ingest_trees([Path(sys.argv[1])], Path(sys.argv[2]), shard_bytes=150)
+"""
+
+
+def test_an_ingest_killed_mid_shard_is_never_read_as_a_corpus_and_the_same_command_starts_over(tmp_path):
+    import subprocess
+    import sys
+
+    tree = tmp_path / "tree"
+    for index in range(6):
+        write(tree, f"mod{index}.py", f"value = {index}\n" * 20)
+    out = tmp_path / "out"
+    killed = subprocess.run([sys.executable, "-c", KILLED_INGEST, str(tree), str(out)],
+                            cwd=Path(__file__).resolve().parents[3], capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr
+    left = sorted(path.name for path in out.iterdir())
+    assert left == [".data-00001.parquet.tmp", ".ingest-incomplete", "data-00000.parquet"]
+    with pytest.raises(CorpusError, match="did not finish"):
+        list_shards([out])  # one shard of six files is not the corpus
+
+    stats = ingest([tree], out, shard_bytes=150)  # the same command again
+    ingest([tree], tmp_path / "clean", shard_bytes=150)
+    assert stats["docs_written"] == 6
+    assert [path.name for path in list_shards([out])] == [path.name for path in list_shards([tmp_path / "clean"])]
+    assert all(a.read_bytes() == b.read_bytes()
+               for a, b in zip(list_shards([out]), list_shards([tmp_path / "clean"])))
+    assert sorted(path.name for path in out.iterdir()) == sorted(path.name for path in (tmp_path / "clean").iterdir())

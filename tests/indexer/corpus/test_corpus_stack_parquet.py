@@ -66,7 +66,31 @@ def test_an_error_discards_the_unfinished_shard_and_propagates(tmp_path):
     finished = shard_paths(tmp_path / "out")
     assert finished == writer.finished_shards and finished
     assert all(verify(shard).rows >= 1 for shard in finished)
-    assert not [path for path in (tmp_path / "out").iterdir() if path.name.startswith(".")]
+    # no half-written shard; the marker says the finished ones are not a whole corpus
+    assert [path.name for path in (tmp_path / "out").iterdir() if path.name.startswith(".")] == [
+        ".ingest-incomplete"]
+    with pytest.raises(CorpusError, match="did not finish"):
+        list_shards([tmp_path / "out"])
+
+
+def test_a_shard_that_cannot_be_finished_is_discarded_and_a_rerun_starts_over(tmp_path):
+    """An error while the last shard is finished (here a path no parquet string can hold) leaves
+    no temporary file, and the same writer run again clears what the failed run left."""
+    bad = Document.create(repo="owner/repo", path="bad\udcff.py", content="x = 1\n", lang="python")
+    with pytest.raises(UnicodeEncodeError):
+        with StackShardWriter(tmp_path / "out", shard_bytes=200) as writer:
+            for document in make_documents(6) + [bad]:
+                writer.write(document)
+    assert writer.finished_shards
+    assert not [path for path in (tmp_path / "out").iterdir() if path.name.endswith(".tmp")]
+
+    with StackShardWriter(tmp_path / "out", shard_bytes=200) as writer:
+        for document in make_documents(6):
+            writer.write(document)
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == [
+        shard.name for shard in writer.finished_shards]
+    assert [d for shard in list_shards([tmp_path / "out"])
+            for d in iter_documents(shard, stats=collections.Counter())] == make_documents(6)
 
 
 def test_refuses_a_non_empty_output_directory(tmp_path):
