@@ -25,6 +25,8 @@ Note:
     A verbatim overlap of ``width + stride - 1`` (99) normalized characters always holds a
     whole chunk of its source, so it is always proposed (see :mod:`membership.chunks`); a
     proposal is reported only after verification, so reported spans are always verbatim.
+    What the fetch limits leave unverified is reported too (``truncated``, ``limits``,
+    ``unverified``), never dropped in silence; exact membership is never cut.
 """
 
 from __future__ import annotations
@@ -170,8 +172,47 @@ class AttributedSpan:
 
 
 @dataclass(frozen=True)
+class AttributionLimits:
+    """What the candidate limits left out of one attribution.
+
+    Note:
+        Attribution fetches every content holding a hit that at most ``common_threshold``
+        contents hold, up to ``max_candidates`` of them; for hits held by more, only
+        ``common_candidates`` (``common_threshold + 1``) contents, enough to prove them common
+        boilerplate. A hit window is *unverified* when some contents holding its chunk were not
+        fetched and fewer than ``common_candidates`` fetched ones hold it: the text there may
+        hold spans and sources the answer does not report. Both are exact, from the store's
+        counts, never guessed; only on a tantivy store after an opt-out, until the removed
+        contents' segments merge, a window whose missing holders were all removed may still be
+        listed (its chunk's document frequency counts them).
+    """
+
+    max_candidates: int
+    candidates_available: int  # contents holding a hit held by at most common_threshold contents
+    common_candidates: int
+    unverified_windows: int = 0  # hit windows (50 normalized characters) left unverified
+    near_duplicate_candidates_available: int | None = None  # None: near-duplicates not looked for
+
+    @property
+    def truncated(self) -> bool:
+        near = self.near_duplicate_candidates_available
+        return (self.candidates_available > self.max_candidates or self.unverified_windows > 0
+                or (near is not None and near > self.max_candidates))
+
+    def to_json(self) -> dict:
+        return {"max_candidates": self.max_candidates, "candidates_available": self.candidates_available,
+                "common_candidates": self.common_candidates, "unverified_windows": self.unverified_windows,
+                "near_duplicate_candidates_available": self.near_duplicate_candidates_available}
+
+
+@dataclass(frozen=True)
 class Attribution:
-    """The one answer type of ``attribute`` for the CLI, the API and the UI."""
+    """The one answer type of ``attribute`` for the CLI, the API and the UI.
+
+    Never silently partial: when a limit cut it, ``truncated`` is true, ``limits`` says which
+    and by how much, and ``unverified`` gives the raw ``[start, end)`` ranges of the input whose
+    hits were not checked against every content holding them (see :class:`AttributionLimits`).
+    """
 
     length: int
     normalized_length: int
@@ -181,13 +222,21 @@ class Attribution:
     licenses: dict  # over every source of every non-common span
     candidates: int  # contents fetched and verified
     filter: dict
+    limits: AttributionLimits
+    unverified: tuple[tuple[int, int], ...] = ()  # raw ranges of the input
     near_duplicates: tuple = field(default=())
+
+    @property
+    def truncated(self) -> bool:
+        return self.limits.truncated
 
     def to_json(self) -> dict:
         return {"length": self.length, "normalized_length": self.normalized_length,
                 "spans": [s.to_json() for s in self.spans], "coverage": self.coverage,
                 "longest": self.longest, "licenses": self.licenses, "candidates": self.candidates,
-                "filter": self.filter, "near_duplicates": [n.to_json() for n in self.near_duplicates]}
+                "filter": self.filter, "truncated": self.truncated, "limits": self.limits.to_json(),
+                "unverified": [list(r) for r in self.unverified],
+                "near_duplicates": [n.to_json() for n in self.near_duplicates]}
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -329,7 +378,8 @@ class MembershipIndex:
             filter={**self.filter_info, "optouts_pending": pending} if pending else self.filter_info)
 
     def _confirmed(self, norm: Normalized, windows: np.ndarray, hit: np.ndarray) -> np.ndarray:
-        """Which hit windows some stored content holds (the rest are false positives)."""
+        """Which hit windows some stored content holds (the rest are false positives). Never
+        cut: the chunks that the first, capped fetch left unconfirmed are looked up one by one."""
         offsets = np.flatnonzero(hit)
         terms = hash_terms(windows[offsets])
         counts = self.store.term_doc_counts("chunk", sorted(set(terms)))
@@ -385,12 +435,15 @@ class MembershipIndex:
             raise AttributionInputError("invalid_parameter", "min_length, common_threshold and "
                                         "max_sources must be at least 1")
         norm = self._normalized(text)
-        near = (self.near.find(text, lang=lang, path=path).near_duplicates
-                if near_duplicates and self.near is not None else ())
+        near = (self.near.find(text, lang=lang, path=path)
+                if near_duplicates and self.near is not None else None)
+        limits = AttributionLimits(
+            max_candidates=cfg.max_candidates, candidates_available=0, common_candidates=threshold + 1,
+            near_duplicate_candidates_available=near.candidates_available if near else None)
         windows = window_hashes(norm.codes, self.chunks)
         offsets = np.flatnonzero(self.bloom.contains(windows))
         empty = Attribution(len(text), len(norm), (), 0.0, 0, lic.summarize([]), 0, self.filter_info,
-                            near_duplicates=near)
+                            limits, near_duplicates=near.near_duplicates if near else ())
         if not len(offsets):
             return empty
         hit_hashes = windows[offsets]
@@ -399,20 +452,56 @@ class MembershipIndex:
         live = [t for t in terms if df.get(t)]
         if not live:
             return empty  # every hit was a false positive of the filter
-        # Every content holding a rare hit is fetched; for hits held by more contents than
-        # the threshold, enough to prove a span common (their spans' counts are then lower
-        # bounds, flagged): boilerplate costs a few fetches, not max_candidates.
+        # Every content holding a rare hit is fetched, up to max_candidates; for hits held by
+        # more contents than the threshold, enough to prove a span common (their spans' counts
+        # are then lower bounds, flagged): boilerplate costs a few fetches, not max_candidates.
         rare = [t for t in live if df[t] <= threshold]
         frequent = [t for t in live if df[t] > threshold]
         docs = self.store.docs_with_terms("chunk", rare, limit=cfg.max_candidates) if rare else []
+        # At the cap the store counts what was left out (exactly; a guess would be silent).
+        available = (max(len(docs), self.store.count_docs_with_terms("chunk", rare))
+                     if len(docs) >= cfg.max_candidates else len(docs))
+        cut = {"rare": available > len(docs), "frequent": False}
         if frequent:
             have = {d.sha for d in docs}
-            docs += [d for d in self.store.docs_with_terms("chunk", frequent, limit=threshold + 1)
-                     if d.sha not in have]
+            more = self.store.docs_with_terms("chunk", frequent, limit=threshold + 1)
+            cut["frequent"] = len(more) > threshold
+            docs += [d for d in more if d.sha not in have]
         matches, fetched_with = self._extend_all(norm, offsets, hit_hashes, docs)
+        unverified = self._unverified(offsets, hit_hashes, df, fetched_with, threshold, cut)
+        limits = replace(limits, candidates_available=available, unverified_windows=len(unverified))
         result = self._report(text, norm, matches, df, fetched_with, windows, offsets, len(docs),
-                              min_length, threshold, max_sources)
-        return replace(result, near_duplicates=near)
+                              min_length, threshold, max_sources, limits)
+        return replace(result, unverified=self._raw_ranges(norm, unverified),
+                       near_duplicates=near.near_duplicates if near else ())
+
+    def _unverified(self, offsets: np.ndarray, hit_hashes: np.ndarray, df: dict, fetched_with: dict,
+                    threshold: int, cut: dict) -> list[int]:
+        """Offsets of the hit windows that a fetch limit left unverified: some content holding
+        the chunk was not fetched, and too few fetched ones hold it to prove it common.
+
+        Note:
+            A fetch that was not cut returned every live holder of its chunks, so its hits are
+            verified even where ``df`` still counts a removed content (tantivy, until merged).
+        """
+        out = []
+        for i, h in zip(offsets.tolist(), hit_hashes.tolist()):
+            n = df.get(f"{h:016x}", 0)
+            if n and cut["rare" if n <= threshold else "frequent"] and \
+                    fetched_with.get(h, 0) < min(n, threshold + 1):
+                out.append(i)
+        return out
+
+    def _raw_ranges(self, norm: Normalized, starts: list[int]) -> tuple[tuple[int, int], ...]:
+        """Windows at normalized ``starts`` (sorted), merged where they overlap or touch, as raw
+        ``[start, end)`` ranges of the input."""
+        w, merged = self.chunks.width, []
+        for i in starts:
+            if merged and i <= merged[-1][1]:
+                merged[-1][1] = i + w
+            else:
+                merged.append([i, i + w])
+        return tuple(norm.raw_span(a, b) for a, b in merged)
 
     def _extend_all(self, norm: Normalized, offsets: np.ndarray, hit_hashes: np.ndarray,
                     docs: list[StoredDocument]):
@@ -457,7 +546,7 @@ class MembershipIndex:
         return matches, fetched_with
 
     def _report(self, text, norm, matches, df, fetched_with, windows, offsets, candidates,
-                min_length, threshold, max_sources) -> Attribution:
+                min_length, threshold, max_sources, limits) -> Attribution:
         # A content's match inside a longer match of the same content (its text occurs twice
         # there) adds nothing: the spans are the query ranges of the other matches.
         by_doc: dict[str, list[_Match]] = {}
@@ -509,7 +598,7 @@ class MembershipIndex:
             coverage=float(covered.mean()),
             longest=max((qe - qs for qs, qe in real_ranges), default=0),
             licenses=lic.summarize(src.licenses for src in real_sources.values()),
-            candidates=candidates, filter=self.filter_info)
+            candidates=candidates, filter=self.filter_info, limits=limits)
 
     @staticmethod
     def _source(m: _Match, qs: int, qe: int, line_maps: dict) -> SourceMatch:
