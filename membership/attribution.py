@@ -405,6 +405,12 @@ class MembershipIndex:
         return ok
 
     # -- attribution -------------------------------------------------------------------------
+    def no_limits(self, common_threshold: int | None = None) -> AttributionLimits:
+        """The limits of an answer that nothing cut (a text too short to look up)."""
+        threshold = self.config.common_threshold if common_threshold is None else common_threshold
+        return AttributionLimits(max_candidates=self.config.max_candidates, candidates_available=0,
+                                 common_candidates=threshold + 1)
+
     def near_duplicates(self, text: str, *, lang: str | None = None, path: str | None = None,
                         min_jaccard: float | None = None, limit: int | None = None) -> NearDuplicates:
         """Stored documents whose shingles resemble ``text``'s (see :mod:`membership.near_dups`);
@@ -437,9 +443,8 @@ class MembershipIndex:
         norm = self._normalized(text)
         near = (self.near.find(text, lang=lang, path=path)
                 if near_duplicates and self.near is not None else None)
-        limits = AttributionLimits(
-            max_candidates=cfg.max_candidates, candidates_available=0, common_candidates=threshold + 1,
-            near_duplicate_candidates_available=near.candidates_available if near else None)
+        limits = replace(self.no_limits(threshold),
+                         near_duplicate_candidates_available=near.candidates_available if near else None)
         windows = window_hashes(norm.codes, self.chunks)
         offsets = np.flatnonzero(self.bloom.contains(windows))
         empty = Attribution(len(text), len(norm), (), 0.0, 0, lic.summarize([]), 0, self.filter_info,
