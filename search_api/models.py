@@ -283,8 +283,8 @@ class AttributionResponse(Response):
                                         "where; never silently partial")
     limits: AttributionLimitsModel
     unverified: list[list[int]] = Field(description="[start, end) in raw characters of the text whose hits were not "
-                                                    "checked against every stored file holding them: they may hold "
-                                                    "more spans and sources than reported")
+                                                    "checked against every stored file holding them: spans and "
+                                                    "sources may be missing there (and reach beyond them)")
     near_duplicates: list[NearDuplicateModel]
 
 
