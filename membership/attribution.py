@@ -180,8 +180,8 @@ class AttributionLimits:
         contents hold, up to ``max_candidates`` of them; for hits held by more, only
         ``common_candidates`` (``common_threshold + 1``) contents, enough to prove them common
         boilerplate. A hit window is *unverified* when some contents holding its chunk were not
-        fetched and fewer than ``common_candidates`` fetched ones hold it: the text there may
-        hold spans and sources the answer does not report. Both are exact, from the store's
+        fetched and fewer than ``common_candidates`` fetched ones hold its text (anywhere in
+        them): the text there may hold spans and sources the answer does not report. Both are exact, from the store's
         counts, never guessed; only on a tantivy store after an opt-out, until the removed
         contents' segments merge, a window whose missing holders were all removed may still be
         listed (its chunk's document frequency counts them).
@@ -473,29 +473,51 @@ class MembershipIndex:
             cut["frequent"] = len(more) > threshold
             docs += [d for d in more if d.sha not in have]
         matches, fetched_with = self._extend_all(norm, offsets, hit_hashes, docs)
-        unverified = self._unverified(offsets, hit_hashes, df, fetched_with, threshold, cut)
+        unverified = self._unverified(norm, offsets, hit_hashes, df, fetched_with, matches, threshold, cut)
         limits = replace(limits, candidates_available=available, unverified_windows=len(unverified))
         result = self._report(text, norm, matches, df, fetched_with, windows, offsets, len(docs),
                               min_length, threshold, max_sources, limits)
         return replace(result, unverified=self._raw_ranges(norm, unverified),
                        near_duplicates=near.near_duplicates if near else ())
 
-    def _unverified(self, offsets: np.ndarray, hit_hashes: np.ndarray, df: dict, fetched_with: dict,
-                    threshold: int, cut: dict) -> list[int]:
+    def _unverified(self, norm: Normalized, offsets: np.ndarray, hit_hashes: np.ndarray, df: dict,
+                    fetched_with: dict, matches: list[_Match], threshold: int, cut: dict) -> list[int]:
         """Offsets of the hit windows that a fetch limit left unverified: some content holding
-        the chunk was not fetched, and too few fetched ones hold it to prove it common.
+        the chunk was not fetched, and fewer than ``threshold + 1`` fetched contents hold the
+        window's text (at the chunk's place or elsewhere: a license header sits at other
+        offsets in other files), so it is not proven common either.
 
         Note:
             A fetch that was not cut returned every live holder of its chunks, so its hits are
             verified even where ``df`` still counts a removed content (tantivy, until merged).
         """
-        out = []
+        suspects = []
         for i, h in zip(offsets.tolist(), hit_hashes.tolist()):
             n = df.get(f"{h:016x}", 0)
             if n and cut["rare" if n <= threshold else "frequent"] and \
                     fetched_with.get(h, 0) < min(n, threshold + 1):
-                out.append(i)
-        return out
+                suspects.append(i)
+        if not suspects:
+            return []
+        # holders[i]: fetched contents with a match covering the window that starts at i
+        w = self.chunks.width
+        starts: dict[str, list[tuple[int, int]]] = {}
+        for m in matches:
+            if m.qe - m.qs >= w:
+                starts.setdefault(m.doc.sha, []).append((m.qs, m.qe - w + 1))
+        change = np.zeros(len(norm) + 1, np.int32)
+        for ranges in starts.values():  # each content counts once per window
+            ranges.sort()
+            a, b = ranges[0]
+            for c, d in ranges[1:] + [(len(norm) + 1, len(norm) + 1)]:
+                if c > b:
+                    change[a] += 1
+                    change[b] -= 1
+                    a, b = c, d
+                else:
+                    b = max(b, d)
+        holders = np.cumsum(change)
+        return [i for i in suspects if holders[i] <= threshold]
 
     def _raw_ranges(self, norm: Normalized, starts: list[int]) -> tuple[tuple[int, int], ...]:
         """Windows at normalized ``starts`` (sorted), merged where they overlap or touch, as raw

@@ -95,8 +95,9 @@ def unrelated_documents(n: int, avoid: list[str]) -> list:
 def crowd(request, tmp_path_factory):
     """An index where texts are held by more contents than a small ``max_candidates``: 12
     real stdlib files, 8 copies of a 13th (not itself indexed) each with one line changed, 15
-    files under an Apache header and 12 others under an MIT one (two boilerplate blocks); in
-    each store backend. Returns (index dir, the 12, the 13th)."""
+    files under an Apache header, 12 with it one line lower (its chunks cut elsewhere) and 12
+    under an MIT header (another boilerplate block); in each store backend. Returns (index
+    dir, the 12, the 13th)."""
     base = tmp_path_factory.mktemp("crowd")
     docs = unrelated_documents(13, [HEADER, MIT_HEADER])
     original = docs[12]
@@ -112,6 +113,8 @@ def crowd(request, tmp_path_factory):
              for i in range(15)]
     rows += [{"content": MIT_HEADER + f"\nMIT_{i} = {i}\n", "repo": f"mit/p{i}", "path": "m.py"}
              for i in range(12)]
+    rows += [{"content": f"# shifted by a line {i:03d}\n" + HEADER + f"\nSHIFTED_{i} = {i}\n",
+              "repo": f"shifted/p{i}", "path": "s.py"} for i in range(12)]
     write_jsonl(base / "corpus.jsonl", rows)
     build_index([base / "corpus.jsonl"], base / "index", config=build_config(request.param, request),
                 progress=False)

@@ -287,6 +287,18 @@ def test_one_boilerplate_block_proven_common_is_not_truncation(index):
     assert any(s.common and not s.count_complete for s in result.spans)
 
 
+def test_boilerplate_held_at_other_offsets_is_proven_common_not_truncated(crowd):
+    """Twelve files hold the Apache header one line lower than fifteen others: their chunks
+    cut it elsewhere, so each 50-character window is one group's chunk only. Eleven fetched
+    files holding the header's text prove every window common, whichever group they come from."""
+    index_dir, _, _ = crowd
+    result = MembershipIndex.open(index_dir).attribute(
+        HEADER + "\nclass Original:\n    '''nowhere in the corpus at all'''\n", near_duplicates=False)
+    assert not result.truncated and result.unverified == () and result.limits.unverified_windows == 0
+    header = max(result.spans, key=lambda s: s.normalized_length)
+    assert header.common and header.start == 0 and header.end >= len(HEADER.rstrip()) - 1
+
+
 def test_exact_membership_confirms_every_hit_past_max_candidates(crowd):
     """Exact membership looks up the chunks the capped fetch missed one by one: never cut."""
     index_dir, docs, _ = crowd
