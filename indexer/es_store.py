@@ -450,16 +450,29 @@ class ElasticsearchStore:
         with _reaching(self.url, doing):
             return self._es.search(index=self.name, **body)
 
-    def _term_hits(self, field: str, terms: Sequence[str], limit: int, fields: list[str]) -> list[dict]:
+    @staticmethod
+    def _terms_query(field: str, terms: Sequence[str]) -> dict:
+        """Documents holding any of ``terms`` in ``field``, ranked by BM25 over the terms (more
+        and rarer first) up to RANKED_TERMS terms."""
         if field not in TERM_FIELDS:
             raise ValueError(f"{field!r} is not a term field; use one of {TERM_FIELDS}")
-        if not terms or limit < 1:
-            return []
         values = [_term_value(field, t) for t in dict.fromkeys(terms)]
         if len(values) <= RANKED_TERMS:
-            query = {"bool": {"should": [_term_query(field, v) for v in values]}}
-        else:
-            query = {"constant_score": {"filter": _terms_filter(field, values)}}
+            return {"bool": {"should": [_term_query(field, v) for v in values]}}
+        return {"constant_score": {"filter": _terms_filter(field, values)}}
+
+    def count_docs_with_terms(self, field: str, terms: Sequence[str]) -> int:
+        """How many live documents hold any of ``terms`` in ``field`` (an exact total)."""
+        query = self._terms_query(field, terms)
+        if not terms:
+            return 0
+        resp = self._search("counting documents", size=0, track_total_hits=True, query=query)
+        return resp["hits"]["total"]["value"]
+
+    def _term_hits(self, field: str, terms: Sequence[str], limit: int, fields: list[str]) -> list[dict]:
+        query = self._terms_query(field, terms)
+        if not terms or limit < 1:
+            return []
         hits = []
         for batch in self._scan(query, source=fields, limit=limit):
             hits += batch
@@ -495,14 +508,6 @@ class ElasticsearchStore:
             buckets = resp["aggregations"]["t"]["buckets"]
             out.update({t: buckets[str(j)]["doc_count"] for j, t in enumerate(batch)})
         return out
-
-    def count_with_term(self, field: str, term: str) -> int:
-        """How many stored contents hold ``term`` in the exact-match ``field`` now."""
-        if field not in TERM_FIELDS:
-            raise ValueError(f"{field!r} is not a term field; use one of {TERM_FIELDS}")
-        resp = self._search("counting", size=0, track_total_hits=True,
-                            query={"bool": {"filter": [_term_query(field, _term_value(field, term))]}})
-        return resp["hits"]["total"]["value"]
 
     def repos(self, prefix: str = "", *, limit: int = 100, field: str = "repo") -> list[tuple[str, int]]:
         """Repositories (``field="owner"``: owners) whose lowercased name starts with ``prefix``,

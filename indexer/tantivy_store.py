@@ -273,23 +273,34 @@ class TantivyStore:
     def get(self, sha: str) -> StoredDocument | None:
         return self._get_many(self._searcher(), [sha]).get(sha)
 
-    def _term_hits(self, field: str, terms: Sequence[str], limit: int):
-        """A snapshot and the addresses of documents holding any of ``terms`` in ``field``,
-        ranked by BM25 over the terms (more and rarer first) up to RANKED_TERMS terms."""
+    def _terms_query(self, field: str, terms: Sequence[str]):
+        """Documents holding any of ``terms`` in ``field``, ranked by BM25 over the terms (more
+        and rarer first) up to RANKED_TERMS terms."""
         from tantivy import Occur, Query
 
         if field not in TERM_FIELDS:
             raise ValueError(f"{field!r} is not a term field; use one of {TERM_FIELDS}")
+        values = [_term_value(field, t) for t in dict.fromkeys(terms)]
+        if len(values) <= RANKED_TERMS:
+            return Query.boolean_query([(Occur.Should, Query.term_query(self._schema, field, v))
+                                        for v in values])
+        return Query.term_set_query(self._schema, field, values)
+
+    def _term_hits(self, field: str, terms: Sequence[str], limit: int):
+        """A snapshot and the addresses of the first ``limit`` documents of :meth:`_terms_query`."""
+        query = self._terms_query(field, terms)
         searcher = self._searcher()
         if not terms or limit < 1:
             return searcher, []
-        values = [_term_value(field, t) for t in dict.fromkeys(terms)]
-        if len(values) <= RANKED_TERMS:
-            query = Query.boolean_query([(Occur.Should, Query.term_query(self._schema, field, v))
-                                         for v in values])
-        else:
-            query = Query.term_set_query(self._schema, field, values)
         return searcher, [addr for _, addr in searcher.search(query, limit=limit, count=False).hits]
+
+    def count_docs_with_terms(self, field: str, terms: Sequence[str]) -> int:
+        """How many live documents hold any of ``terms`` in ``field`` (deleted ones are not
+        counted, unlike :meth:`term_doc_counts`)."""
+        query = self._terms_query(field, terms)
+        if not terms:
+            return 0
+        return self._searcher().search(query, limit=1, count=True).count
 
     def docs_with_terms(self, field: str, terms: Sequence[str], *, limit: int = 1000) -> list[StoredDocument]:
         """Documents holding any of ``terms`` in the exact-match ``field``, those holding more
@@ -326,16 +337,6 @@ class TantivyStore:
             raise ValueError(f"{field!r} is not a term field; use one of {TERM_FIELDS}")
         searcher = self._searcher()
         return {t: searcher.doc_freq(field, _term_value(field, t)) for t in terms}
-
-    def count_with_term(self, field: str, term: str) -> int:
-        """How many stored contents hold ``term`` in the exact-match ``field`` now (unlike
-        :meth:`term_doc_counts`, deleted ones never count)."""
-        from tantivy import Query
-
-        if field not in TERM_FIELDS:
-            raise ValueError(f"{field!r} is not a term field; use one of {TERM_FIELDS}")
-        query = Query.term_query(self._schema, field, _term_value(field, term))
-        return self._searcher().search(query, limit=1, count=True).count
 
     def repos(self, prefix: str = "", *, limit: int = 100, field: str = "repo") -> list[tuple[str, int]]:
         """Repositories (``field="owner"``: owners) whose lowercased name starts with ``prefix``,

@@ -25,6 +25,8 @@ Note:
     A verbatim overlap of ``width + stride - 1`` (99) normalized characters always holds a
     whole chunk of its source, so it is always proposed (see :mod:`membership.chunks`); a
     proposal is reported only after verification, so reported spans are always verbatim.
+    What the fetch limits leave unverified is reported too (``truncated``, ``limits``,
+    ``unverified``), never dropped in silence; exact membership is never cut.
 """
 
 from __future__ import annotations
@@ -170,8 +172,47 @@ class AttributedSpan:
 
 
 @dataclass(frozen=True)
+class AttributionLimits:
+    """What the candidate limits left out of one attribution.
+
+    Note:
+        Attribution fetches every content holding a hit that at most ``common_threshold``
+        contents hold, up to ``max_candidates`` of them; for hits held by more, only
+        ``common_candidates`` (``common_threshold + 1``) contents, enough to prove them common
+        boilerplate. A hit window is *unverified* when some contents holding its chunk were not
+        fetched and fewer than ``common_candidates`` fetched ones hold its text (anywhere in
+        them): the text there may hold spans and sources the answer does not report. Both are exact, from the store's
+        counts, never guessed; only on a tantivy store after an opt-out, until the removed
+        contents' segments merge, a window whose missing holders were all removed may still be
+        listed (its chunk's document frequency counts them).
+    """
+
+    max_candidates: int
+    candidates_available: int  # contents holding a hit held by at most common_threshold contents
+    common_candidates: int
+    unverified_windows: int = 0  # hit windows (50 normalized characters) left unverified
+    near_duplicate_candidates_available: int | None = None  # None: near-duplicates not looked for
+
+    @property
+    def truncated(self) -> bool:
+        near = self.near_duplicate_candidates_available
+        return (self.candidates_available > self.max_candidates or self.unverified_windows > 0
+                or (near is not None and near > self.max_candidates))
+
+    def to_json(self) -> dict:
+        return {"max_candidates": self.max_candidates, "candidates_available": self.candidates_available,
+                "common_candidates": self.common_candidates, "unverified_windows": self.unverified_windows,
+                "near_duplicate_candidates_available": self.near_duplicate_candidates_available}
+
+
+@dataclass(frozen=True)
 class Attribution:
-    """The one answer type of ``attribute`` for the CLI, the API and the UI."""
+    """The one answer type of ``attribute`` for the CLI, the API and the UI.
+
+    Never silently partial: when a limit cut it, ``truncated`` is true, ``limits`` says which
+    and by how much, and ``unverified`` gives the raw ``[start, end)`` ranges of the input whose
+    hits were not checked against every content holding them (see :class:`AttributionLimits`).
+    """
 
     length: int
     normalized_length: int
@@ -181,13 +222,21 @@ class Attribution:
     licenses: dict  # over every source of every non-common span
     candidates: int  # contents fetched and verified
     filter: dict
+    limits: AttributionLimits
+    unverified: tuple[tuple[int, int], ...] = ()  # raw ranges of the input
     near_duplicates: tuple = field(default=())
+
+    @property
+    def truncated(self) -> bool:
+        return self.limits.truncated
 
     def to_json(self) -> dict:
         return {"length": self.length, "normalized_length": self.normalized_length,
                 "spans": [s.to_json() for s in self.spans], "coverage": self.coverage,
                 "longest": self.longest, "licenses": self.licenses, "candidates": self.candidates,
-                "filter": self.filter, "near_duplicates": [n.to_json() for n in self.near_duplicates]}
+                "filter": self.filter, "truncated": self.truncated, "limits": self.limits.to_json(),
+                "unverified": [list(r) for r in self.unverified],
+                "near_duplicates": [n.to_json() for n in self.near_duplicates]}
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -329,7 +378,8 @@ class MembershipIndex:
             filter={**self.filter_info, "optouts_pending": pending} if pending else self.filter_info)
 
     def _confirmed(self, norm: Normalized, windows: np.ndarray, hit: np.ndarray) -> np.ndarray:
-        """Which hit windows some stored content holds (the rest are false positives)."""
+        """Which hit windows some stored content holds (the rest are false positives). Never
+        cut: the chunks that the first, capped fetch left unconfirmed are looked up one by one."""
         offsets = np.flatnonzero(hit)
         terms = hash_terms(windows[offsets])
         counts = self.store.term_doc_counts("chunk", sorted(set(terms)))
@@ -355,6 +405,12 @@ class MembershipIndex:
         return ok
 
     # -- attribution -------------------------------------------------------------------------
+    def no_limits(self, common_threshold: int | None = None) -> AttributionLimits:
+        """The limits of an answer that nothing cut (a text too short to look up)."""
+        threshold = self.config.common_threshold if common_threshold is None else common_threshold
+        return AttributionLimits(max_candidates=self.config.max_candidates, candidates_available=0,
+                                 common_candidates=threshold + 1)
+
     def near_duplicates(self, text: str, *, lang: str | None = None, path: str | None = None,
                         min_jaccard: float | None = None, limit: int | None = None) -> NearDuplicates:
         """Stored documents whose shingles resemble ``text``'s (see :mod:`membership.near_dups`);
@@ -385,12 +441,14 @@ class MembershipIndex:
             raise AttributionInputError("invalid_parameter", "min_length, common_threshold and "
                                         "max_sources must be at least 1")
         norm = self._normalized(text)
-        near = (self.near.find(text, lang=lang, path=path).near_duplicates
-                if near_duplicates and self.near is not None else ())
+        near = (self.near.find(text, lang=lang, path=path)
+                if near_duplicates and self.near is not None else None)
+        limits = replace(self.no_limits(threshold),
+                         near_duplicate_candidates_available=near.candidates_available if near else None)
         windows = window_hashes(norm.codes, self.chunks)
         offsets = np.flatnonzero(self.bloom.contains(windows))
         empty = Attribution(len(text), len(norm), (), 0.0, 0, lic.summarize([]), 0, self.filter_info,
-                            near_duplicates=near)
+                            limits, near_duplicates=near.near_duplicates if near else ())
         if not len(offsets):
             return empty
         hit_hashes = windows[offsets]
@@ -399,20 +457,78 @@ class MembershipIndex:
         live = [t for t in terms if df.get(t)]
         if not live:
             return empty  # every hit was a false positive of the filter
-        # Every content holding a rare hit is fetched; for hits held by more contents than
-        # the threshold, enough to prove a span common (their spans' counts are then lower
-        # bounds, flagged): boilerplate costs a few fetches, not max_candidates.
+        # Every content holding a rare hit is fetched, up to max_candidates; for hits held by
+        # more contents than the threshold, enough to prove a span common (their spans' counts
+        # are then lower bounds, flagged): boilerplate costs a few fetches, not max_candidates.
         rare = [t for t in live if df[t] <= threshold]
         frequent = [t for t in live if df[t] > threshold]
         docs = self.store.docs_with_terms("chunk", rare, limit=cfg.max_candidates) if rare else []
+        # At the cap the store counts what was left out (exactly; a guess would be silent).
+        available = (max(len(docs), self.store.count_docs_with_terms("chunk", rare))
+                     if len(docs) >= cfg.max_candidates else len(docs))
+        cut = {"rare": available > len(docs), "frequent": False}
         if frequent:
             have = {d.sha for d in docs}
-            docs += [d for d in self.store.docs_with_terms("chunk", frequent, limit=threshold + 1)
-                     if d.sha not in have]
+            more = self.store.docs_with_terms("chunk", frequent, limit=threshold + 1)
+            cut["frequent"] = len(more) > threshold
+            docs += [d for d in more if d.sha not in have]
         matches, fetched_with = self._extend_all(norm, offsets, hit_hashes, docs)
+        unverified = self._unverified(norm, offsets, hit_hashes, df, fetched_with, matches, threshold, cut)
+        limits = replace(limits, candidates_available=available, unverified_windows=len(unverified))
         result = self._report(text, norm, matches, df, fetched_with, windows, offsets, len(docs),
-                              min_length, threshold, max_sources)
-        return replace(result, near_duplicates=near)
+                              min_length, threshold, max_sources, limits)
+        return replace(result, unverified=self._raw_ranges(norm, unverified),
+                       near_duplicates=near.near_duplicates if near else ())
+
+    def _unverified(self, norm: Normalized, offsets: np.ndarray, hit_hashes: np.ndarray, df: dict,
+                    fetched_with: dict, matches: list[_Match], threshold: int, cut: dict) -> list[int]:
+        """Offsets of the hit windows that a fetch limit left unverified: some content holding
+        the chunk was not fetched, and fewer than ``threshold + 1`` fetched contents hold the
+        window's text (at the chunk's place or elsewhere: a license header sits at other
+        offsets in other files), so it is not proven common either.
+
+        Note:
+            A fetch that was not cut returned every live holder of its chunks, so its hits are
+            verified even where ``df`` still counts a removed content (tantivy, until merged).
+        """
+        suspects = []
+        for i, h in zip(offsets.tolist(), hit_hashes.tolist()):
+            n = df.get(f"{h:016x}", 0)
+            if n and cut["rare" if n <= threshold else "frequent"] and \
+                    fetched_with.get(h, 0) < min(n, threshold + 1):
+                suspects.append(i)
+        if not suspects:
+            return []
+        # holders[i]: fetched contents with a match covering the window that starts at i
+        w = self.chunks.width
+        starts: dict[str, list[tuple[int, int]]] = {}
+        for m in matches:
+            if m.qe - m.qs >= w:
+                starts.setdefault(m.doc.sha, []).append((m.qs, m.qe - w + 1))
+        change = np.zeros(len(norm) + 1, np.int32)
+        for ranges in starts.values():  # each content counts once per window
+            ranges.sort()
+            a, b = ranges[0]
+            for c, d in ranges[1:] + [(len(norm) + 1, len(norm) + 1)]:
+                if c > b:
+                    change[a] += 1
+                    change[b] -= 1
+                    a, b = c, d
+                else:
+                    b = max(b, d)
+        holders = np.cumsum(change)
+        return [i for i in suspects if holders[i] <= threshold]
+
+    def _raw_ranges(self, norm: Normalized, starts: list[int]) -> tuple[tuple[int, int], ...]:
+        """Windows at normalized ``starts`` (sorted), merged where they overlap or touch, as raw
+        ``[start, end)`` ranges of the input."""
+        w, merged = self.chunks.width, []
+        for i in starts:
+            if merged and i <= merged[-1][1]:
+                merged[-1][1] = i + w
+            else:
+                merged.append([i, i + w])
+        return tuple(norm.raw_span(a, b) for a, b in merged)
 
     def _extend_all(self, norm: Normalized, offsets: np.ndarray, hit_hashes: np.ndarray,
                     docs: list[StoredDocument]):
@@ -457,7 +573,7 @@ class MembershipIndex:
         return matches, fetched_with
 
     def _report(self, text, norm, matches, df, fetched_with, windows, offsets, candidates,
-                min_length, threshold, max_sources) -> Attribution:
+                min_length, threshold, max_sources, limits) -> Attribution:
         # A content's match inside a longer match of the same content (its text occurs twice
         # there) adds nothing: the spans are the query ranges of the other matches.
         by_doc: dict[str, list[_Match]] = {}
@@ -509,7 +625,7 @@ class MembershipIndex:
             coverage=float(covered.mean()),
             longest=max((qe - qs for qs, qe in real_ranges), default=0),
             licenses=lic.summarize(src.licenses for src in real_sources.values()),
-            candidates=candidates, filter=self.filter_info)
+            candidates=candidates, filter=self.filter_info, limits=limits)
 
     @staticmethod
     def _source(m: _Match, qs: int, qe: int, line_maps: dict) -> SourceMatch:

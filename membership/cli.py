@@ -17,8 +17,18 @@ def _open(args) -> MembershipIndex:
     from indexer.cli import es_config
     from indexer.stores import open_index
 
-    return MembershipIndex.open(args.index, config=AttributionConfig(max_chars=args.max_chars),
-                                store=open_index(args.index, es=es_config(args)))
+    candidates = getattr(args, "max_candidates", None)
+    candidates = AttributionConfig.max_candidates if candidates is None else candidates
+    if candidates < 1:
+        raise ValueError(f"--max-candidates must be at least 1, got {candidates}")
+    config = AttributionConfig(max_chars=args.max_chars, max_candidates=candidates)
+    return MembershipIndex.open(args.index, config=config, store=open_index(args.index, es=es_config(args)))
+
+
+def _add_candidates_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-candidates", type=int, default=None,
+                   help=f"stored files fetched and verified at most (default {AttributionConfig.max_candidates}); "
+                        "an answer cut by it says so")
 
 
 def _add_text_options(p: argparse.ArgumentParser) -> None:
@@ -55,6 +65,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--common-threshold", type=int, default=None,
                    help="spans held by more documents are marked common (default 10)")
     p.add_argument("--max-sources", type=int, default=None, help="sources listed per span (default 10)")
+    p.add_argument("--allow-failures", action="store_true",
+                   help="with --jsonl: exit 0 even when some lines could not be attributed")
+    _add_candidates_option(p)
     _add_text_options(p)
     p.set_defaults(func=cmd_attribute)
 
@@ -67,6 +80,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-jaccard", type=float, default=None,
                    help="smallest estimated Jaccard similarity reported (default 0.5)")
     p.add_argument("--limit", type=int, default=None, help="most documents reported (default 10)")
+    _add_candidates_option(p)
     _add_text_options(p)
     p.set_defaults(func=cmd_near_dups)
 
@@ -123,8 +137,8 @@ def cmd_attribute(args) -> int:
         if args.text_file or args.stdin:
             raise ValueError("give --jsonl or a text, not both")
         return _attribute_jsonl(args)
-    if args.out:
-        raise ValueError("--out goes with --jsonl")
+    if args.out or args.allow_failures:
+        raise ValueError("--out and --allow-failures go with --jsonl")
     result = _open(args).attribute(_read_text(args), **_overrides(args))
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False))
@@ -132,6 +146,8 @@ def cmd_attribute(args) -> int:
     real = [s for s in result.spans if not s.common]
     print(f"{len(real)} span(s) found verbatim ({result.coverage:.1%} of the text), "
           f"{len(result.spans) - len(real)} common; longest {result.longest} characters")
+    if result.truncated:
+        print(truncation_warning(result.to_json()))
     for s in result.spans:
         tag = f"common, {s.count} documents" if s.common else f"{s.count} document(s)"
         print(f"\nlines {s.start_line}-{s.end_line} [{s.start}, {s.end}) ({tag}): {_preview(s.text)}")
@@ -146,17 +162,51 @@ def cmd_attribute(args) -> int:
     return 0
 
 
+def truncation_warning(answer: dict, *, options: bool = True) -> str:
+    """One line saying what the limits cut from an attribution answer (its JSON form) and
+    where in the text, for people; ``options``: name the ``attribute`` options that raise them."""
+    limits, cuts = answer["limits"], []
+    if limits["candidates_available"] > limits["max_candidates"]:
+        cuts.append(f"{limits['candidates_available']} stored files hold its chunks and "
+                    f"{limits['max_candidates']} were verified" + (" (--max-candidates)" if options else ""))
+    elif limits["unverified_windows"]:
+        cuts.append(f"text held by more than {limits['common_candidates'] - 1} files was looked up in "
+                    f"{limits['common_candidates']} of them, too few to prove all of it common"
+                    + (" (--common-threshold)" if options else ""))
+    near = limits.get("near_duplicate_candidates_available")
+    if near is not None and near > limits["max_candidates"]:
+        cuts.append(f"{near} files share a near-duplicate band and {limits['max_candidates']} were scored")
+    ranges = answer["unverified"]
+    where = (f"; {sum(b - a for a, b in ranges):,} characters may hold more spans than shown: "
+             + ", ".join(f"[{a}, {b})" for a, b in ranges[:5]) + (", …" if len(ranges) > 5 else "")
+             if ranges else "")
+    return "warning: truncated answer: " + "; ".join(cuts) + where
+
+
+def _line_list(numbers: list[int], limit: int = 10) -> str:
+    shown = ", ".join(map(str, numbers[:limit]))
+    return shown + (f" and {len(numbers) - limit} more" if len(numbers) > limit else "")
+
+
 def _attribute_jsonl(args) -> int:
-    """One result per input line, streamed; a bad line gets an error record, not an abort."""
+    """One result per input line, streamed; a bad line gets an error record, not an abort.
+
+    Exits 1 when any line could not be attributed (every line still has its record), unless
+    ``--allow-failures``; truncated answers are counted on standard error but do not change the
+    exit status: each says so, and what it left unchecked, in its own record.
+    """
     index = _open(args)
     overrides = _overrides(args)
     out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
-    failed = 0
+    failed: list[int] = []
+    truncated: list[int] = []
+    lines = 0
     try:
         with open(args.jsonl, "rb") as f:
             for number, raw in enumerate(f, 1):
                 if not raw.strip():
                     continue
+                lines += 1
                 record = {"line": number}
                 try:
                     item = json.loads(raw)
@@ -165,18 +215,30 @@ def _attribute_jsonl(args) -> int:
                             "invalid_record", f"expected an object with a string {args.text_field!r} field")
                     if "id" in item:
                         record["id"] = item["id"]
-                    record["result"] = index.attribute(item[args.text_field], **overrides).to_json()
+                    result = index.attribute(item[args.text_field], **overrides)
+                    record["result"] = result.to_json()
+                    if result.truncated:
+                        truncated.append(number)
                 except (ValueError, AttributionInputError) as e:
-                    failed += 1
+                    failed.append(number)
                     record["error"] = {"code": getattr(e, "code", "invalid_json"), "message": str(e)}
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
                 out.flush()
     finally:
         if out is not sys.stdout:
             out.close()
-    if failed:
-        print(f"starscope: {failed} line(s) could not be attributed (see their error records)",
+    where = f"in {args.out}" if args.out else "on standard output"
+    if truncated:
+        print(f"starscope: warning: {len(truncated)} of {lines} answer(s) truncated by a candidate limit "
+              f"(line(s) {_line_list(truncated)}): their records {where} have \"truncated\": true and "
+              "list the text they left unchecked in \"unverified\" (--max-candidates raises the limit)",
               file=sys.stderr)
+    if failed:
+        print(f"starscope: {'warning' if args.allow_failures else 'error'}: {len(failed)} of {lines} "
+              f"line(s) could not be attributed (line(s) {_line_list(failed)}): their records {where} "
+              "hold an \"error\" instead of a \"result\""
+              + ("" if args.allow_failures else "; --allow-failures exits 0 all the same"), file=sys.stderr)
+        return 0 if args.allow_failures else 1
     return 0
 
 
@@ -214,6 +276,9 @@ def cmd_near_dups(args) -> int:
         return 0
     print(f"{len(result.near_duplicates)} near-duplicate(s) among {result.candidates} LSH candidate(s) "
           f"(lexer: {result.lexer})")
+    if result.truncated:
+        print(f"warning: truncated answer: {result.candidates_available} files share a band with it and "
+              f"{result.candidates} were scored (--max-candidates); one left out may be closer than those shown")
     for n in result.near_duplicates:
         print(f"  {n.kind:<14} J={n.jaccard:.2f} (est. {n.estimated_jaccard:.2f})  {n.repo}/{n.path}  "
               f"[{', '.join(n.licenses)}]")

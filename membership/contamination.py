@@ -141,6 +141,7 @@ class ItemResult:
     source: SourceMatch | None = None  # top source of the longest non-common span
     source_count: int = 0  # documents holding that span
     reason: str | None = None  # AttributionInputError code when untested
+    truncated: bool = False  # a candidate limit cut the attribution: the status may be understated
 
     @property
     def found(self) -> bool:
@@ -156,7 +157,7 @@ class ItemResult:
         return {"kind": self.kind, "status": self.status,
                 "normalized_length": self.normalized_length, "coverage": self.coverage,
                 "longest": self.longest, "spans": self.spans, "common_spans": self.common_spans,
-                "source": source, "reason": self.reason}
+                "source": source, "reason": self.reason, "truncated": self.truncated}
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,13 @@ class ContaminationReport:
         return {"problems": self.problems, "contaminated": self.contaminated,
                 "partial": self.partial, "prompts_found": self.prompts_found,
                 "solutions_found": self.solutions_found, "full_found": self.full_found,
-                "untested": {kind: self.untested(kind) for kind in ITEM_KINDS}}
+                "untested": {kind: self.untested(kind) for kind in ITEM_KINDS},
+                "truncated": self.truncated}
+
+    @property
+    def truncated(self) -> int:
+        """Texts whose attribution a candidate limit cut (their status may be understated)."""
+        return sum(item.truncated for row in self.rows for item in row.items)
 
     def to_json(self) -> dict:
         return {"summary": self.summary(), "rule": self.rule.to_json(),
@@ -251,6 +258,9 @@ class ContaminationReport:
             item.reason in _TOO_SHORT for row in self.rows for item in row.items)
         if other:
             untested_text += f"; {_count(other, 'other text')} not tested (see the table)"
+        if self.truncated:
+            untested_text += (f"; {_count(self.truncated, 'text')} only partly checked, a candidate limit "
+                              "was reached (\"truncated\" in --json): more may be found there")
         if not self.contaminated and not self.partial:
             return (f"Nothing found: none of the {_count(self.problems, 'problem')} checked has its "
                     f"prompt, solution or full function in the corpus, in whole or in part"
@@ -313,7 +323,7 @@ def check_item(index: MembershipIndex, kind: str, text: str, *, min_length: int 
         longest=attribution.longest, spans=len(real),
         common_spans=len(attribution.spans) - len(real),
         source=top.sources[0] if top is not None and top.sources else None,
-        source_count=top.count if top is not None else 0)
+        source_count=top.count if top is not None else 0, truncated=attribution.truncated)
 
 
 def check_contamination(index: MembershipIndex, problems: Iterable[Problem], *, min_length: int = 50,

@@ -67,16 +67,32 @@ class NearDuplicate:
 @dataclass(frozen=True)
 class NearDuplicates:
     """The answer of :meth:`NearDuplicateFinder.find`; ``reason`` says why nothing could be
-    computed (too few tokens) instead of a bogus score."""
+    computed (too few tokens) instead of a bogus score.
+
+    Note:
+        At most ``max_candidates`` documents sharing a band with the text are scored, those
+        sharing the most bands first. When more share one (``candidates_available``, counted
+        by the store), the answer is ``truncated``: a document left out might have scored
+        higher than some reported.
+    """
 
     near_duplicates: tuple[NearDuplicate, ...]
-    candidates: int
+    candidates: int  # documents scored
     lexer: str | None
     reason: str | None = None
+    max_candidates: int = 0
+    candidates_available: int = 0  # documents sharing a band with the text (exact)
+
+    @property
+    def truncated(self) -> bool:
+        return self.candidates_available > self.candidates
 
     def to_json(self) -> dict:
         return {"near_duplicates": [n.to_json() for n in self.near_duplicates],
-                "candidates": self.candidates, "lexer": self.lexer, "reason": self.reason}
+                "candidates": self.candidates, "lexer": self.lexer, "reason": self.reason,
+                "truncated": self.truncated,
+                "limits": {"max_candidates": self.max_candidates,
+                           "candidates_available": self.candidates_available}}
 
 
 class NearDuplicateFinder:
@@ -100,12 +116,16 @@ class NearDuplicateFinder:
         sigs = {kind: self.hasher.sign(sh) for kind, sh in shingles.items()}
         if sigs[PLAIN] is None and sigs[ABSTRACTED] is None:
             return NearDuplicates((), 0, lexer, reason=(
-                f"the text has {len(tokens(text))} tokens; near-duplicate signatures need at least {k}"))
+                f"the text has {len(tokens(text))} tokens; near-duplicate signatures need at least {k}"),
+                max_candidates=self.max_candidates)
         keys = []
         for kind, prefix in ((PLAIN, "p"), (ABSTRACTED, "a")):
             if sigs[kind] is not None:
                 keys += self.hasher.band_keys(sigs[kind], kind=prefix)
         candidates = self.store.signed_docs_with_terms("band", keys, limit=self.max_candidates)
+        # At the cap, the store counts what it left out: the answer says so instead of guessing.
+        available = (self.store.count_docs_with_terms("band", keys)
+                     if len(candidates) >= self.max_candidates else len(candidates))
         scored = []
         for doc, plain_sig, abstract_sig in candidates:
             est = {PLAIN: _estimate(sigs[PLAIN], plain_sig), ABSTRACTED: _estimate(sigs[ABSTRACTED], abstract_sig)}
@@ -119,7 +139,8 @@ class NearDuplicateFinder:
         rows = []
         for estimate, kind, doc, est in scored[:limit]:
             rows.append(self._row(doc, kind, estimate, est, shingles[kind], lang))
-        return NearDuplicates(tuple(rows), len(candidates), lexer)
+        return NearDuplicates(tuple(rows), len(candidates), lexer, max_candidates=self.max_candidates,
+                              candidates_available=max(available, len(candidates)))
 
     def _row(self, doc: StoredDocument, kind: str, estimate: float, est: dict, query_shingles: set,
              lang: str | None) -> NearDuplicate:

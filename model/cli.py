@@ -100,6 +100,10 @@ def cmd_generate(args) -> int:
     if attribution is not None:
         real = [s for s in attribution["spans"] if not s["common"]]
         print(f"\n-- {len(real)} verbatim span(s) from the corpus, {attribution['coverage']:.1%} of the output")
+        if attribution["truncated"]:
+            from membership.cli import truncation_warning
+
+            print(f"-- {truncation_warning(attribution, options=False)}")
         for s in real:
             src = s["sources"][0]
             print(f"   [{s['start']}, {s['end']}) {src['repo']}/{src['path']}:{src['start_line']}-{src['end_line']}"

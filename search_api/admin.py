@@ -86,7 +86,7 @@ def request_optout():
 
     def record_request(served):
         # exactly that repository (a search's repo filter would take a name without '/' as an owner)
-        indexed = served.store.count_with_term(field, name.lower())
+        indexed = served.store.count_docs_with_terms(field, [name.lower()])
         return OptoutRequests(served.path).add(**fields, indexed_documents=indexed)
 
     try:

@@ -25,7 +25,7 @@ from .limits import RateLimiter, add_cors_headers, enforce_rate_limit, parse_rat
 
 EXTENSION = "starscope"
 DEFAULTS = {"MAX_CONTENT_LENGTH": 1 << 20, "MAX_QUERY_CHARS": query_lang.MAX_QUERY_CHARS,
-            "MAX_BATCH_LINES": 1000, "MAX_BATCH_BYTES": 64 << 20, "MAX_TEXT_CHARS": 1_000_000,
+            "MAX_BATCH_LINES": 1000, "MAX_BATCH_BYTES": 64 << 20, "MAX_TEXT_CHARS": 1_000_000, "MAX_CANDIDATES": 200,
             "ADMIN_TOKEN": None, "MODEL": None, "MODEL_DEVICE": None, "RATE_LIMIT": None,
             "CORS_ORIGINS": (), "TRUST_PROXY": False, "REDACT_PII": True}
 # Routes whose body is a stream of many texts, bounded by MAX_BATCH_BYTES instead.
@@ -54,7 +54,7 @@ class ServedIndex:
 
     @classmethod
     def open(cls, index_dir: str | Path, *, es=None, max_text_chars: int = 1_000_000,
-             model: str | None = None, model_device: str | None = None, generator=None) -> "ServedIndex":
+             max_candidates: int = 200, model: str | None = None, model_device: str | None = None, generator=None) -> "ServedIndex":
         """Open the store the manifest names (``es``: where an Elasticsearch-backed index is
         served from, if not where it was built); ``generator``: a loaded model to serve
         instead of loading ``model``.
@@ -71,7 +71,8 @@ class ServedIndex:
         store.warm()
         try:
             membership = MembershipIndex.open(index_dir, store=store,
-                                              config=AttributionConfig(max_chars=max_text_chars))
+                                              config=AttributionConfig(max_chars=max_text_chars,
+                                                                       max_candidates=max_candidates))
         except SketchMissing:
             membership = None  # a search-only index: the membership endpoints say so
         if generator is None and model:
@@ -186,7 +187,7 @@ def checked_config(config: dict) -> dict:
     if not isinstance(limit, int) or not 1 <= limit <= query_lang.MAX_QUERY_CHARS:
         raise ValueError(f"MAX_QUERY_CHARS must be an int from 1 to {query_lang.MAX_QUERY_CHARS} "
                          f"(the query parser's own limit), got {limit!r}")
-    for name in ("MAX_CONTENT_LENGTH", "MAX_BATCH_LINES", "MAX_BATCH_BYTES", "MAX_TEXT_CHARS"):
+    for name in ("MAX_CONTENT_LENGTH", "MAX_BATCH_LINES", "MAX_BATCH_BYTES", "MAX_TEXT_CHARS", "MAX_CANDIDATES"):
         value = merged[name]
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive whole number, got {value!r}")
@@ -235,7 +236,8 @@ def create_app(config: dict | None = None) -> Flask:
     Config keys: ``INDEX_DIR`` (required), ``ADMIN_TOKEN`` (the bearer token of the admin
     endpoints, at least 16 characters; None, the default, turns them off), ``MAX_BATCH_LINES``
     (1000) and ``MAX_BATCH_BYTES`` (64 MiB) for ``/api/attribution/batch``, ``MAX_TEXT_CHARS``
-    (1,000,000: the longest text membership and attribution take), ``MODEL`` (a model folder
+    (1,000,000: the longest text membership and attribution take), ``MAX_CANDIDATES`` (200: the
+    stored files one attribution fetches and verifies at most; answers cut by it say so), ``MODEL`` (a model folder
     for ``/api/generate``; None: no generation) and ``MODEL_DEVICE``, ``ELASTICSEARCH`` (an
     :class:`indexer.es_store.ElasticsearchConfig` overriding where an Elasticsearch-backed index
     is read from; default: where it was built), ``MAX_CONTENT_LENGTH`` (bytes, default 1 MiB),
@@ -262,6 +264,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions[EXTENSION] = LiveIndex(settings["INDEX_DIR"], logger=app.logger,
                                           es=settings.get("ELASTICSEARCH"),
                                           max_text_chars=settings["MAX_TEXT_CHARS"],
+                                          max_candidates=settings["MAX_CANDIDATES"],
                                           model=settings["MODEL"], model_device=settings["MODEL_DEVICE"])
 
     rate = parse_rate(settings["RATE_LIMIT"])

@@ -28,7 +28,7 @@ def cmd_serve(args) -> int:
                              "MODEL": str(args.model) if args.model else None, "MODEL_DEVICE": args.device,
                              "RATE_LIMIT": None if args.rate_limit == "off" else args.rate_limit,
                              "CORS_ORIGINS": args.cors_origin, "TRUST_PROXY": args.trust_proxy,
-                             "REDACT_PII": not args.no_redact_pii})
+                             "REDACT_PII": not args.no_redact_pii, "MAX_CANDIDATES": args.max_candidates})
     # Fail here, with the CLI's message, not inside a worker; but never load the model here:
     # torch's thread pools do not survive gunicorn's fork, and the workers would hang.
     open_index(args.index, es=es)
@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-redact-pii", action="store_true",
                    help="serve corpus text as stored (default: emails, IP addresses and keys become "
                         "<EMAIL>, <IP_ADDRESS>, <KEY>)")
+    p.add_argument("--max-candidates", type=int, default=200,
+                   help="stored files one attribution fetches and verifies at most (default 200); "
+                        "answers cut by it say so (truncated)")
     p.add_argument("--no-access-log", action="store_true",
                    help="no access lines (they never hold query strings or bodies anyway)")
     indexer_cli.add_es_options(p)

@@ -117,7 +117,8 @@ def overlap():
     end], ...]}`` out in raw character offsets of the document, so clients such as the Hugging
     Face VS Code extension underline them unchanged. Spans are the verified verbatim matches
     (boilerplate included: an IDE shows all of it); ``matches`` gives their sources. A document
-    too short to hold one 50-character chunk overlaps nothing."""
+    too short to hold one 50-character chunk overlaps nothing. Beyond the protocol, ``truncated``
+    and ``unverified`` say where a candidate limit left the document unchecked."""
     req = json_body(models.OverlapRequest)
     index = membership_index()
     try:
@@ -125,8 +126,11 @@ def overlap():
     except AttributionInputError as e:
         if e.code not in ("empty_text", "text_too_short"):
             raise
-        return {"spans": [], "member": False, "fraction": 0.0, "longest_chain": 0, "matches": []}
+        return {"spans": [], "member": False, "fraction": 0.0, "longest_chain": 0, "matches": [],
+                "truncated": False, "unverified": [], "limits": index.no_limits().to_json()}
     spans = sorted(result.spans, key=lambda s: s.start)
+    answer = result.to_json()
     return {"spans": [[s.start, s.end] for s in spans], "member": bool(spans),
             "fraction": result.coverage, "longest_chain": result.longest,
-            "matches": [s.to_json() for s in spans]}
+            "matches": [s.to_json() for s in spans],
+            **{key: answer[key] for key in ("truncated", "unverified", "limits")}}

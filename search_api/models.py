@@ -256,6 +256,21 @@ class AttributionRequest(Request):
     path: Optional[StrictStr] = Field(None, description="a file name whose extension gives the language")
 
 
+class AttributionLimitsModel(Response):
+    """What the candidate limits left out of an attribution (counted by the store, exact)."""
+
+    max_candidates: int = Field(description="stored files fetched and verified at most (the server's limit)")
+    candidates_available: int = Field(description="stored files holding a hit that at most common_threshold "
+                                                  "files hold; more than max_candidates: some were not verified")
+    common_candidates: int = Field(description="stored files fetched for hits held by more (common_threshold + 1, "
+                                               "enough to prove them common)")
+    unverified_windows: int = Field(description="50-character hit windows not checked against every file "
+                                                "holding them")
+    near_duplicate_candidates_available: Optional[int] = Field(
+        description="stored files sharing a near-duplicate band with the text; more than max_candidates: some "
+                    "were not scored (null when near-duplicates were not looked for)")
+
+
 class AttributionResponse(Response):
     length: int
     normalized_length: int
@@ -263,8 +278,14 @@ class AttributionResponse(Response):
     coverage: float
     longest: int
     licenses: LicenseSummary
-    candidates: int
+    candidates: int = Field(description="stored files fetched and verified")
     filter: FilterInfo
+    truncated: bool = Field(description="a limit cut this answer: limits says which and by how much, unverified "
+                                        "where; never silently partial")
+    limits: AttributionLimitsModel
+    unverified: list[list[int]] = Field(description="[start, end) in raw characters of the text whose hits were not "
+                                                    "checked against every stored file holding them: spans and "
+                                                    "sources may be missing there (and reach beyond them)")
     near_duplicates: list[NearDuplicateModel]
 
 
@@ -290,6 +311,10 @@ class OverlapResponse(Response):
     fraction: float
     longest_chain: int
     matches: list[AttributedSpanModel] = Field(description="the spans with their sources")
+    truncated: bool = Field(description="a limit cut this answer: the unverified ranges may hold more spans")
+    unverified: list[list[int]] = Field(description="[start, end) in raw characters of document not checked "
+                                                    "against every stored file holding them")
+    limits: AttributionLimitsModel
 
 
 # -- the index ---------------------------------------------------------------------------------

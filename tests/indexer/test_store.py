@@ -210,10 +210,10 @@ def test_a_repository_without_a_slash_is_its_own_and_counted_live(empty_store):
     with store.session() as s:
         s.add([Document.create(repo="json", path="a.py", content="a = 1\n"),
                Document.create(repo="json/tools", path="b.py", content="b = 2\n")])
-    assert (store.count_with_term("repo", "json"), store.count_with_term("owner", "json")) == (1, 2)
+    assert (store.count_docs_with_terms("repo", ["json"]), store.count_docs_with_terms("owner", ["json"])) == (1, 2)
     with store.session() as s:
         assert s.delete(repo="json") == 1
-    assert (store.count_with_term("repo", "json"), store.count_with_term("owner", "json")) == (0, 1)
+    assert (store.count_docs_with_terms("repo", ["json"]), store.count_docs_with_terms("owner", ["json"])) == (0, 1)
     assert [name for name, _ in store.repos("json")] == ["json/tools"]
 
 
@@ -226,6 +226,24 @@ def test_docs_with_terms_and_repos(real_store):
     repos = dict(store.repos("owner1/"))
     assert repos and all(name.startswith("owner1/") for name in repos)
     assert sum(repos.values()) == len({d.sha for d in docs if d.repo.startswith("owner1/")})
+
+
+def test_count_docs_with_terms_counts_every_live_holder_past_any_limit(empty_store):
+    """What a docs_with_terms limit leaves out is counted exactly (attribution says so)."""
+    store = empty_store
+    docs = [Document.create(repo=f"own{i % 2}/r", path=f"{i}.py", content=f"x = {i}\n") for i in range(7)]
+    with store.session() as s:
+        s.add(docs)
+    owners = ["own0", "own1", "nobody"]
+    assert len(store.docs_with_terms("owner", owners, limit=3)) == 3
+    assert store.count_docs_with_terms("owner", owners) == 7
+    assert store.count_docs_with_terms("owner", ["own1"]) == 3
+    assert store.count_docs_with_terms("owner", []) == 0
+    with store.session() as s:
+        assert s.delete(owner="own0") == 4
+    assert store.count_docs_with_terms("owner", owners) == 3  # deleted documents are not counted
+    with pytest.raises(ValueError):
+        store.count_docs_with_terms("content", ["x"])
 
 
 def test_opening_a_directory_without_a_store_is_a_clear_error(tmp_path):

@@ -9,7 +9,7 @@ from membership.bloom import BloomFileError
 from membership.chunks import normalize
 from membership.sketch import SketchMissing, bloom_path
 
-from .conftest import HEADER
+from .conftest import HEADER, MIT_HEADER, pieces_of
 
 
 def plant(rng, source: str, filler: list[str], length: int) -> tuple[str, int, int]:
@@ -199,3 +199,112 @@ def test_an_index_without_a_usable_filter_is_refused_with_the_fix(corpus, tmp_pa
     path.unlink()
     with pytest.raises(SketchMissing, match="starscope index"):
         MembershipIndex.open(copy)
+
+
+def inside(ranges, a, b) -> int:
+    """How many characters of [a, b) the ranges cover."""
+    return sum(max(0, min(b, e) - max(a, s)) for s, e in ranges)
+
+
+def test_a_text_held_by_more_contents_than_max_candidates_says_what_was_cut(crowd):
+    """Twelve files hold the text; with room for five, the answer says it is truncated, how
+    many contents there were, and which parts of the text were not verified: exactly the
+    pieces whose files were not fetched. With room for all, the same text is complete."""
+    index_dir, docs, _ = crowd
+    text, pieces = pieces_of(docs)
+    small = MembershipIndex.open(index_dir, config=AttributionConfig(max_candidates=5))
+    result = small.attribute(text, near_duplicates=False)
+    assert result.truncated and result.to_json()["truncated"] is True
+    assert result.limits.max_candidates == 5 and result.limits.candidates_available == 12
+    assert result.candidates == 5 and result.limits.unverified_windows > 0
+    fetched = {src.path for s in result.spans for src in s.sources}
+    assert len(fetched) == 5
+    for doc, (a, b) in zip(docs, pieces):
+        spans = [s for s in result.spans if any(src.path == doc.path for src in s.sources)]
+        if doc.path in fetched:
+            assert inside([(s.start, s.end) for s in spans], a, b) == b - a, doc.path
+            assert inside(result.unverified, a, b) == 0, doc.path
+        else:  # not one span there, and the answer says that part went unchecked
+            assert not spans and inside([(s.start, s.end) for s in result.spans], a, b) == 0
+            assert inside(result.unverified, a, b) >= b - a - 2 * 99, (doc.path, result.unverified)
+    assert all(0 <= s < e <= len(text) for s, e in result.unverified)
+    assert result.to_json()["unverified"] == [list(r) for r in result.unverified]
+
+    whole = MembershipIndex.open(index_dir).attribute(text, near_duplicates=False)
+    assert not whole.truncated and whole.unverified == () and whole.limits.unverified_windows == 0
+    assert whole.limits.candidates_available == 12 and whole.candidates == 12
+    for doc, (a, b) in zip(docs, pieces):
+        assert inside([(s.start, s.end) for s in whole.spans], a, b) == b - a, doc.path
+    assert all(s.count_complete for s in whole.spans)
+    assert whole.coverage > result.coverage
+
+
+def test_a_span_whose_count_is_cut_by_max_candidates_lies_in_unverified_text(crowd):
+    """Coherence: eight contents hold a file's first lines (its eight edited copies); fetching
+    five leaves the span's count incomplete, and the answer truncated with that
+    span's text unverified."""
+    index_dir, _, original = crowd
+    lines = original.content.splitlines(keepends=True)
+    text = "".join(lines[:len(lines) // 9])  # the copies' first edit is on the next line
+    result = MembershipIndex.open(index_dir, config=AttributionConfig(max_candidates=5)).attribute(
+        text, near_duplicates=False)
+    assert result.truncated and result.limits.candidates_available == 8
+    cut = [s for s in result.spans if not s.count_complete]
+    assert cut and all(not s.common and s.count == 5 for s in cut)
+    for s in cut:
+        assert inside(result.unverified, s.start, s.end) > 0, (s.start, s.end, result.unverified)
+    whole = MembershipIndex.open(index_dir).attribute(text, near_duplicates=False)
+    assert not whole.truncated and max(s.count for s in whole.spans) == 8
+    assert all(s.count_complete for s in whole.spans)
+
+
+def test_two_boilerplate_blocks_cannot_both_be_proven_common_so_the_answer_says_so(crowd):
+    """Each header is held by more files than common_threshold (15 and 12); eleven fetched
+    files can prove one of them common, not both: the other is reported unverified, never
+    silently dropped. With a threshold above both, every holder is fetched."""
+    index_dir, _, _ = crowd
+    text = HEADER + "\n" + MIT_HEADER
+    index = MembershipIndex.open(index_dir)
+    result = index.attribute(text, near_duplicates=False)
+    assert result.truncated and result.limits.common_candidates == 11
+    assert result.limits.candidates_available == 0  # no hit is held by 10 files or fewer
+    blocks = [(0, len(HEADER.rstrip())), (len(HEADER) + 1, len(text.rstrip()))]
+    proven = [any(s.common and s.start <= a and b <= s.end for s in result.spans) for a, b in blocks]
+    unverified = [inside(result.unverified, a, b) >= b - a - 2 * 99 for a, b in blocks]
+    assert proven.count(True) <= 1 and all(p or u for p, u in zip(proven, unverified)), (
+        proven, result.unverified, [(s.start, s.end, s.count) for s in result.spans])
+    relaxed = index.attribute(text, common_threshold=30, near_duplicates=False)
+    assert not relaxed.truncated and relaxed.unverified == ()
+    for a, b in blocks:
+        assert any(s.start <= a and b <= s.end and s.count_complete for s in relaxed.spans)
+
+
+def test_one_boilerplate_block_proven_common_is_not_truncation(index):
+    """Eleven of the fifteen files holding a header prove it common; its count is a lower
+    bound (count_complete false), but nothing in the text went unchecked."""
+    result = index.attribute(HEADER + "\nclass Original:\n    '''nowhere in the corpus at all'''\n")
+    assert not result.truncated and result.unverified == ()
+    assert any(s.common and not s.count_complete for s in result.spans)
+
+
+def test_boilerplate_held_at_other_offsets_is_proven_common_not_truncated(crowd):
+    """Twelve files hold the Apache header one line lower than fifteen others: their chunks
+    cut it elsewhere, so each 50-character window is one group's chunk only. Eleven fetched
+    files holding the header's text prove every window common, whichever group they come from."""
+    index_dir, _, _ = crowd
+    result = MembershipIndex.open(index_dir).attribute(
+        HEADER + "\nclass Original:\n    '''nowhere in the corpus at all'''\n", near_duplicates=False)
+    assert not result.truncated and result.unverified == () and result.limits.unverified_windows == 0
+    header = max(result.spans, key=lambda s: s.normalized_length)
+    assert header.common and header.start == 0 and header.end >= len(HEADER.rstrip()) - 1
+
+
+def test_exact_membership_confirms_every_hit_past_max_candidates(crowd):
+    """Exact membership looks up the chunks the capped fetch missed one by one: never cut."""
+    index_dir, docs, _ = crowd
+    text, pieces = pieces_of(docs)
+    small = MembershipIndex.open(index_dir, config=AttributionConfig(max_candidates=2)).test(text, exact=True)
+    large = MembershipIndex.open(index_dir).test(text, exact=True)
+    assert small.hits == large.hits and small.to_json()["spans"] == large.to_json()["spans"]
+    for a, b in pieces:
+        assert inside([(s.start, s.end) for s in small.spans], a, b) >= b - a - 2 * 99

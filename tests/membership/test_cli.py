@@ -4,6 +4,8 @@ import sys
 
 from search_api.cli import main
 
+from .conftest import pieces_of
+
 
 def run(capsys, *argv):
     code = main(list(argv))
@@ -58,7 +60,10 @@ def test_jsonl_streams_one_record_per_line_with_errors_in_place(corpus, tmp_path
                               json.dumps({"id": "d", "text": docs[3].content[:700]})]) + "\n")
     out = tmp_path / "results.jsonl"
     code, _, err = run(capsys, "attribute", str(index), "--jsonl", str(src), "--out", str(out))
-    assert code == 0 and "3 line(s)" in err
+    # some lines failed: the pipeline hears it (status 1), with how many, which, and where
+    assert code == 1
+    assert "3 of 5 line(s) could not be attributed (line(s) 2, 3, 4)" in err and str(out) in err
+    assert "--allow-failures" in err and len(err.strip().splitlines()) == 1
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["line"] for r in records] == [1, 2, 3, 4, 5]
     assert records[0]["id"] == "a" and records[0]["result"]["spans"]
@@ -66,3 +71,63 @@ def test_jsonl_streams_one_record_per_line_with_errors_in_place(corpus, tmp_path
     assert records[2]["error"]["code"] == "invalid_json"
     assert records[3]["error"]["code"] == "invalid_record"
     assert records[4]["result"]["coverage"] > 0.9
+    allowed = tmp_path / "allowed.jsonl"
+    code, _, err = run(capsys, "attribute", str(index), "--jsonl", str(src), "--out", str(allowed),
+                       "--allow-failures")
+    assert code == 0 and "warning: 3 of 5 line(s)" in err and allowed.read_text() == out.read_text()
+
+
+def test_a_batch_where_every_line_fails_exits_1(corpus, tmp_path, capsys):
+    index, _ = corpus
+    src = tmp_path / "bad.jsonl"
+    src.write_text(json.dumps({"text": "tiny"}) + "\n" + json.dumps({"text": ""}) + "\n")
+    code, out, err = run(capsys, "attribute", str(index), "--jsonl", str(src))
+    assert code == 1 and "2 of 2 line(s)" in err and "standard output" in err
+    assert [json.loads(line)["error"]["code"] for line in out.splitlines()] == ["text_too_short", "empty_text"]
+
+
+def test_a_truncated_answer_warns_in_text_and_carries_its_limits_in_json(crowd, tmp_path, capsys):
+    index, docs, _ = crowd
+    text, _ = pieces_of(docs)
+    f = tmp_path / "gen.py"
+    f.write_text(text)
+    code, out, _ = run(capsys, "attribute", str(index), "--text-file", str(f), "--max-candidates", "5")
+    warning = [line for line in out.splitlines() if line.startswith("warning: truncated answer")]
+    assert code == 0 and len(warning) == 1
+    assert "12 stored files hold its chunks and 5 were verified (--max-candidates)" in warning[0]
+    code, out, _ = run(capsys, "attribute", str(index), "--text-file", str(f), "--max-candidates", "5", "--json")
+    result = json.loads(out)
+    assert result["truncated"] is True and result["unverified"]
+    assert result["limits"]["max_candidates"] == 5 and result["limits"]["candidates_available"] == 12
+    code, out, _ = run(capsys, "attribute", str(index), "--text-file", str(f))
+    assert code == 0 and "warning" not in out
+    code, _, err = run(capsys, "attribute", str(index), "--text-file", str(f), "--max-candidates", "0")
+    assert code == 1 and "--max-candidates" in err
+
+
+def test_a_batch_counts_its_truncated_answers_without_failing(crowd, tmp_path, capsys):
+    """A truncated answer is a result that says what it left unchecked, not a failure: the
+    batch says how many there were and still exits 0."""
+    index, docs, _ = crowd
+    text, _ = pieces_of(docs)
+    src = tmp_path / "gens.jsonl"
+    src.write_text(json.dumps({"id": 1, "text": text}) + "\n" + json.dumps({"id": 2, "text": docs[0].content}) + "\n")
+    out = tmp_path / "results.jsonl"
+    code, _, err = run(capsys, "attribute", str(index), "--jsonl", str(src), "--out", str(out),
+                       "--max-candidates", "5")
+    assert code == 0 and "1 of 2 answer(s) truncated" in err and "(line(s) 1)" in err and str(out) in err
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["result"]["truncated"] for r in records] == [True, False]
+    assert records[0]["result"]["unverified"] and records[1]["result"]["unverified"] == []
+
+
+def test_near_dups_says_when_its_candidates_were_cut(crowd, tmp_path, capsys):
+    index, _, original = crowd
+    f = tmp_path / "orig.py"
+    f.write_text(original.content)
+    code, out, _ = run(capsys, "near-dups", str(index), str(f), "--max-candidates", "3")
+    assert code == 0 and "warning: truncated answer" in out and "3 were scored" in out
+    code, out, _ = run(capsys, "near-dups", str(index), str(f), "--max-candidates", "3", "--json")
+    assert json.loads(out)["truncated"] is True
+    code, out, _ = run(capsys, "near-dups", str(index), str(f))
+    assert code == 0 and "warning" not in out

