@@ -29,6 +29,11 @@ code                    status  raised by
 ``admin_disabled``      403     admin endpoints on a server without ``ADMIN_TOKEN``
 ``store_unavailable``   503     :class:`indexer.store.StoreUnavailable`: the Elasticsearch
                                 server cannot be reached (the message names its URL)
+``bad_request``         400     the HTTP server: a request that is not HTTP it can read
+``request_timeout``     408     the HTTP server: a request not sent within ``--read-timeout``
+``uri_too_long``        414     the HTTP server: a request line over its limit
+``headers_too_large``   431     the HTTP server: request headers over their limit
+``server_busy``         503     the HTTP server: a slow connection closed for a new one
 ``internal_error``      500     anything else; logged with its traceback, never sent
 ======================  ======  ====================================================
 """
