@@ -26,7 +26,8 @@ thread. What it bounds (:class:`ServerLimits`, from ``starscope serve``'s option
   percent-encoded, so its own 413 ``query_too_long`` is the answer to a longer one), the headers
   (:data:`HEADERS_LIMIT`) and the body (the app's ``MAX_CONTENT_LENGTH``, ``MAX_BATCH_BYTES`` for
   the batch), checked as they arrive: a body over its limit is refused with 413 whether it has a
-  ``Content-Length`` or is chunked, before it is read.
+  ``Content-Length`` or is chunked, before it is read; so is a chunked one in more chunks than
+  :func:`max_chunks` allows (tiny chunks cost the loop time, not the client).
 
 A refused request is answered by the app itself (``SERVER_ERROR`` in its WSGI environ), so the
 answer has the API's one error shape on API paths, and the site's error page on the pages. A
@@ -72,6 +73,13 @@ SPOOL_MEMORY = 256 << 10  # a body over this waits in a temporary file
 READ_SIZE = 64 << 10
 LINGER_SECONDS = 2.0  # after a refusal, what the client still sends is read and dropped this long
 SWEEP_SECONDS = 0.25  # how often deadlines are checked
+
+
+def max_chunks(limit: int) -> int:
+    """The most chunks a chunked body under ``limit`` bytes may come in: each costs the event
+    loop a few microseconds, so a body of 1-byte chunks would hold it for minutes."""
+    return 4096 + limit // 1024
+
 
 
 @dataclass(frozen=True)
@@ -129,6 +137,7 @@ class Connection(TConn):
         self.remaining = 0  # of the body, or of the current chunk
         self.limit = 0
         self.trailer_bytes = 0
+        self.chunks = 0
         self.refused: Refused | None = None
 
     def body_deadline(self) -> float:
@@ -411,6 +420,10 @@ class StarScopeWorker(ThreadWorker):
             raise Refused(413, "payload_too_large", f"the request body (chunked) is over the limit of "
                                                     f"{conn.limit} bytes")
         conn.body_size += size
+        conn.chunks += 1
+        if conn.chunks > max_chunks(conn.limit):
+            raise Refused(413, "payload_too_large", f"the request body comes in over {max_chunks(conn.limit):,} "
+                                                    "chunks; send it in larger ones")
         conn.remaining = size
         conn.state = CHUNK_DATA if size else TRAILERS
         return True

@@ -307,6 +307,12 @@ def test_chunked_bodies_over_their_limit_are_413_before_they_are_read(server):
     assert error_code(raw, 413) == "payload_too_large"
     raw = chunked_upload(server, "/api/attribution/batch", 65 << 20, "application/x-ndjson")
     assert error_code(raw, 413) == "payload_too_large"
+    # a small body in 1-byte chunks: each chunk costs the server's loop, so their number is bounded too
+    body = json.dumps({"text": FIB * 100}).encode()
+    raw = exchange(server, b"POST /api/membership HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                           b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                   + b"".join(b"1\r\n%c\r\n" % byte for byte in body) + b"0\r\n\r\n")
+    assert error_code(raw, 413) == "payload_too_large" and len(body) > 6000
 
 
 def test_a_chunked_batch_streams_its_answer(server):
