@@ -105,6 +105,13 @@ def test_serve_with_a_model_generates(demo_model, tmp_path):
                                      data=json.dumps({"prompt": "def ", "max_new_tokens": 8, "temperature": 0}).encode())
         with urllib.request.urlopen(req, timeout=60) as r:
             assert json.loads(r.read())["generation"]["new_tokens"] >= 1
+        req = urllib.request.Request(base + "/api/generate", headers={"Content-Type": "application/json"}, data=json.dumps(
+            {"prompt": "def ", "max_new_tokens": 8, "temperature": 0, "stream": True}).encode())
+        with urllib.request.urlopen(req, timeout=60) as r:  # streamed as it comes, not buffered whole
+            assert r.headers["Content-Type"].startswith("text/event-stream")
+            assert r.headers["Transfer-Encoding"] == "chunked"
+            events = r.read().decode()
+        assert events.count("data: ") >= 2 and "event: done" in events
     bad = subprocess.run([sys.executable, "-m", "search_api", "serve", str(demo_model.index), "--model",
                           str(tmp_path / "none")], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "no model at" in bad.stderr
@@ -371,3 +378,22 @@ def read_answers(s: socket.socket, n: int) -> list[tuple[int, bytes]]:
         answers.append((status, rest[:size]))
         data = rest[size:]
     return answers
+
+
+def test_a_client_that_does_not_read_its_answer_frees_its_thread(served_index, tmp_path):
+    """One thread; a client asks for a long answer and reads none of it: after --write-timeout
+    the thread is free again (it would have waited on it forever)."""
+    log = tmp_path / "server.log"
+    with live_server([served_index, "--workers", "1", "--threads", "1", "--write-timeout", "2", "--rate-limit", "off"],
+                     log) as base:
+        with socket.socket() as reader:
+            reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            reader.connect(("127.0.0.1", int(base.rsplit(":", 1)[1])))
+            body = "".join(json.dumps({"id": i, "text": "# x\n" + FIB * 3}) + "\n" for i in range(1000)).encode()
+            reader.sendall(b"POST /api/attribution/batch HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-ndjson\r\n"
+                           b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            while "POST /api/attribution/batch" not in log.read_text():
+                with urllib.request.urlopen(base + "/api/health", timeout=60) as r:
+                    assert r.status == 200
+                time.sleep(0.2)
+    assert "closed a connection whose client read its answer too slowly" in log.read_text()
