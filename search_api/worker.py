@@ -21,7 +21,9 @@ thread. What it bounds (:class:`ServerLimits`, from ``starscope serve``'s option
 * the connections a worker holds (``max_connections``): at the limit a new one takes the place of
   the oldest idle one, else of the one that has spent longest sending its request (answered 503
   ``server_busy``), so a flood of slow connections cannot keep out clients whose requests take
-  milliseconds; only when every connection is being answered does the worker stop accepting;
+  milliseconds; only when every connection is being answered does the worker stop accepting.
+  The worker raises its open-files limit to fit, or, where the hard limit is lower, holds as
+  many connections as fit under it;
 * the request line (:data:`REQUEST_LINE_LIMIT`, long enough for the longest query the API takes,
   percent-encoded, so its own 413 ``query_too_long`` is the answer to a longer one), the headers
   (:data:`HEADERS_LIMIT`) and the body (the app's ``MAX_CONTENT_LENGTH``, ``MAX_BATCH_BYTES`` for
@@ -44,6 +46,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import resource
 import selectors
 import socket
 import tempfile
@@ -73,6 +76,7 @@ SPOOL_MEMORY = 256 << 10  # a body over this waits in a temporary file
 READ_SIZE = 64 << 10
 LINGER_SECONDS = 2.0  # after a refusal, what the client still sends is read and dropped this long
 SWEEP_SECONDS = 0.25  # how often deadlines are checked
+FILES_BESIDE_CONNECTIONS = 256  # open files a worker needs besides its connections (the index's, logs)
 
 
 def max_chunks(limit: int) -> int:
@@ -158,10 +162,21 @@ class StarScopeWorker(ThreadWorker):
         self.limits: ServerLimits = getattr(self.app, "limits", None) or ServerLimits()
         self.conns: dict[int, Connection] = {}  # by id(); the loop's, every state
         self.returned: deque = deque()  # (keepalive, conn) from the threads, for the loop
+        self.max_connections = self.limits.max_connections  # less where open files are limited
         self.accepting = False
+        self.paused_until = 0.0  # no accepting before (after running out of descriptors)
         self.listeners: list = []
 
     def init_process(self):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = self.limits.max_connections + FILES_BESIDE_CONNECTIONS
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            if raised < wanted:  # the limit is reached first here, where the oldest make room
+                self.max_connections = max(16, raised - FILES_BESIDE_CONNECTIONS)
+                self.log.warning("open files are limited to %d: at most %d connections, not --max-connections %d",
+                                 raised, self.max_connections, self.limits.max_connections)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -177,7 +192,7 @@ class StarScopeWorker(ThreadWorker):
         next_sweep = 0.0
         while self.alive:
             self.notify()
-            self._accept_new(self._has_room())
+            self._accept_new(self._has_room() and time.monotonic() >= self.paused_until)
             for key, _ in self.poller.select(SWEEP_SECONDS):
                 key.data(key.fileobj)
             now = time.monotonic()
@@ -200,7 +215,7 @@ class StarScopeWorker(ThreadWorker):
 
     def _has_room(self) -> bool:
         """Under the limit, or a connection to close for a new one (any not being answered)."""
-        return len(self.conns) < self.limits.max_connections or any(
+        return len(self.conns) < self.max_connections or any(
             c.state != BUSY for c in self.conns.values())
 
     def _make_room(self) -> None:
@@ -232,10 +247,17 @@ class StarScopeWorker(ThreadWorker):
         try:
             sock, client = listener.accept()
         except OSError as e:
-            if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+            if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                # out of descriptors or memory: free one, and let new clients wait in the queue a moment
+                self.log.warning("cannot accept a connection (%s) with %d open", e.strerror, len(self.conns))
+                for _ in range(16):
+                    self._make_room()
+                self._accept_new(False)
+                self.paused_until = time.monotonic() + 0.1
+            elif e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
                 raise
             return
-        if len(self.conns) >= self.limits.max_connections:
+        if len(self.conns) >= self.max_connections:
             self._make_room()
         conn = Connection(self.cfg, sock, client, server, time.monotonic(), self.limits)
         self.conns[id(conn)] = conn
