@@ -30,6 +30,8 @@ DEFAULTS = {"MAX_CONTENT_LENGTH": 1 << 20, "MAX_QUERY_CHARS": query_lang.MAX_QUE
             "CORS_ORIGINS": (), "TRUST_PROXY": False, "REDACT_PII": True}
 # Routes whose body is a stream of many texts, bounded by MAX_BATCH_BYTES instead.
 BATCH_PATHS = ("/api/attribution/batch",)
+# The WSGI environ key of a request the HTTP server refused: (status, code, message).
+SERVER_ERROR = "starscope.server_error"
 WEB_DIR = Path(web.__file__).parent
 # The pages load only their own scripts and styles; with no inline script allowed, even a bug
 # that put corpus text into markup could not run it.
@@ -203,15 +205,32 @@ def checked_config(config: dict) -> dict:
     return merged
 
 
+def body_limit(config, path: str) -> int:
+    """The most bytes a request body to ``path`` may hold."""
+    return config["MAX_BATCH_BYTES" if path in BATCH_PATHS else "MAX_CONTENT_LENGTH"]
+
+
 def _reject_large_body():
     """Refuse an oversized body before routing reads it: a GET view never reads its body,
     so Werkzeug's own limit, which applies when the stream is read, would never fire."""
     batch = request.path in BATCH_PATHS
-    limit = current_app.config["MAX_BATCH_BYTES" if batch else "MAX_CONTENT_LENGTH"]
+    limit = body_limit(current_app.config, request.path)
     request.max_content_length = limit  # also bounds a chunked body as it is read
     if request.content_length is not None and request.content_length > limit:
         raise RequestEntityTooLarge(f"the request body is {request.content_length} bytes; "
                                     f"the limit is {limit}" + (" (MAX_BATCH_BYTES)" if batch else ""))
+
+
+def _answer_server_error():
+    """A request the HTTP server refused before it was whole (:mod:`search_api.worker`: a
+    timeout, a request line, headers or a body over their limits) is answered here, so that
+    its error has the one shape too."""
+    from .errors import ApiError
+
+    refused = request.environ.get(SERVER_ERROR)
+    if refused is not None:
+        status, code, message = refused
+        raise ApiError(message, status=status, code=code)
 
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -273,6 +292,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     register_error_handlers(app)
     app.before_request(_assign_request_id)
+    app.before_request(_answer_server_error)
     app.before_request(_reject_large_body)
     app.before_request(enforce_rate_limit)
     app.after_request(_add_security_headers)

@@ -21,8 +21,12 @@ def cmd_serve(args) -> int:
 
     from .app import checked_config
     from .server import serve
+    from .worker import ServerLimits
 
     es = indexer_cli.es_config(args)
+    limits = ServerLimits(read_timeout=args.read_timeout, min_upload_rate=args.min_upload_rate,
+                          keepalive=args.keepalive, write_timeout=args.write_timeout,
+                          max_connections=args.max_connections)
     config = checked_config({"INDEX_DIR": str(args.index), "ELASTICSEARCH": es,
                              "ADMIN_TOKEN": os.environ.get(ADMIN_TOKEN_ENV) or None,
                              "MODEL": str(args.model) if args.model else None, "MODEL_DEVICE": args.device,
@@ -39,7 +43,7 @@ def cmd_serve(args) -> int:
     print(f"StarScope is serving {args.index} at http://{args.host}:{args.port}/ "
           f"({args.workers} workers x {args.threads} threads)", flush=True)
     serve(config, host=args.host, port=args.port, workers=args.workers, threads=args.threads,
-          access_log=not args.no_access_log)
+          access_log=not args.no_access_log, limits=limits)
     return 0
 
 
@@ -73,6 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-candidates", type=int, default=200,
                    help="stored files one attribution fetches and verifies at most (default 200); "
                         "answers cut by it say so (truncated)")
+    p.add_argument("--read-timeout", type=float, default=10.0, metavar="S",
+                   help="seconds a client has to send a request's headers, and its body beyond what "
+                        "--min-upload-rate allows; then 408 (default 10)")
+    p.add_argument("--min-upload-rate", type=int, default=16 << 10, metavar="BYTES",
+                   help="bytes a second a request body must average (default 16384)")
+    p.add_argument("--keepalive", type=float, default=5.0, metavar="S",
+                   help="seconds an idle connection may wait for its next request (default 5)")
+    p.add_argument("--write-timeout", type=float, default=30.0, metavar="S",
+                   help="seconds one write of an answer may wait for a client that does not read it (default 30)")
+    p.add_argument("--max-connections", type=int, default=1000, metavar="N",
+                   help="open connections per process; beyond, a new one takes the place of the oldest idle "
+                        "one, else of the slowest to send its request (default 1000)")
     p.add_argument("--no-access-log", action="store_true",
                    help="no access lines (they never hold query strings or bodies anyway)")
     indexer_cli.add_es_options(p)

@@ -29,6 +29,11 @@ code                    status  raised by
 ``admin_disabled``      403     admin endpoints on a server without ``ADMIN_TOKEN``
 ``store_unavailable``   503     :class:`indexer.store.StoreUnavailable`: the Elasticsearch
                                 server cannot be reached (the log names its URL; the answer not)
+``bad_request``         400     the HTTP server: a request that is not HTTP it can read
+``request_timeout``     408     the HTTP server: a request not sent within ``--read-timeout``
+``uri_too_long``        414     the HTTP server: a request line over its limit
+``headers_too_large``   431     the HTTP server: request headers over their limit
+``server_busy``         503     the HTTP server: a slow connection closed for a new one
 ``internal_error``      500     anything else; logged with its traceback, never sent
 ======================  ======  ====================================================
 """
@@ -137,12 +142,15 @@ def _attribution_input(e: AttributionInputError):
     return error_response(e.status, e.code, str(e), details)
 
 
+# What a client is told when the store cannot be reached. The exception's own message names the
+# cluster's address, which is the operator's: it goes to the log only.
+STORE_UNAVAILABLE = "the search store cannot be reached; retry in a few seconds (the server log says why)"
+
+
 def _store_unavailable(e: StoreUnavailable):
-    # The message names the cluster's address, which is the operator's: it goes to the log only.
     current_app.logger.error("store unavailable on %s %s (request %s): %s", request.method, request.path,
                              g.get("request_id"), e)
-    return error_response(503, "store_unavailable", "the search store cannot be reached; retry in a few "
-                          "seconds (the server log says why)", headers={"Retry-After": "5"})
+    return error_response(503, "store_unavailable", STORE_UNAVAILABLE, headers={"Retry-After": "5"})
 
 
 def _internal_error(e: Exception):

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, current_app, request, stream_with_context
+from flask import Blueprint, Response, current_app, g, request, stream_with_context
 from pydantic import ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 
+from indexer.store import StoreUnavailable
 from membership.attribution import AttributionInputError, MembershipIndex
 
 from . import models
 from .app import served_index
-from .errors import ApiError
+from .errors import STORE_UNAVAILABLE, ApiError
 from .openapi import NDJSON, json_body, operation, parse_json, validation_error
 
 bp = Blueprint("membership", __name__)
@@ -57,36 +59,89 @@ def attribution():
     return _attribute(membership_index(), req).to_json()
 
 
+BLOCK = 64 << 10
+
+
+def _body_lines(stream, max_line: int):
+    """The body's lines, read a block at a time (iterating the stream reads it a byte at a
+    time); a line longer than ``max_line`` comes as its length alone, never held whole."""
+    pending, skipped = b"", 0  # the line under way; its length when it is being skipped
+    while block := stream.read(BLOCK):
+        start = 0
+        while (end := block.find(b"\n", start)) >= 0:
+            if skipped:
+                yield skipped + end - start
+            else:
+                line = pending + block[start:end]
+                yield line if len(line) <= max_line else len(line)
+            pending, skipped, start = b"", 0, end + 1
+        if skipped:
+            skipped += len(block) - start
+        else:
+            pending += block[start:]
+            if len(pending) > max_line:
+                pending, skipped = b"", len(pending)
+    if skipped:
+        yield skipped
+    elif pending:
+        yield pending
+
+
+def _attribute_line(index: MembershipIndex, raw: bytes, record: dict) -> None:
+    """Fill ``record`` with the line's ``result`` or its ``error``: whatever the line holds or
+    does, the batch goes on."""
+    try:
+        data = parse_json(raw)
+        if not isinstance(data, dict):
+            raise ApiError("each line must be a JSON object", code="invalid_body")
+        if "id" in data:
+            record["id"] = data.pop("id") if isinstance(data["id"], (str, int)) else str(data.pop("id"))
+        try:
+            req = models.AttributionRequest.model_validate(data)
+        except ValidationError as e:
+            raise validation_error(e) from None
+        record["result"] = _attribute(index, req).to_json()
+    except AttributionInputError as e:
+        record["error"] = {"code": e.code, "message": str(e)}
+    except ApiError as e:
+        record["error"] = {"code": e.code, "message": e.message}
+    except StoreUnavailable as e:
+        current_app.logger.error("store unavailable on line %d of a batch (request %s): %s", record["line"],
+                                 g.get("request_id"), e)
+        record["error"] = {"code": "store_unavailable", "message": STORE_UNAVAILABLE}
+    except Exception:  # noqa: BLE001 - one line's failure is that line's answer, as a request's is its
+        current_app.logger.exception("unhandled error on line %d of a batch (request %s)", record["line"],
+                                     g.get("request_id"))
+        record["error"] = {"code": "internal_error", "message": "internal error; the server log has the details"}
+
+
 def _batch_lines(index: MembershipIndex, limit: int, max_line: int):
     number = 0
-    for raw in request.stream:
-        number += 1
-        if not raw.strip():
-            continue
-        if number > limit:
-            yield {"line": number, "error": {"code": "batch_too_long", "message":
-                   f"a batch holds at most {limit} lines; lines from {number} on were not read"}}
-            return
-        record: dict = {"line": number}
-        try:
-            if len(raw) > max_line:
-                raise ApiError(f"the line is {len(raw):,} bytes; the limit is {max_line:,}",
-                               status=413, code="line_too_long")
-            data = parse_json(raw)
-            if not isinstance(data, dict):
-                raise ApiError("each line must be a JSON object", code="invalid_body")
-            if "id" in data:
-                record["id"] = data.pop("id") if isinstance(data["id"], (str, int)) else str(data.pop("id"))
-            try:
-                req = models.AttributionRequest.model_validate(data)
-            except ValidationError as e:
-                raise validation_error(e) from None
-            record["result"] = _attribute(index, req).to_json()
-        except AttributionInputError as e:
-            record["error"] = {"code": e.code, "message": str(e)}
-        except ApiError as e:
-            record["error"] = {"code": e.code, "message": e.message}
-        yield record
+    try:
+        for raw in _body_lines(request.stream, max_line):
+            number += 1
+            if isinstance(raw, bytes) and not raw.strip():
+                continue
+            if number > limit:
+                yield {"line": number, "error": {"code": "batch_too_long", "message":
+                       f"a batch holds at most {limit} lines; lines from {number} on were not read"}}
+                return
+            record: dict = {"line": number}
+            if isinstance(raw, int):
+                record["error"] = {"code": "line_too_long",
+                                   "message": f"the line is {raw:,} bytes; the limit is {max_line:,}"}
+            else:
+                _attribute_line(index, raw, record)
+            yield record
+    except RequestEntityTooLarge as e:  # a body without Content-Length, cut at MAX_BATCH_BYTES
+        yield {"line": number + 1, "error": {"code": "payload_too_large", "message": e.description}}
+
+
+def _ndjson(record: dict) -> bytes:
+    try:
+        return (json.dumps(record, ensure_ascii=False) + "\n").encode()
+    except UnicodeEncodeError:  # a lone surrogate (in an id, say): escaped, as the other endpoints send it
+        return (json.dumps(record) + "\n").encode()
 
 
 @operation(bp, "/api/attribution/batch", "POST", summary="Attribute many texts (JSONL in, JSONL out)",
@@ -105,7 +160,7 @@ def attribution_batch():
 
     def generate():
         for record in _batch_lines(index, limit, max_line):
-            yield json.dumps(record, ensure_ascii=False) + "\n"
+            yield _ndjson(record)
 
     return Response(stream_with_context(generate()), mimetype=NDJSON)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from flask import Blueprint, request
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import models
 from .errors import ApiError, InvalidParameter
@@ -75,10 +76,35 @@ def validation_error(e: ValidationError, where: str = "body") -> InvalidParamete
 
 
 def parse_json(raw: bytes):
+    """``raw`` parsed, or ApiError 400 ``invalid_json``; that includes JSON Python cannot hold
+    (nesting past its recursion limit, an integer of over 4,300 digits), which is the sender's
+    doing like any other bad body, not the server's."""
     try:
         return json.loads(raw)
+    except RecursionError:
+        raise ApiError("the body is not valid JSON here (nested too deeply)", code="invalid_json") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ApiError(f"the body is not valid JSON ({e})", code="invalid_json") from None
+    except ValueError:  # int()'s limit on digits
+        raise ApiError("the body is not valid JSON here (a number of over 4,300 digits)",
+                       code="invalid_json") from None
+
+
+def request_body() -> bytes:
+    """The request's whole body, 413 when over the request's size limit.
+
+    A body without Content-Length (chunked) is cut at the limit by Werkzeug without a word, as
+    if it ended there: one byte more in the input means it did not.
+
+    Raises:
+        RequestEntityTooLarge: over ``request.max_content_length``.
+    """
+    data = request.get_data(cache=False)
+    limit = request.max_content_length
+    if (request.content_length is None and limit is not None and len(data) >= limit
+            and request.environ["wsgi.input"].read(1)):
+        raise RequestEntityTooLarge(f"the request body is over the limit of {limit} bytes")
+    return data
 
 
 def json_body(model: type[BaseModel]) -> BaseModel:
@@ -88,11 +114,12 @@ def json_body(model: type[BaseModel]) -> BaseModel:
         ApiError: 415 ``unsupported_media_type`` when the body is not declared JSON,
             400 ``invalid_json`` when it does not parse, ``invalid_parameter`` when it does not
             validate (``details.parameter`` names the field).
+        RequestEntityTooLarge: a body over the size limit (413 ``payload_too_large``).
     """
     if not request.is_json:
         raise ApiError(f"send the body as JSON (Content-Type: {JSON}), got "
                        f"{request.content_type or 'none'!r}", status=415, code="unsupported_media_type")
-    data = parse_json(request.get_data(cache=False))
+    data = parse_json(request_body())
     if not isinstance(data, dict):
         raise ApiError(f"the body must be a JSON object, got {type(data).__name__}", code="invalid_body")
     try:

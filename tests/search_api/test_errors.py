@@ -62,3 +62,40 @@ def test_query_limit_follows_the_config(index_dir):
     assert client.get("/api/search?q=widget").status_code == 200
     err = error_of(client.get("/api/search?q=widget_widget"), 413, "query_too_long")
     assert err["details"] == {"length": 13, "limit": 10}
+
+
+# JSON that parses by the grammar but not in Python: nesting past the recursion limit, an integer
+# past the 4,300-digit limit of int().
+DEEP_JSON = '{"text": ' + "[" * 5000 + "]" * 5000 + "}"
+HUGE_INT_JSON = '{"text": ' + "7" * 5000 + "}"
+
+
+@pytest.mark.parametrize("path", ["/api/membership", "/api/attribution", "/overlap", "/api/optout/requests",
+                                  "/api/generate"])
+@pytest.mark.parametrize("body", [DEEP_JSON, HUGE_INT_JSON], ids=["deep", "huge-int"])
+def test_json_python_cannot_hold_is_400_invalid_json_and_logs_nothing(client, caplog, path, body):
+    with caplog.at_level(logging.WARNING):
+        error_of(client.post(path, data=body, content_type="application/json"), 400, "invalid_json")
+    assert not caplog.records  # no traceback per request for anyone to flood the log with
+
+
+def chunked_post(app, path: str, body: bytes, content_type: str):
+    """A POST whose body has no Content-Length, as a server hands over a chunked one: the
+    stream ends where the body does (``wsgi.input_terminated``)."""
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    environ = EnvironBuilder(path=path, method="POST", data=body, content_type=content_type).get_environ()
+    del environ["CONTENT_LENGTH"]
+    environ["HTTP_TRANSFER_ENCODING"] = "chunked"
+    environ["wsgi.input_terminated"] = True
+    return app.test_client().open(Request(environ))
+
+
+def test_a_chunked_body_over_the_limit_is_413_not_invalid_json(index_dir):
+    app = create_app({"INDEX_DIR": str(index_dir), "MAX_CONTENT_LENGTH": 100})
+    text = '{"text": "' + "x" * 200 + '"}'
+    error_of(chunked_post(app, "/api/membership", text.encode(), "application/json"), 413, "payload_too_large")
+    exact = ('{"text": "' + "y" * 88 + '"}').encode()
+    assert len(exact) == 100
+    assert chunked_post(app, "/api/membership", exact, "application/json").status_code == 200

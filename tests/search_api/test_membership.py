@@ -178,3 +178,40 @@ def test_a_search_only_index_says_what_is_missing(tmp_path):
     for path in ("/api/membership", "/api/attribution"):
         error_of(client.post(path, json={"text": TEXT}), 409, "no_membership_sketch")
     assert client.get("/api/search?q=fibonacci").get_json()["total"] == 1
+
+
+def test_no_line_stops_the_batch_whatever_it_holds(client, caplog):
+    """Lines Python's json cannot hold (too deep, too long a number), an id no UTF-8 can encode
+    (a lone surrogate): each gets its own record, first line or not, and the lines after are
+    answered."""
+    bad = {"surrogate": '{"id": "\\ud800", "text": ' + json.dumps(TEXT) + "}",
+           "deep": '{"text": ' + "[" * 5000 + "]" * 5000 + "}",
+           "huge": '{"text": "x", "n": ' + "9" * 5000 + "}"}
+    for first in bad:
+        order = [first, *(kind for kind in bad if kind != first)]
+        body = "\n".join([bad[kind] for kind in order] + [json.dumps({"id": "last", "text": TEXT})]) + "\n"
+        r = client.post("/api/attribution/batch", data=body, content_type="application/x-ndjson")
+        assert r.status_code == 200 and r.mimetype == "application/x-ndjson"
+        records = [json.loads(x) for x in r.get_data().decode().splitlines()]
+        assert [rec["line"] for rec in records] == [1, 2, 3, 4]
+        got = dict(zip([*order, "last"], records))
+        assert got["surrogate"]["id"] == "\ud800" and got["surrogate"]["result"]["spans"]  # escaped, as sent
+        assert got["deep"]["error"]["code"] == got["huge"]["error"]["code"] == "invalid_json"
+        assert got["last"]["id"] == "last" and got["last"]["result"]["spans"]
+    assert "Traceback" not in caplog.text
+
+
+def test_a_chunked_batch_over_its_limit_ends_saying_so(index_dir):
+    """Under ``starscope serve`` the server refuses such a body with 413 before the app sees it
+    (test_serve); handed over by another server, the stream ends with a ``payload_too_large``
+    record where the limit was reached."""
+    from .test_errors import chunked_post
+
+    app = create_app({"INDEX_DIR": str(index_dir), "TESTING": True, "MAX_BATCH_BYTES": 5_000})
+    lines = [json.dumps({"id": i, "text": TEXT}) for i in range(40)]
+    r = chunked_post(app, "/api/attribution/batch", "\n".join(lines[:3]).encode(), "application/x-ndjson")
+    assert [json.loads(x)["id"] for x in r.get_data().decode().splitlines()] == [0, 1, 2]
+    r = chunked_post(app, "/api/attribution/batch", "\n".join(lines).encode(), "application/x-ndjson")
+    records = [json.loads(x) for x in r.get_data().decode().splitlines()]
+    assert all("result" in rec for rec in records[:-1]) and len(records) < 40
+    assert records[-1]["error"]["code"] == "payload_too_large"
