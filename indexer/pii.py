@@ -37,7 +37,9 @@ PLACEHOLDERS = {"EMAIL": "<EMAIL>", "IP_ADDRESS": "<IP_ADDRESS>", "KEY": "<KEY>"
 _AT_DOMAIN = re.compile(r"@((?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24})(?![\w-])")
 _LOCAL_PART = re.compile(r"(?<![\w.+%-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}\Z")
 _KEPT_EMAIL_DOMAINS = re.compile(r"(^|\.)(example\.(com|org|net)|test|localhost|invalid|domain\.com|email\.com)$", re.I)
-_IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![\w.])")
+# A full stop after the address ends a sentence; one followed by more of a name or number
+# (1.2.3.4.5, an OID, 4.3.2.1.in-addr.arpa) makes it something else.
+_IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?!\w|\.\w)")
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 _VERSION_CONTEXT = re.compile(r"(version|release|__version__|==|>=|<=|~=)[\s\"':=()v]*$", re.I)
 _DNS = {"8.8.8.8", "8.8.4.4", "1.1.1.1", "1.0.0.1", "9.9.9.9", "149.112.112.112", "208.67.222.222",
