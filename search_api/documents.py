@@ -58,7 +58,7 @@ def get_document(sha: str):
 
 
 @operation(bp, "/api/documents/<sha>", summary="One stored content, whole, with all its sources",
-           query=models.DocumentParams, response=models.DocumentResponse, errors=(404, 413))
+           query=models.DocumentParams, response=models.DocumentResponse, errors=(404, 413, 429))
 def document(sha: str):
     """The content, its metadata and all its sources; ``?q=`` (with ``exact=``) adds
     ``matches``. An empty ``q`` means no query, so a page can always pass its own. ``?syntax=1``

@@ -62,7 +62,7 @@ def query_from_args(args: Mapping[str, str], *, filters: Filters | None = None) 
 
 
 @operation(bp, "/api/search", summary="Search the corpus", query=models.SearchParams,
-           response=models.SearchResponse, errors=(413,))
+           response=models.SearchResponse, errors=(413, 429))
 def search():
     """One page of documents matching ``q``, with highlighted snippets."""
     args = request.args
@@ -96,7 +96,7 @@ def redacted_snippets(content: str, query) -> list[dict] | None:
 
 
 @operation(bp, "/api/repos", summary="Indexed repositories and owners by name prefix", query=models.ReposParams,
-           response=models.ReposResponse)
+           response=models.ReposResponse, errors=(429,))
 def repos():
     """"Am I in the dataset?": indexed repositories whose name starts with ``q``, and owners
     whose name does, with the number of stored files (contents) of each, most first; and the
