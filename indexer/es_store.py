@@ -44,7 +44,7 @@ from elasticsearch import BadRequestError, Elasticsearch, helpers
 from . import analysis
 from .document import Document
 from .query import Filters, Keyword, SearchQuery, literal_terms
-from .snippets import line_snippets, match_ranges
+from .snippets import line_snippets, literal_occurrences, match_ranges
 from .store import (Hit, Page, PageOutOfRange, SearchResult, Source, StoredDocument,
                     StoreFormatError, StoreStats, StoreUnavailable, StoreWriteError,
                     group_documents)
@@ -706,9 +706,8 @@ class ElasticsearchStore:
             matches = []
             for batch in self._scan(es_query, source=["content"], sort=self._sort(order)):
                 for h in batch:
-                    content = h["_source"]["content"]
-                    if all(lit in content for lit in query.literals):
-                        occurrences = sum(content.count(lit) for lit in query.literals)
+                    occurrences = literal_occurrences(h["_source"]["content"], query)
+                    if occurrences is not None:
                         score = float(h.get("_score") or 0.0)
                         rank = (score if query.keywords else float(occurrences)) if not order else float(h["sort"][0])
                         matches.append((rank, occurrences, h["_id"]))

@@ -146,6 +146,64 @@ def find_pii(text: str) -> list[Finding]:
     return out
 
 
+# Only a PEM private key spans lines; every other finding lies on one line and depends on that
+# line alone (each pattern and its context checks stop at a line break).
+_MULTILINE = "PRIVATE KEY-----"
+# What every finding on a line needs (an @, digits around a dot, two colons a hex group apart,
+# a key format's prefix, a secret word before a quoted value): a line without any holds none.
+_HINT = re.compile(r"@|\d\.\d|:[0-9A-Fa-f]{0,4}:|AKIA|gh[pousr]_|github_pat_|xox[abprs]-|AIza|k_live_|eyJ|"
+                   r"(?i:passw|pwd|secret|token|key)")
+
+
+class PiiScan:
+    """Whether ranges of a text overlap its PII, finding it only on the lines asked about.
+
+    Exact search checks every occurrence of a literal in every candidate; scanning whole files
+    for PII there would cost more than the search. The findings on a line are those
+    :func:`find_pii` finds in the whole text, because no finding but a PEM key crosses a line
+    break and every check of a finding's context (the secret's name, the version words before
+    an address) looks within its line; a text holding a PEM key marker is scanned whole, once.
+    """
+
+    def __init__(self, text: str):
+        self.text = text
+        self._whole = find_pii(text) if _MULTILINE in text else None
+        self._lines: dict[int, list[Finding]] = {}
+
+    def _on_line(self, line_start: int) -> list[Finding]:
+        found = self._lines.get(line_start)
+        if found is None:
+            end = self.text.find("\n", line_start)
+            line = self.text[line_start:len(self.text) if end < 0 else end]
+            found = self._lines[line_start] = [Finding(f.start + line_start, f.end + line_start, f.kind)
+                                               for f in find_pii(line)] if _HINT.search(line) else []
+        return found
+
+    def overlap_end(self, start: int, end: int) -> int | None:
+        """The end of the last finding that the (non-empty) range ``[start, end)`` overlaps, or
+        None when it overlaps none."""
+        last = None
+        if self._whole is not None:
+            findings = self._whole
+        else:
+            findings = []
+            at = self.text.rfind("\n", 0, start) + 1
+            while True:
+                findings += self._on_line(at)
+                nl = self.text.find("\n", at)
+                if nl < 0 or nl + 1 >= end:
+                    break
+                at = nl + 1
+        for f in findings:
+            if f.start < end and start < f.end:
+                last = f.end if last is None else max(last, f.end)
+        return last
+
+    def findings(self) -> list[Finding]:
+        """Every finding of the text (a whole scan, as :func:`find_pii`)."""
+        return list(self._whole) if self._whole is not None else find_pii(self.text)
+
+
 @dataclass(frozen=True)
 class Redacted:
     """A text with its findings replaced by placeholders, and the offset map between the two.

@@ -9,6 +9,9 @@
   substring, symbols and whitespace included. Index terms only propose candidates; every
   candidate is verified against the stored content, so results are exact and complete;
 * ``lang:``, ``license:`` and ``repo:`` (``owner/name``, or an owner alone) filter.
+
+A query for the redacted view (``redacted=True``, as the API asks when it serves redacted text)
+matches literals only outside PII: see :mod:`indexer.snippets`.
 """
 
 from __future__ import annotations
@@ -89,6 +92,9 @@ class SearchQuery:
     keywords: tuple[Keyword, ...] = ()
     literals: tuple[str, ...] = ()
     filters: Filters = field(default_factory=Filters)
+    # Match as the redacted text reads: a literal occurrence overlapping PII does not count,
+    # and no match range overlaps PII (emails, IP addresses and keys; see indexer.pii).
+    redacted: bool = False
 
     @property
     def needs_verification(self) -> bool:
@@ -147,8 +153,9 @@ def _split_quotes(text: str) -> tuple[list[str], list[str]]:
 
 
 def parse_query(text: str, *, exact: bool = False, filters: Filters | None = None,
-                max_chars: int = MAX_QUERY_CHARS) -> SearchQuery:
-    """Parse the query language above; ``exact`` makes the whole text one literal.
+                max_chars: int = MAX_QUERY_CHARS, redacted: bool = False) -> SearchQuery:
+    """Parse the query language above; ``exact`` makes the whole text one literal;
+    ``redacted`` matches outside PII only (see :class:`SearchQuery`).
 
     Raises:
         QueryTooLong: over ``max_chars`` (a full file is an attribution job, not a query).
@@ -160,7 +167,7 @@ def parse_query(text: str, *, exact: bool = False, filters: Filters | None = Non
     if exact:
         if not text:
             raise QueryError("empty_query", "the exact query is empty")
-        return SearchQuery(literals=(text,), filters=filters)
+        return SearchQuery(literals=(text,), filters=filters, redacted=redacted)
     bare, literals = _split_quotes(text)
     keywords, inline = [], {}
     for chunk in bare:
@@ -178,4 +185,4 @@ def parse_query(text: str, *, exact: bool = False, filters: Filters | None = Non
     if not keywords and not literals and not (merged.lang or merged.license or merged.repo):
         raise QueryError("empty_query", "the query has no words, literals or symbols to search for")
     # Qualifiers alone (``repo:owner/name``) list every document they allow.
-    return SearchQuery(keywords=tuple(keywords), literals=tuple(literals), filters=merged)
+    return SearchQuery(keywords=tuple(keywords), literals=tuple(literals), filters=merged, redacted=redacted)

@@ -1,4 +1,10 @@
-"""Where a query matches inside a document: match ranges, grouped into line snippets."""
+"""Where a query matches inside a document: match ranges, grouped into line snippets.
+
+A query made for the redacted view (``SearchQuery.redacted``) matches only outside PII
+(:mod:`indexer.pii`): an occurrence that overlaps an email address, IP address or key does not
+count, so what is found, counted and shown is what a search of the redacted text would find
+outside its placeholders, and nothing is learned about what a placeholder hides.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from . import analysis
+from .pii import PiiScan
 from .query import SearchQuery
 
 # A minified line can be megabytes long; show a window around its first match.
@@ -31,29 +38,54 @@ class Snippet:
                 "ranges": [list(r) for r in self.ranges]}
 
 
-def literal_ranges(content: str, literal: str) -> list[tuple[int, int]]:
-    """Every non-overlapping occurrence of ``literal`` in ``content``."""
+def literal_ranges(content: str, literal: str, *, pii: PiiScan | None = None) -> list[tuple[int, int]]:
+    """Every non-overlapping occurrence of ``literal`` in ``content``, left to right; with
+    ``pii``, only those outside it.
+
+    Note:
+        An occurrence that overlaps a finding is skipped and the scan goes on after the finding,
+        so the occurrences are exactly those a left-to-right scan finds in each stretch of text
+        between findings: a search of the redacted text, outside its placeholders.
+    """
     out, i = [], content.find(literal)
     while i >= 0:
-        out.append((i, i + len(literal)))
-        i = content.find(literal, i + len(literal))
+        after = pii.overlap_end(i, i + len(literal)) if pii is not None else None
+        if after is None:
+            out.append((i, i + len(literal)))
+            after = i + len(literal)
+        i = content.find(literal, after)
     return out
+
+
+def literal_occurrences(content: str, query: SearchQuery) -> int | None:
+    """How many times ``query``'s literals occur in ``content`` (outside PII for a redacted
+    query), or None when one of them does not: the check that makes literal results exact."""
+    if not all(lit in content for lit in query.literals):
+        return None
+    if not query.redacted:
+        return sum(content.count(lit) for lit in query.literals)
+    pii = PiiScan(content)
+    counts = [len(literal_ranges(content, lit, pii=pii)) for lit in query.literals]
+    return sum(counts) if all(counts) else None
 
 
 def match_ranges(content: str, query: SearchQuery) -> list[tuple[int, int]]:
     """Sorted ranges of everything in ``content`` that made it match ``query``: literal
-    occurrences, keyword words found whole, and keyword pieces inside camel words.
+    occurrences, keyword words found whole, and keyword pieces inside camel words; for a
+    redacted query, none that overlaps PII.
 
     Only occurrences of the wanted terms are looked at (one case-insensitive scan in C), so a
     megabyte file costs a scan, not a tokenization.
     """
+    pii = PiiScan(content) if query.redacted else None
     ranges: list[tuple[int, int]] = []
     for literal in query.literals:
-        ranges.extend(literal_ranges(content, literal))
+        ranges.extend(literal_ranges(content, literal, pii=pii))
     words = frozenset(w for k in query.keywords for w in k.words)
     pieces = frozenset(p for k in query.keywords for p in k.parts)
     if words or pieces:
-        ranges.extend(_term_ranges(content, words, pieces))
+        found = _term_ranges(content, words, pieces)
+        ranges.extend(found if pii is None else (r for r in found if pii.overlap_end(*r) is None))
     return _merge(ranges)
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from . import analysis
 from .document import Document
 from .query import Filters, Keyword, SearchQuery, literal_terms
-from .snippets import line_snippets, match_ranges
+from .snippets import line_snippets, literal_occurrences, match_ranges
 from .store import (Hit, Page, PageOutOfRange, SearchResult, Source, StoredDocument,
                     StoreFormatError, StoreStats, group_documents)
 from .sketching import SketchingSession
@@ -504,9 +504,8 @@ class TantivyStore:
         res = searcher.search(tq, limit=n, count=False, order_by_field=order)
         matches = []
         for score, addr in res.hits:
-            content = searcher.doc(addr)["content"][0]
-            if all(lit in content for lit in query.literals):
-                occurrences = sum(content.count(lit) for lit in query.literals)
+            occurrences = literal_occurrences(searcher.doc(addr)["content"][0], query)
+            if occurrences is not None:
                 rank = float(score) if query.keywords or order else float(occurrences)
                 matches.append((rank, occurrences, addr))
         matches.sort(key=lambda m: (-m[0], -m[1]))
