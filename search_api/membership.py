@@ -16,6 +16,7 @@ from membership.attribution import AttributionInputError, MembershipIndex
 
 from . import models
 from .app import served_index
+from .privacy import attribution_json
 from .errors import ApiError
 from .openapi import NDJSON, json_body, operation, parse_json, validation_error
 
@@ -54,7 +55,7 @@ def attribution():
     held by more than ``common_threshold`` documents flagged ``common``, near-duplicates and
     renamed copies, and a license summary."""
     req = json_body(models.AttributionRequest)
-    return _attribute(membership_index(), req).to_json()
+    return attribution_json(_attribute(membership_index(), req).to_json(), served_index().store)
 
 
 def _batch_lines(index: MembershipIndex, limit: int, max_line: int):
@@ -81,7 +82,7 @@ def _batch_lines(index: MembershipIndex, limit: int, max_line: int):
                 req = models.AttributionRequest.model_validate(data)
             except ValidationError as e:
                 raise validation_error(e) from None
-            record["result"] = _attribute(index, req).to_json()
+            record["result"] = attribution_json(_attribute(index, req).to_json(), served_index().store)
         except AttributionInputError as e:
             record["error"] = {"code": e.code, "message": str(e)}
         except ApiError as e:
@@ -129,4 +130,4 @@ def overlap():
     spans = sorted(result.spans, key=lambda s: s.start)
     return {"spans": [[s.start, s.end] for s in spans], "member": bool(spans),
             "fraction": result.coverage, "longest_chain": result.longest,
-            "matches": [s.to_json() for s in spans]}
+            "matches": attribution_json({"spans": [s.to_json() for s in spans]}, served_index().store)["spans"]}

@@ -26,6 +26,13 @@ XSS_ROWS = [
          path="<img src=x onerror=\"window.__xss='path'\">.html", licenses=["MIT"], lang="HTML", stars=3),
 ]
 
+# Personal data in a content and in the names of its repository and path.
+PII_BODY = ("def rotate_credentials(client, region):\n    session = client.session(region=region, retries=5)\n"
+            "    return session.rotate(force=True, reason='nightly rotation by the ops cron job')\n")
+PII_ROWS = [dict(content='AWS_KEY = "AKIAZ7Q4WTNVHK2L5RXD"  # ops@corp-mail.de\n' + PII_BODY,
+                 repo="ops/deploy-34.102.136.180", path="secrets/AKIAZ7Q4WTNVHK2L5RXD.py",
+                 licenses=["MIT"], lang="Python", stars=4)]
+
 
 def chromium_path() -> str:
     found = os.environ.get("STARSCOPE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -60,7 +67,7 @@ def ui_corpus(tmp_path_factory):
     """The API tests' corpus (pagination widgets, an exact duplicate, an emoji file, an XSS file),
     more XSS, and 40 real stdlib files; returns (index dir, rows)."""
     base = tmp_path_factory.mktemp("ui")
-    rows = corpus_rows() + XSS_ROWS + [
+    rows = corpus_rows() + XSS_ROWS + PII_ROWS + [
         {"content": d.content, "repo": d.repo, "path": d.path, "licenses": list(d.licenses), "lang": d.lang,
          "stars": d.stars} for d in real_documents(40)]
     shard = base / "corpus.jsonl"
