@@ -11,7 +11,8 @@
 * ``lang:``, ``license:`` and ``repo:`` (``owner/name``, or an owner alone) filter.
 
 A query for the redacted view (``redacted=True``, as the API asks when it serves redacted text)
-matches literals only outside PII: see :mod:`indexer.snippets`.
+matches literals only outside PII, and keywords too where at most
+:data:`REDACTED_KEYWORD_CHECK` documents match them: see :mod:`indexer.snippets`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ SORTS = ("score", "stars")
 _QUALIFIER_RE = re.compile(r"(lang|language|license|repo):(\S+)$", re.IGNORECASE)
 # An open edge shorter than this proposes too many terms to be worth a dictionary scan.
 _MIN_OPEN_EDGE = 3
+# A redacted keyword query that matches at most this many documents has every one read, to
+# drop those that match only inside PII. Past it the index's count stands: a word or phrase in
+# that many files is no secret, and any filter or longer phrase that singles a file out brings
+# the count under the limit, where the check applies. It bounds the cost (about 0.1 ms a file).
+REDACTED_KEYWORD_CHECK = 1000
 
 
 class QueryError(ValueError):
@@ -99,6 +105,11 @@ class SearchQuery:
     @property
     def needs_verification(self) -> bool:
         return bool(self.literals)
+
+    def verifies_keywords(self, matching: int) -> bool:
+        """Whether a store must read the contents of the ``matching`` documents its index
+        found for this query's keywords: for a redacted query, when they are few enough."""
+        return self.redacted and bool(self.keywords) and matching <= REDACTED_KEYWORD_CHECK
 
 
 def literal_terms(literal: str) -> LiteralTerms:

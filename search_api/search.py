@@ -66,7 +66,10 @@ def query_from_args(args: Mapping[str, str], *, filters: Filters | None = None) 
 @operation(bp, "/api/search", summary="Search the corpus", query=models.SearchParams,
            response=models.SearchResponse, errors=(413, 429))
 def search():
-    """One page of documents matching ``q``, with highlighted snippets."""
+    """One page of documents matching ``q``, with highlighted snippets. While PII is redacted
+    (``REDACT_PII``), names, snippets and sizes are the redacted ones, and what matches only
+    inside PII is not found (see :mod:`indexer.snippets` for keyword searches of over
+    :data:`indexer.query.REDACTED_KEYWORD_CHECK` files)."""
     args = request.args
     query_params(models.SearchParams)
     filters = Filters(**{name: args.get(name, "").strip() or None for name in ("lang", "license", "repo")})

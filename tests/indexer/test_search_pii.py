@@ -13,7 +13,7 @@ import pytest
 from indexer.document import Document
 from indexer.pii import PLACEHOLDERS, PiiScan, find_pii, redact
 from indexer.query import parse_query
-from indexer.snippets import match_ranges
+from indexer.snippets import keyword_occurrences, match_ranges
 from indexer.store import Page
 
 KEY = "AKIAZ7Q4WTNVHK2L5RXD"
@@ -90,6 +90,43 @@ def test_keyword_matches_inside_pii_are_never_highlighted(store):
     assert hits["corp/sync"].match_count == 1
     raw = {h.document.primary.repo: h for h in store.search(parse_query("jane")).hits}
     assert raw["corp/sync"].match_count == 2
+
+
+GH = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+
+
+def test_keywords_found_only_inside_pii_find_nothing(empty_store):
+    """Word by word along an IP or email address, piece by piece along a token's camel word:
+    keyword search for the redacted view finds nothing the redacted text does not hold."""
+    with empty_store.session() as s:
+        s.add(documents() + [Document.create(repo="corp/ci", path="ci.py", content=f'TOKEN = "{GH}"\nrun(TOKEN)\n')])
+
+    def total(text, **kw):
+        return empty_store.search(parse_query(text, **kw)).total
+
+    for text in ("136", "34.102.136", "136.180", "jane.doe@corp", "doe@corp", "ghp", "a1B2c3",
+                 "a1B2c3D4e5", "B2c3D4e5", "r8", "34.102.136.180 repo:corp/sync"):
+        assert total(text, redacted=True) == 0, text
+        assert total(text) >= 1, text
+    assert total("34.102", redacted=True) == 1  # the plain file's "34.102"
+    assert total("jane.doe", redacted=True) == 2  # "Jane Doe" is the phrase too, outside the address
+    assert total("doe", redacted=True) == 2  # "Jane Doe" outside the address
+    assert total("token run", redacted=True) == 1  # TOKEN is a name, the value is the key
+    hits = empty_store.search(parse_query('"connection" host', redacted=True)).hits
+    assert [h.document.primary.repo for h in hits] == ["corp/sync"]
+
+
+def test_redacted_keyword_results_page_through_exactly(empty_store):
+    docs = [Document.create(repo=f"o/r{i}", path="f.py", content=(
+        f"alpha = {i}\n" if i % 2 else f"# mail alpha@corp-mail{i}.de\nbeta = {i}\n")) for i in range(21)]
+    with empty_store.session() as s:
+        s.add(docs)
+    q = parse_query("alpha", redacted=True)
+    first = empty_store.search(q, page=Page(1, 4))
+    assert first.total == 10 and empty_store.search(parse_query("alpha"), page=Page(1, 4)).total == 21
+    seen = [h.document.sha for n in range(1, first.pages + 1) for h in empty_store.search(q, page=Page(n, 4)).hits]
+    assert len(seen) == len(set(seen)) == 10
+    assert all(h.match_count == 1 for n in (1, 2, 3) for h in empty_store.search(q, page=Page(n, 4)).hits)
 
 
 def test_totals_page_through_exactly_and_equal_grep_over_the_redacted_text(empty_store):
@@ -172,3 +209,37 @@ def test_placeholders_are_not_searchable_text():
     content = f'k = "{KEY}"  # literally <KEY>\n'
     assert [content[a:b] for a, b in match_ranges(content, parse_query("<KEY>", exact=True, redacted=True))] == ["<KEY>"]
     assert re.escape(PLACEHOLDERS["KEY"]) in re.escape(redact(content).text)
+
+
+@pytest.mark.parametrize("prefix", ["", "# İstanbul\n"])  # İ lowercases to two characters
+def test_keyword_occurrences_are_phrases_and_camel_pieces(prefix):
+    content = prefix + "a = fooBar(foo_bar, foobar) + Foo.bar + xfoo_bar  # foo  bar; getFooBAr\n"
+
+    def found(text):
+        (kw,) = parse_query(text).keywords
+        return sorted(set(content[s:e] for s, e in keyword_occurrences(content, kw)))
+
+    # a phrase of words whatever separates them, or the pieces of one camel word
+    assert found("foo.bar") == ["Foo.bar", "foo  bar", "fooBar", "foo_bar"]
+    assert found("fooBar") == ["Foo.bar", "foo  bar", "fooBar", "foo_bar", "foobar"]
+    assert found("bar") == ["Bar", "bar"]  # never inside foobar, nor the B of BAr
+    assert found("foobar") == ["fooBar", "foobar"]
+
+
+def test_every_keyword_match_of_the_index_is_seen_where_it_lies(real_store):
+    """The check of a redacted keyword query reads where the index matched each keyword
+    (keyword_occurrences); on real code it must see every document the index returns, for
+    identifiers, pieces of camel words and dotted names, so that no result is kept unchecked."""
+    store, docs = real_store
+    rng = random.Random(3)
+    texts = [d.content for d in docs[:40]]
+    words = sorted({w for t in texts for w in re.findall(r"[A-Za-z_][A-Za-z0-9_.]{2,30}", t)})
+    queries = rng.sample(words, 80) + ["parseArgs", "Error", "os.path", "self.assert", "HTTPServer", "get_bar"]
+    checked = 0
+    for text in queries:
+        q = parse_query(text)
+        for h in store.search(q, page=Page(1, 100)).hits:
+            for kw in q.keywords:
+                assert next(keyword_occurrences(h.document.content, kw), None) is not None, (text, kw.text)
+                checked += 1
+    assert checked > 500

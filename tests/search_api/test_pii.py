@@ -185,3 +185,17 @@ def test_no_answer_tells_how_long_a_redacted_value_was(named):
     assert docs[0]["content"][start:end] == TAIL.rstrip("\n")
     (raw_span,) = client(named, REDACT_PII=False).post("/api/attribution", json={"text": TAIL}).get_json()["spans"]
     assert len({(s["start"], s["end"]) for s in raw_span["sources"]}) == 2
+
+
+def test_keyword_search_reads_nothing_back_from_redacted_text(index):
+    """An address word by word, a key piece by piece (its camel-case pieces), with a filter
+    that singles the file out: nothing is found that only the redacted values hold."""
+    def total(c, q):
+        return c.get("/api/search", query_string={"q": q}).get_json()["total"]
+
+    c, raw = client(index), client(index, REDACT_PII=False)
+    for q in ("34.102", "34.102.136 repo:corp/sync", "136.180", "jane.doe@corp", "corp.mail.de",
+              "9fA3k", "9fA3kL0q", "L0qZ7x", "Qw"):
+        assert total(c, q) == 0, q
+        assert total(raw, q) == 1, q
+    assert total(c, "jane doe repo:corp/sync") == 1  # the name in clear beside the address
