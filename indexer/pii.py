@@ -149,10 +149,24 @@ def find_pii(text: str) -> list[Finding]:
 # Only a PEM private key spans lines; every other finding lies on one line and depends on that
 # line alone (each pattern and its context checks stop at a line break).
 _MULTILINE = "PRIVATE KEY-----"
-# What every finding on a line needs (an @, digits around a dot, two colons a hex group apart,
-# a key format's prefix, a secret word before a quoted value): a line without any holds none.
-_HINT = re.compile(r"@|\d\.\d|:[0-9A-Fa-f]{0,4}:|AKIA|gh[pousr]_|github_pat_|xox[abprs]-|AIza|k_live_|eyJ|"
-                   r"(?i:passw|pwd|secret|token|key)")
+# Cheap tests that a line may hold a finding, one per kind, each implied by its pattern: an
+# @ before a domain, a dotted quad, a key format's prefix (a PEM key is found on the whole
+# text), a quote and a secret word, two colons a hex group apart before an IPv6 candidate.
+_DOTTED_QUAD = re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d")
+_KEY_PREFIX = re.compile(r"AKIA|gh[pousr]_|github_pat_|xox[abprs]-|AIza|k_live_|eyJ")
+_SECRET_WORDS = ("passw", "pwd", "secret", "token", "key")
+_TWO_COLONS = re.compile(r":[0-9A-Fa-f]{0,4}:")
+
+
+def _may_hold_pii(line: str) -> bool:
+    """False only when :func:`find_pii` finds nothing on the line (one PEM key aside)."""
+    if "@" in line and _AT_DOMAIN.search(line):
+        return True
+    if _DOTTED_QUAD.search(line) or _KEY_PREFIX.search(line):
+        return True
+    if ('"' in line or "'" in line) and any(w in line.lower() for w in _SECRET_WORDS):
+        return True
+    return ":" in line and _TWO_COLONS.search(line) is not None and _IPV6.search(line) is not None
 
 
 class PiiScan:
@@ -162,13 +176,24 @@ class PiiScan:
     for PII there would cost more than the search. The findings on a line are those
     :func:`find_pii` finds in the whole text, because no finding but a PEM key crosses a line
     break and every check of a finding's context (the secret's name, the version words before
-    an address) looks within its line; a text holding a PEM key marker is scanned whole, once.
+    an address) looks within its line. A text holding a PEM key marker is scanned whole, once,
+    and so is one asked about so many lines (one per :data:`WHOLE_SCAN_CHARS` characters) that
+    a whole scan costs less.
     """
+
+    WHOLE_SCAN_CHARS = 128  # a line looked at costs about what a whole scan of this many characters does
 
     def __init__(self, text: str):
         self.text = text
-        self._whole = find_pii(text) if _MULTILINE in text else None
         self._lines: dict[int, list[Finding]] = {}
+        self._whole: list[Finding] | None = None
+        self._ends: list[int] = []
+        if _MULTILINE in text:
+            self._scan_whole()
+
+    def _scan_whole(self) -> None:
+        self._whole = find_pii(self.text)
+        self._ends = [f.end for f in self._whole]
 
     def _on_line(self, line_start: int) -> list[Finding]:
         found = self._lines.get(line_start)
@@ -176,32 +201,30 @@ class PiiScan:
             end = self.text.find("\n", line_start)
             line = self.text[line_start:len(self.text) if end < 0 else end]
             found = self._lines[line_start] = [Finding(f.start + line_start, f.end + line_start, f.kind)
-                                               for f in find_pii(line)] if _HINT.search(line) else []
+                                               for f in find_pii(line)] if _may_hold_pii(line) else []
         return found
 
     def overlap_end(self, start: int, end: int) -> int | None:
         """The end of the last finding that the (non-empty) range ``[start, end)`` overlaps, or
         None when it overlaps none."""
+        if self._whole is None and len(self._lines) * self.WHOLE_SCAN_CHARS > len(self.text):
+            self._scan_whole()
+        if self._whole is not None:  # sorted and disjoint: their ends are sorted too
+            i, last = bisect.bisect_right(self._ends, start), None
+            while i < len(self._whole) and self._whole[i].start < end:
+                last = self._whole[i].end
+                i += 1
+            return last
         last = None
-        if self._whole is not None:
-            findings = self._whole
-        else:
-            findings = []
-            at = self.text.rfind("\n", 0, start) + 1
-            while True:
-                findings += self._on_line(at)
-                nl = self.text.find("\n", at)
-                if nl < 0 or nl + 1 >= end:
-                    break
-                at = nl + 1
-        for f in findings:
-            if f.start < end and start < f.end:
-                last = f.end if last is None else max(last, f.end)
-        return last
-
-    def findings(self) -> list[Finding]:
-        """Every finding of the text (a whole scan, as :func:`find_pii`)."""
-        return list(self._whole) if self._whole is not None else find_pii(self.text)
+        at = self.text.rfind("\n", 0, start) + 1
+        while True:
+            for f in self._on_line(at):
+                if f.start < end and start < f.end:
+                    last = f.end if last is None else max(last, f.end)
+            nl = self.text.find("\n", at)
+            if nl < 0 or nl + 1 >= end:
+                return last
+            at = nl + 1
 
 
 @dataclass(frozen=True)

@@ -165,12 +165,15 @@ def test_totals_page_through_exactly_and_equal_grep_over_the_redacted_text(empty
             assert len(paged) == len(set(paged)) == len(want), literal
 
 
+@pytest.mark.parametrize("lines_only", [True, False])
 @pytest.mark.parametrize("seed", range(4))
-def test_the_line_by_line_scan_finds_what_a_whole_scan_finds(seed):
-    """PiiScan looks at the lines a range touches only; its answers must be find_pii's."""
+def test_the_line_by_line_scan_finds_what_a_whole_scan_finds(seed, lines_only):
+    """PiiScan looks at the lines a range touches only (until so many that it scans the whole
+    text); its answers must be find_pii's."""
     rng = random.Random(seed)
     pieces = ["jane.doe@corp-mail.de", "34.102.136.180", "34.102.136.180.", "2a03:2880:f12f:83:face:b00c:0:25de",
               KEY, 'password = "h7$Kq9!zLm2Pw"', "version 100.200.30.4", "10.0.0.1", "ghp_" + "a1B2c3D4e5" * 4,
+              "2001:db8::1", "2606:4700::6810:84e5", "::ffff:34.102.136.180", "fe80::1", "std::vector", "[::-1]",
               "x = 1", "'quoted'", "@decorator", "foo@example.com", "\n", "\n", "\r\n", " ", "  # ", "::", "."]
     text = "".join(rng.choice(pieces) for _ in range(300))
     if seed == 3:  # a PEM key: the one finding that spans lines
@@ -178,6 +181,8 @@ def test_the_line_by_line_scan_finds_what_a_whole_scan_finds(seed):
     whole = find_pii(text)
     assert whole
     scan = PiiScan(text)
+    if lines_only:
+        scan.WHOLE_SCAN_CHARS = len(text) + 1  # never switch to a whole scan
     for _ in range(2000):
         a = rng.randrange(len(text))
         b = min(len(text), a + rng.randint(1, 40))
@@ -196,6 +201,7 @@ def test_the_line_by_line_scan_agrees_on_real_files_with_planted_pii():
                 f"# by {EMAIL} (see 34.102.136.180.)", f"KEY = '{KEY}'", 'db_password = "h7$Kq9!zLm2Pw"']))
         text = "\n".join(lines)
         whole, scan, at = find_pii(text), PiiScan(text), 0
+        scan.WHOLE_SCAN_CHARS = len(text) + 1  # line by line throughout
         for line in lines:
             end = at + max(len(line), 1)
             over = [f.end for f in whole if f.start < end and at < f.end]
