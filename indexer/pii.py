@@ -18,7 +18,8 @@ matters as much, since most of what these patterns catch in code is harmless:
   UUIDs in ordinary code are kept, and so are documentation keys (``AKIAIOSFODNN7EXAMPLE``).
 
 :func:`redact` returns the new text and an offset map, so ranges computed on the original text
-(search matches, syntax tokens) can be moved onto the redacted one.
+(search matches, syntax tokens) can be moved onto the redacted one. :class:`PiiScan` tells
+whether ranges overlap PII looking only at their lines (search checks every match this way).
 """
 
 from __future__ import annotations
