@@ -106,7 +106,7 @@ def start_server(index: Path, workers: int, threads: int, log: Path) -> tuple[su
         port = s.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-m", "search_api", "serve", str(index), "--port", str(port),
                              "--workers", str(workers), "--threads", str(threads), "--no-access-log",
-                             "--rate-limit", "off"],
+                             "--rate-limit", "off", "--search-rate-limit", "off"],
                             cwd=ROOT, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
     for _ in range(600):
         try:

@@ -50,6 +50,7 @@ def positives(rng):
         ("EMAIL", f"# Maintainer: {first.title()} {last.title()} <{email}>", email),
         ("EMAIL", f"CONTACT = '{email}'", email),
         ("IP_ADDRESS", f"UPSTREAM = '{ip4}'", ip4),
+        ("IP_ADDRESS", f"# Requests come from {ip4}.", ip4),
         ("IP_ADDRESS", f"    conn = connect(host=\"{ip6}\", port=443)", ip6),
         ("KEY", f"TOKEN = \"{key}\"", key),
         ("KEY", f"{name} = '{secret}'", secret),

@@ -11,7 +11,14 @@ with our ids. Query sets are drawn from the corpus with a fixed seed:
 * exact symbols: symbol-heavy literals (``i++``, ``!= None``, ``->``, ``):``, ``a.b.c =`` and
   ``f(n-1)`` shapes mined from the corpus);
 * exact edge cases: case variants (``TRUE``, ``Import``), long
-  identifiers whole and cut mid-word, and text around non-ASCII characters.
+  identifiers whole and cut mid-word, and text around non-ASCII characters;
+* exact near PII: text cut across the start of an email address, IP address or key found in the
+  corpus (:mod:`indexer.pii`), as someone extending a known prefix would search it.
+
+``--redacted`` searches as the API does while it redacts PII (``SearchQuery.redacted``: matches
+overlapping PII do not count), and grep then reads the redacted files, each placeholder written
+as NUL bytes so that no literal matches across one: the ground truth is a search of the
+redacted text outside its placeholders.
 
 For every exact query the complete result set (all pages of 100) must equal grep's file list;
 any difference is printed with the literal and the script exits with status 1. Latency is the
@@ -82,11 +89,21 @@ def load_unique(shards: list[Path], max_doc_bytes: int) -> dict[str, str]:
     return docs
 
 
-def write_files(docs: dict[str, str], root: Path) -> None:
-    """One file per content, ``root/<sha[:2]>/<sha>``, the exact UTF-8 bytes the index holds."""
+def write_files(docs: dict[str, str], root: Path, *, redacted: bool = False) -> None:
+    """One file per content, ``root/<sha[:2]>/<sha>``, the exact UTF-8 bytes the index holds
+    (``redacted``: its redacted text, each placeholder as NUL bytes)."""
+    from indexer.pii import redact
+
     for sha, content in docs.items():
         sub = root / sha[:2]
         sub.mkdir(exist_ok=True)
+        if redacted:
+            red = redact(content)
+            parts, at = [], 0
+            for _, _, ns, ne in red.spans:
+                parts += [red.text[at:ns], "\0" * (ne - ns)]
+                at = ne
+            content = "".join(parts) + red.text[at:]
         (sub / sha).write_bytes(content.encode("utf-8", "surrogatepass"))
 
 
@@ -164,7 +181,24 @@ def build_queries(docs: dict[str, str], rng: random.Random, *, n_each: int) -> d
     edge = list(FIXED_EDGE) + longs + [w[3:-3] for w in longs] + pick(non_ascii, 6)
     edge = [e for e in dict.fromkeys(edge) if "\0" not in e]
     return {"keyword": single + two_word, "dotted": dotted, "exact substring": substrings,
-            "exact symbols": symbols, "exact edge cases": edge}
+            "exact symbols": symbols, "exact edge cases": edge,
+            "exact near PII": near_pii(sample, rng, n_each)}
+
+
+def near_pii(sample: list[str], rng: random.Random, n: int) -> list[str]:
+    """Literals cut across the start of PII found in ``sample``: up to 12 characters before it
+    and 1 to 12 of it, on one line."""
+    from indexer.pii import find_pii
+
+    out = []
+    for text in sample:
+        for f in find_pii(text):
+            before = text[max(0, f.start - rng.randint(0, 12)):f.start].split("\n")[-1]
+            piece = before + text[f.start:min(f.end, f.start + rng.randint(1, 12))].split("\n")[0]
+            if piece.strip() and "\0" not in piece:
+                out.append(piece)
+    unique = sorted(set(out))
+    return rng.sample(unique, min(n, len(unique)))
 
 
 # -- measurement -----------------------------------------------------------------------------
@@ -218,7 +252,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run(store, docs_root: Path, queries: dict[str, list[str]], repeat: int,
-        max_pages: int = 0) -> tuple[dict, list[dict]]:
+        max_pages: int = 0, redacted: bool = False) -> tuple[dict, list[dict]]:
     from indexer.query import parse_query
 
     summary, mismatches = {}, []
@@ -226,7 +260,7 @@ def run(store, docs_root: Path, queries: dict[str, list[str]], repeat: int,
         exact = cls.startswith("exact")
         rows = []
         for q in qs:
-            parsed = parse_query(q, exact=exact)
+            parsed = parse_query(q, exact=exact, redacted=redacted)
             first, total = first_page_ms(store, parsed, repeat)
             row = {"query": q, "first_ms": first, "total": total}
             if exact:
@@ -289,7 +323,8 @@ def report(info: dict, corpus: dict, summary: dict, mismatches: list, repeat: in
         table.append(line)
     out = [machine_line(info),
            f"corpus: {corpus['mb']:.1f} MB in {corpus['docs']} unique contents "
-           f"({corpus['files_mb']:.1f} MB as files for grep); index {corpus['index']}",
+           f"({corpus['files_mb']:.1f} MB as files for grep); index {corpus['index']}"
+           + ("; redacted view (--redacted)" if corpus.get("redacted") else ""),
            "",
            markdown_table(["class", "n queries", "median hits", "first page p50 ms",
                            "first page p99 ms", "complete set p50 ms", "complete set p99 ms",
@@ -338,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
                              "the total and those pages are checked against grep (default 0: all "
                              "pages, the full check)")
     parser.add_argument("--seed", type=int, default=20240611, help="query sampling seed")
+    parser.add_argument("--redacted", action="store_true",
+                        help="search as the API does while it redacts PII, against grep over the redacted files")
     parser.add_argument("--tmp-dir", type=Path, default=None, help="where temporary files go")
     parser.add_argument("--json-out", type=Path, default=None, help="also write per-query numbers here")
     args = parser.parse_args(argv)
@@ -366,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         docs = load_unique(shards, max_doc)
         docs_root = work / "files"
         docs_root.mkdir()
-        write_files(docs, docs_root)
+        write_files(docs, docs_root, redacted=args.redacted)
         store = open_index(index)
         indexed = store.stats().documents
         if indexed != len(docs):
@@ -377,9 +414,10 @@ def main(argv: list[str] | None = None) -> int:
         corpus = {"docs": len(docs), "mb": sum(len(c.encode("utf-8", "surrogatepass"))
                                                for c in docs.values()) / 1e6,
                   "files_mb": sum(p.stat().st_size for p in docs_root.rglob("*") if p.is_file()) / 1e6,
-                  "index": "temporary (--limit-mb)" if args.limit_mb else str(index)}
+                  "index": "temporary (--limit-mb)" if args.limit_mb else str(index),
+                  "redacted": args.redacted}
         print(f"{sum(map(len, queries.values()))} queries; measuring...", file=sys.stderr)
-        summary, mismatches = run(store, docs_root, queries, args.repeat, args.max_pages)
+        summary, mismatches = run(store, docs_root, queries, args.repeat, args.max_pages, args.redacted)
     print(report(info, corpus, summary, mismatches, args.repeat, args.max_pages))
     if args.json_out:
         args.json_out.write_text(json.dumps({"machine": info, "corpus": corpus, "queries": summary,

@@ -1,6 +1,6 @@
 """Soak: a real server under a bounded loopback load of mixed requests for a few minutes.
 
-``starscope serve`` (gunicorn, ``--workers`` x ``--threads``, rate limit off) on an index, with
+``starscope serve`` (gunicorn, ``--workers`` x ``--threads``, rate limits off) on an index, with
 the demo model when ``--model`` is given; ``--clients`` threads send a fixed mix for
 ``--seconds``: searches (keywords, exact literals, pages), documents, repositories, membership
 and attribution of corpus windows, generation (short), and bad requests that must fail cleanly
@@ -121,7 +121,8 @@ def main(argv=None) -> int:
         served = live_dir / "index"
         switch(served, args.index)
     cmd = [sys.executable, "-m", "search_api", "serve", str(served), "--port", str(port), "--workers",
-           str(args.workers), "--threads", str(args.threads), "--rate-limit", "off", "--no-access-log"]
+           str(args.workers), "--threads", str(args.threads), "--rate-limit", "off",
+           "--search-rate-limit", "off", "--no-access-log"]
     if args.model:
         cmd += ["--model", str(args.model), "--device", "cpu"]
     log = open(ROOT / "var" / "soak-server.log", "wb")

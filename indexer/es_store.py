@@ -44,7 +44,7 @@ from elasticsearch import BadRequestError, Elasticsearch, helpers
 from . import analysis
 from .document import Document
 from .query import Filters, Keyword, SearchQuery, literal_terms
-from .snippets import line_snippets, match_ranges
+from .snippets import line_snippets, match_ranges, verified_occurrences
 from .store import (Hit, Page, PageOutOfRange, SearchResult, Source, StoredDocument,
                     StoreFormatError, StoreStats, StoreUnavailable, StoreWriteError,
                     group_documents)
@@ -676,6 +676,8 @@ class ElasticsearchStore:
         order = "stars" if sort == "stars" else None
         if not query.needs_verification:
             found, total = self._page(es_query, order, page)
+            if query.verifies_keywords(total):
+                found, total = self._verified(es_query, query, order, page, view)
         else:
             found, total = self._verified(es_query, query, order, page, view)
         if total and page.offset >= total:
@@ -719,9 +721,8 @@ class ElasticsearchStore:
             matches = []
             for batch in self._scan(es_query, source=["content"], sort=self._sort(order)):
                 for h in batch:
-                    content = h["_source"]["content"]
-                    if all(lit in content for lit in query.literals):
-                        occurrences = sum(content.count(lit) for lit in query.literals)
+                    occurrences = verified_occurrences(h["_source"]["content"], query)
+                    if occurrences is not None:
                         score = float(h.get("_score") or 0.0)
                         rank = (score if query.keywords else float(occurrences)) if not order else float(h["sort"][0])
                         matches.append((rank, occurrences, h["_id"]))

@@ -18,7 +18,8 @@ matters as much, since most of what these patterns catch in code is harmless:
   UUIDs in ordinary code are kept, and so are documentation keys (``AKIAIOSFODNN7EXAMPLE``).
 
 :func:`redact` returns the new text and an offset map, so ranges computed on the original text
-(search matches, syntax tokens) can be moved onto the redacted one.
+(search matches, syntax tokens) can be moved onto the redacted one. :class:`PiiScan` tells
+whether ranges overlap PII looking only at their lines (search checks every match this way).
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ PLACEHOLDERS = {"EMAIL": "<EMAIL>", "IP_ADDRESS": "<IP_ADDRESS>", "KEY": "<KEY>"
 _AT_DOMAIN = re.compile(r"@((?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24})(?![\w-])")
 _LOCAL_PART = re.compile(r"(?<![\w.+%-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}\Z")
 _KEPT_EMAIL_DOMAINS = re.compile(r"(^|\.)(example\.(com|org|net)|test|localhost|invalid|domain\.com|email\.com)$", re.I)
-_IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![\w.])")
+# A full stop after the address ends a sentence; one followed by more of a name or number
+# (1.2.3.4.5, an OID, 4.3.2.1.in-addr.arpa) makes it something else.
+_IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?!\w|\.\w)")
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 _VERSION_CONTEXT = re.compile(r"(version|release|__version__|==|>=|<=|~=)[\s\"':=()v]*$", re.I)
 _DNS = {"8.8.8.8", "8.8.4.4", "1.1.1.1", "1.0.0.1", "9.9.9.9", "149.112.112.112", "208.67.222.222",
@@ -142,6 +145,87 @@ def find_pii(text: str) -> list[Finding]:
         if not out or f.start >= out[-1].end:
             out.append(f)
     return out
+
+
+# Only a PEM private key spans lines; every other finding lies on one line and depends on that
+# line alone (each pattern and its context checks stop at a line break).
+_MULTILINE = "PRIVATE KEY-----"
+# Cheap tests that a line may hold a finding, one per kind, each implied by its pattern: an
+# @ before a domain, a dotted quad, a key format's prefix (a PEM key is found on the whole
+# text), a quote and a secret word, two colons a hex group apart before an IPv6 candidate.
+_DOTTED_QUAD = re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d")
+_KEY_PREFIX = re.compile(r"AKIA|gh[pousr]_|github_pat_|xox[abprs]-|AIza|k_live_|eyJ")
+_SECRET_WORDS = ("passw", "pwd", "secret", "token", "key")
+_TWO_COLONS = re.compile(r":[0-9A-Fa-f]{0,4}:")
+
+
+def _may_hold_pii(line: str) -> bool:
+    """False only when :func:`find_pii` finds nothing on the line (one PEM key aside)."""
+    if "@" in line and _AT_DOMAIN.search(line):
+        return True
+    if _DOTTED_QUAD.search(line) or _KEY_PREFIX.search(line):
+        return True
+    if ('"' in line or "'" in line) and any(w in line.lower() for w in _SECRET_WORDS):
+        return True
+    return ":" in line and _TWO_COLONS.search(line) is not None and _IPV6.search(line) is not None
+
+
+class PiiScan:
+    """Whether ranges of a text overlap its PII, finding it only on the lines asked about.
+
+    Exact search checks every occurrence of a literal in every candidate; scanning whole files
+    for PII there would cost more than the search. The findings on a line are those
+    :func:`find_pii` finds in the whole text, because no finding but a PEM key crosses a line
+    break and every check of a finding's context (the secret's name, the version words before
+    an address) looks within its line. A text holding a PEM key marker is scanned whole, once,
+    and so is one asked about so many lines (one per :data:`WHOLE_SCAN_CHARS` characters) that
+    a whole scan costs less.
+    """
+
+    WHOLE_SCAN_CHARS = 128  # a line looked at costs about what a whole scan of this many characters does
+
+    def __init__(self, text: str):
+        self.text = text
+        self._lines: dict[int, list[Finding]] = {}
+        self._whole: list[Finding] | None = None
+        self._ends: list[int] = []
+        if _MULTILINE in text:
+            self._scan_whole()
+
+    def _scan_whole(self) -> None:
+        self._whole = find_pii(self.text)
+        self._ends = [f.end for f in self._whole]
+
+    def _on_line(self, line_start: int) -> list[Finding]:
+        found = self._lines.get(line_start)
+        if found is None:
+            end = self.text.find("\n", line_start)
+            line = self.text[line_start:len(self.text) if end < 0 else end]
+            found = self._lines[line_start] = [Finding(f.start + line_start, f.end + line_start, f.kind)
+                                               for f in find_pii(line)] if _may_hold_pii(line) else []
+        return found
+
+    def overlap_end(self, start: int, end: int) -> int | None:
+        """The end of the last finding that the (non-empty) range ``[start, end)`` overlaps, or
+        None when it overlaps none."""
+        if self._whole is None and len(self._lines) * self.WHOLE_SCAN_CHARS > len(self.text):
+            self._scan_whole()
+        if self._whole is not None:  # sorted and disjoint: their ends are sorted too
+            i, last = bisect.bisect_right(self._ends, start), None
+            while i < len(self._whole) and self._whole[i].start < end:
+                last = self._whole[i].end
+                i += 1
+            return last
+        last = None
+        at = self.text.rfind("\n", 0, start) + 1
+        while True:
+            for f in self._on_line(at):
+                if f.start < end and start < f.end:
+                    last = f.end if last is None else max(last, f.end)
+            nl = self.text.find("\n", at)
+            if nl < 0 or nl + 1 >= end:
+                return last
+            at = nl + 1
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,10 @@
   substring, symbols and whitespace included. Index terms only propose candidates; every
   candidate is verified against the stored content, so results are exact and complete;
 * ``lang:``, ``license:`` and ``repo:`` (``owner/name``, or an owner alone) filter.
+
+A query for the redacted view (``redacted=True``, as the API asks when it serves redacted text)
+matches literals only outside PII, and keywords too where at most
+:data:`REDACTED_KEYWORD_CHECK` documents match them: see :mod:`indexer.snippets`.
 """
 
 from __future__ import annotations
@@ -23,6 +27,11 @@ SORTS = ("score", "stars")
 _QUALIFIER_RE = re.compile(r"(lang|language|license|repo):(\S+)$", re.IGNORECASE)
 # An open edge shorter than this proposes too many terms to be worth a dictionary scan.
 _MIN_OPEN_EDGE = 3
+# A redacted keyword query that matches at most this many documents has every one read, to
+# drop those that match only inside PII. Past it the index's count stands: a word or phrase in
+# that many files is no secret, and any filter or longer phrase that singles a file out brings
+# the count under the limit, where the check applies. It bounds the cost (about 0.1 ms a file).
+REDACTED_KEYWORD_CHECK = 1000
 
 
 class QueryError(ValueError):
@@ -89,10 +98,18 @@ class SearchQuery:
     keywords: tuple[Keyword, ...] = ()
     literals: tuple[str, ...] = ()
     filters: Filters = field(default_factory=Filters)
+    # Match as the redacted text reads: a literal occurrence overlapping PII does not count,
+    # and no match range overlaps PII (emails, IP addresses and keys; see indexer.pii).
+    redacted: bool = False
 
     @property
     def needs_verification(self) -> bool:
         return bool(self.literals)
+
+    def verifies_keywords(self, matching: int) -> bool:
+        """Whether a store must read the contents of the ``matching`` documents its index
+        found for this query's keywords: for a redacted query, when they are few enough."""
+        return self.redacted and bool(self.keywords) and matching <= REDACTED_KEYWORD_CHECK
 
 
 def literal_terms(literal: str) -> LiteralTerms:
@@ -147,8 +164,9 @@ def _split_quotes(text: str) -> tuple[list[str], list[str]]:
 
 
 def parse_query(text: str, *, exact: bool = False, filters: Filters | None = None,
-                max_chars: int = MAX_QUERY_CHARS) -> SearchQuery:
-    """Parse the query language above; ``exact`` makes the whole text one literal.
+                max_chars: int = MAX_QUERY_CHARS, redacted: bool = False) -> SearchQuery:
+    """Parse the query language above; ``exact`` makes the whole text one literal;
+    ``redacted`` matches outside PII only (see :class:`SearchQuery`).
 
     Raises:
         QueryTooLong: over ``max_chars`` (a full file is an attribution job, not a query).
@@ -160,7 +178,7 @@ def parse_query(text: str, *, exact: bool = False, filters: Filters | None = Non
     if exact:
         if not text:
             raise QueryError("empty_query", "the exact query is empty")
-        return SearchQuery(literals=(text,), filters=filters)
+        return SearchQuery(literals=(text,), filters=filters, redacted=redacted)
     bare, literals = _split_quotes(text)
     keywords, inline = [], {}
     for chunk in bare:
@@ -178,4 +196,4 @@ def parse_query(text: str, *, exact: bool = False, filters: Filters | None = Non
     if not keywords and not literals and not (merged.lang or merged.license or merged.repo):
         raise QueryError("empty_query", "the query has no words, literals or symbols to search for")
     # Qualifiers alone (``repo:owner/name``) list every document they allow.
-    return SearchQuery(keywords=tuple(keywords), literals=tuple(literals), filters=merged)
+    return SearchQuery(keywords=tuple(keywords), literals=tuple(literals), filters=merged, redacted=redacted)

@@ -24,7 +24,7 @@ import numpy as np
 from . import analysis
 from .document import Document
 from .query import Filters, Keyword, SearchQuery, literal_terms
-from .snippets import line_snippets, match_ranges
+from .snippets import line_snippets, match_ranges, verified_occurrences
 from .store import (Hit, Page, PageOutOfRange, SearchResult, Source, StoredDocument,
                     StoreFormatError, StoreStats, group_documents)
 from .sketching import SketchingSession
@@ -463,7 +463,8 @@ class TantivyStore:
 
     def search(self, query: SearchQuery, *, page: Page = Page(), sort: str = "score") -> SearchResult:
         """Run ``query`` on one snapshot; totals are exact (literals are verified on every
-        candidate, so a literal query's total counts only true matches).
+        candidate, so a literal query's total counts only true matches; so are the keywords of
+        a redacted query that few documents match, see :mod:`indexer.snippets`).
 
         Raises:
             PageOutOfRange: ``page`` lies past the last page of a non-empty result.
@@ -475,6 +476,8 @@ class TantivyStore:
             res = searcher.search(tq, limit=page.size, offset=page.offset, count=True, order_by_field=order)
             total = res.count
             found = [(float(score), self._record(searcher.doc(addr)), None) for score, addr in res.hits]
+            if query.verifies_keywords(total):
+                found, total = self._verified(searcher, commit, tq, query, page, order)
         else:
             found, total = self._verified(searcher, commit, tq, query, page, order)
         if total and page.offset >= total:
@@ -515,9 +518,8 @@ class TantivyStore:
         res = searcher.search(tq, limit=n, count=False, order_by_field=order)
         matches = []
         for score, addr in res.hits:
-            content = searcher.doc(addr)["content"][0]
-            if all(lit in content for lit in query.literals):
-                occurrences = sum(content.count(lit) for lit in query.literals)
+            occurrences = verified_occurrences(searcher.doc(addr)["content"][0], query)
+            if occurrences is not None:
                 rank = float(score) if query.keywords or order else float(occurrences)
                 matches.append((rank, occurrences, addr))
         matches.sort(key=lambda m: (-m[0], -m[1]))

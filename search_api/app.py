@@ -21,13 +21,13 @@ from indexer.manifest import read_manifest
 from indexer.store import Store
 from indexer.stores import open_index
 
-from .limits import RateLimiter, add_cors_headers, enforce_rate_limit, parse_rate
+from .limits import LIMITERS, LIMITS, RateLimiter, add_cors_headers, enforce_rate_limit, parse_rate, trusted_hops
 
 EXTENSION = "starscope"
 DEFAULTS = {"MAX_CONTENT_LENGTH": 1 << 20, "MAX_QUERY_CHARS": query_lang.MAX_QUERY_CHARS,
             "MAX_BATCH_LINES": 1000, "MAX_BATCH_BYTES": 64 << 20, "MAX_TEXT_CHARS": 1_000_000, "MAX_CANDIDATES": 200,
             "ADMIN_TOKEN": None, "MODEL": None, "MODEL_DEVICE": None, "RATE_LIMIT": None,
-            "CORS_ORIGINS": (), "TRUST_PROXY": False, "REDACT_PII": True}
+            "SEARCH_RATE_LIMIT": None, "CORS_ORIGINS": (), "TRUST_PROXY": False, "REDACT_PII": True}
 # Routes whose body is a stream of many texts, bounded by MAX_BATCH_BYTES instead.
 BATCH_PATHS = ("/api/attribution/batch",)
 # The WSGI environ key of a request the HTTP server refused: (status, code, message).
@@ -196,7 +196,9 @@ def checked_config(config: dict) -> dict:
     token = merged["ADMIN_TOKEN"]
     if token is not None and (not isinstance(token, str) or len(token) < 16):
         raise ValueError("ADMIN_TOKEN must be a string of at least 16 characters (or None: admin off)")
-    parse_rate(merged["RATE_LIMIT"])
+    for key, _ in LIMITS:
+        parse_rate(merged[key])
+    merged["TRUST_PROXY"] = trusted_hops(merged["TRUST_PROXY"])
     origins = merged["CORS_ORIGINS"]
     if isinstance(origins, str) or not all(isinstance(o, str) and re.fullmatch(r"https?://[^/\s]+", o)
                                            for o in origins):
@@ -262,8 +264,10 @@ def create_app(config: dict | None = None) -> Flask:
     is read from; default: where it was built), ``MAX_CONTENT_LENGTH`` (bytes, default 1 MiB),
     ``MAX_QUERY_CHARS`` (default and ceiling: :data:`indexer.query.MAX_QUERY_CHARS`),
     ``RATE_LIMIT`` (``"N/minute"`` per client on the heavy endpoints; None, the default: no limit),
+    ``SEARCH_RATE_LIMIT`` (the same on search, documents and repository names),
     ``CORS_ORIGINS`` (origins whose pages may call the API; empty, the default: none),
-    ``TRUST_PROXY`` (take the client from ``X-Forwarded-For``; see :mod:`search_api.limits`),
+    ``TRUST_PROXY`` (the number of reverse proxies in front, whose ``X-Forwarded-For`` entries
+    name the client; 0 or False, the default: none; see :mod:`search_api.limits`),
     ``REDACT_PII`` (True: corpus text served is redacted, see :mod:`indexer.pii`), plus any Flask
     setting (``TESTING``, ...).
 
@@ -286,9 +290,8 @@ def create_app(config: dict | None = None) -> Flask:
                                           max_candidates=settings["MAX_CANDIDATES"],
                                           model=settings["MODEL"], model_device=settings["MODEL_DEVICE"])
 
-    rate = parse_rate(settings["RATE_LIMIT"])
-    if rate is not None:
-        app.extensions["starscope-rate-limit"] = RateLimiter(*rate)
+    app.extensions[LIMITERS] = {key: RateLimiter(*parse_rate(settings[key]))
+                                for key, _ in LIMITS if settings[key] is not None}
 
     register_error_handlers(app)
     app.before_request(_assign_request_id)

@@ -14,6 +14,14 @@ from model import cli as model_cli
 
 ADMIN_TOKEN_ENV = "STARSCOPE_ADMIN_TOKEN"
 DEFAULT_RATE_LIMIT = "120/minute"
+DEFAULT_SEARCH_RATE_LIMIT = "600/minute"
+
+
+def proxy_hops(args) -> int:
+    """How many proxies ``--trust-proxy``/``--proxy-hops`` trust."""
+    if args.proxy_hops is not None:
+        return args.proxy_hops
+    return 1 if args.trust_proxy else 0
 
 
 def cmd_serve(args) -> int:
@@ -31,7 +39,8 @@ def cmd_serve(args) -> int:
                              "ADMIN_TOKEN": os.environ.get(ADMIN_TOKEN_ENV) or None,
                              "MODEL": str(args.model) if args.model else None, "MODEL_DEVICE": args.device,
                              "RATE_LIMIT": None if args.rate_limit == "off" else args.rate_limit,
-                             "CORS_ORIGINS": args.cors_origin, "TRUST_PROXY": args.trust_proxy,
+                             "SEARCH_RATE_LIMIT": None if args.search_rate_limit == "off" else args.search_rate_limit,
+                             "CORS_ORIGINS": args.cors_origin, "TRUST_PROXY": proxy_hops(args),
                              "REDACT_PII": not args.no_redact_pii, "MAX_CANDIDATES": args.max_candidates})
     # Fail here, with the CLI's message, not inside a worker; but never load the model here:
     # torch's thread pools do not survive gunicorn's fork, and the workers would hang.
@@ -67,10 +76,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate-limit", default=DEFAULT_RATE_LIMIT,
                    help=f"requests per client on the heavy endpoints (membership, attribution, overlap, "
                         f"generate), per worker: N/second, N/minute or N/hour, or off (default {DEFAULT_RATE_LIMIT})")
+    p.add_argument("--search-rate-limit", default=DEFAULT_SEARCH_RATE_LIMIT,
+                   help=f"requests per client on search, documents and repository names, per worker, "
+                        f"as --rate-limit (default {DEFAULT_SEARCH_RATE_LIMIT})")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                    help="a web origin (https://host) whose pages may call the API; repeatable (default: none)")
     p.add_argument("--trust-proxy", action="store_true",
-                   help="behind a reverse proxy: the client is the first X-Forwarded-For address")
+                   help="behind a reverse proxy that appends to X-Forwarded-For: the client is the last "
+                        "(right-most) address there (default: the connecting address)")
+    p.add_argument("--proxy-hops", type=int, metavar="N",
+                   help="behind N reverse proxies in a row, each appending to X-Forwarded-For: the client "
+                        "is the N-th address from the right (implies --trust-proxy; 1 is --trust-proxy)")
     p.add_argument("--no-redact-pii", action="store_true",
                    help="serve corpus text as stored (default: emails, IP addresses and keys become "
                         "<EMAIL>, <IP_ADDRESS>, <KEY>)")

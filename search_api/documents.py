@@ -10,7 +10,7 @@ from indexer.pii import redact
 from indexer.snippets import line_snippets, match_ranges
 from indexer.syntax import token_ranges
 
-from . import models
+from . import models, privacy
 from .app import served_index
 from .errors import InvalidParameter, NotFound
 from .openapi import operation, query_params
@@ -58,24 +58,31 @@ def get_document(sha: str):
 
 
 @operation(bp, "/api/documents/<sha>", summary="One stored content, whole, with all its sources",
-           query=models.DocumentParams, response=models.DocumentResponse, errors=(404, 413))
+           query=models.DocumentParams, response=models.DocumentResponse, errors=(404, 413, 429))
 def document(sha: str):
     """The content, its metadata and all its sources; ``?q=`` (with ``exact=``) adds
     ``matches``. An empty ``q`` means no query, so a page can always pass its own. ``?syntax=1``
     adds ``syntax``: the lexer and ``[start, end, class]`` ranges for colouring the code.
     Email addresses, IP addresses and keys in the content are replaced by ``<EMAIL>``,
     ``<IP_ADDRESS>`` and ``<KEY>`` (unless the server runs with ``REDACT_PII`` off); ``pii`` then
-    counts them and maps original offsets (``[old start, old end, new start, new end]``), and
-    every range in the answer is on the redacted content. Line numbers do not change."""
+    counts them and lists where each placeholder is (``[start, end, kind]`` in the redacted
+    content), every range and ``size`` are the redacted content's, and a query matches outside
+    PII only. Nothing tells where a redacted value was in the stored file or how long it was.
+    Repository names and paths are redacted alike (:mod:`search_api.privacy`). Line numbers do
+    not change."""
     query_params(models.DocumentParams)  # a bad flag is an error even without a query
     doc = get_document(sha)
-    body = doc.to_json()
+    body = privacy.source_json(doc.to_json())
     content, red = doc.content, None
     if current_app.config["REDACT_PII"]:
+        body["sources"] = [privacy.source_json(s) for s in body["sources"]]
         red = redact(doc.content)
         if red.findings:
             content = body["content"] = red.text
-            body["pii"] = {"redacted": red.counts(), "map": [list(s) for s in red.spans]}
+            body["size"] = len(content.encode("utf-8", "surrogatepass"))
+            body["pii"] = {"redacted": red.counts(),
+                           "placeholders": [[ns, ns + len(f.placeholder), f.kind]
+                                            for f, (_, _, ns, _) in zip(red.findings, red.spans)]}
         else:
             red = None
     if request.args.get("q"):

@@ -15,6 +15,7 @@ from .app import served_index
 from .errors import ApiError
 from .membership import membership_index
 from .openapi import json_body, operation
+from .privacy import attribution_json
 
 bp = Blueprint("generation", __name__)
 
@@ -44,7 +45,7 @@ def _request(body: models.GenerateRequest) -> GenerationRequest:
 
 def _attribution(text: str) -> tuple[dict | None, str | None]:
     try:
-        return membership_index().attribute(text).to_json(), None
+        return attribution_json(membership_index().attribute(text).to_json(), served_index().store), None
     except AttributionInputError as e:
         if e.code not in ("empty_text", "text_too_short"):
             raise

@@ -1,11 +1,24 @@
-"""Per-client rate limits on the heavy endpoints, and CORS (closed unless origins are named).
+"""Per-client rate limits, and CORS (closed unless origins are named).
 
-``RATE_LIMIT`` (``"N/second|minute|hour"``, or None for no limit) is a token bucket per client
-address: a client may burst up to N requests, then gets N per period; past that it is answered
-429 ``rate_limited`` with ``Retry-After``. It applies to the endpoints that read or generate a
-lot per request (:data:`HEAVY`); search, documents and the pages are not limited. Buckets live
-in each server worker's memory, so with W workers a client may reach up to W times the limit;
-behind a reverse proxy, set ``TRUST_PROXY`` so the client is the proxy's ``X-Forwarded-For``.
+Two limits, each a token bucket per client address with its own rate (``"N/second|minute|hour"``,
+or None for no limit): a client may burst up to N requests, then gets N per period; past that
+it is answered 429 ``rate_limited`` with ``Retry-After``.
+
+* ``RATE_LIMIT`` on the endpoints that read or generate a lot per request (:data:`HEAVY`);
+* ``SEARCH_RATE_LIMIT`` on search, documents and repository names (:data:`LIGHT`), which are
+  cheaper, so their rate is higher; it bounds how fast a client can probe the corpus (guess a
+  word, page through everything).
+
+The pages are not limited. Buckets live in each server worker's memory, so with W workers a
+client may reach up to W times a limit. An IPv6 client is one ``/64`` (one host's or one
+customer's network: rotating addresses inside it would otherwise give a fresh bucket each).
+
+Behind reverse proxies, ``TRUST_PROXY = N`` (the number of proxies in front of the server, each
+appending the address it received from to ``X-Forwarded-For``) makes the client the N-th entry
+from the right: the address the outermost trusted proxy saw. Entries further left were written
+by the client and are never used. A header with fewer than N entries, or whose entry is not an
+IP address, means the request did not come through the proxies as configured: the client is
+then the connecting address (the proxy's), so a malformed header never gains a bucket of its own.
 
 ``CORS_ORIGINS`` (a list; empty by default) names the web origins whose pages may call the API
 from a browser; any other origin gets no CORS header, so browsers keep its pages out.
@@ -13,6 +26,7 @@ from a browser; any other origin gets no CORS header, so browsers keep its pages
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 import threading
@@ -25,6 +39,10 @@ from .errors import ApiError
 
 HEAVY = frozenset({"membership.membership", "membership.attribution", "membership.attribution_batch",
                    "membership.overlap", "generation.generate"})
+LIGHT = frozenset({"search.search", "search.repos", "documents.document"})
+# Which config key limits which endpoints; each has its own buckets (app.extensions[LIMITERS]).
+LIMITS = (("RATE_LIMIT", HEAVY), ("SEARCH_RATE_LIMIT", LIGHT))
+LIMITERS = "starscope-rate-limits"
 PERIODS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
 MAX_CLIENTS = 10_000  # buckets kept; the least recently seen client is forgotten first
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour)\s*$")
@@ -40,7 +58,7 @@ def parse_rate(text: str | None) -> tuple[int, float] | None:
         return None
     m = _RATE.match(str(text))
     if not m or int(m.group(1)) < 1:
-        raise ValueError(f"RATE_LIMIT is N/second, N/minute or N/hour with N >= 1, got {text!r}")
+        raise ValueError(f"a rate limit is N/second, N/minute or N/hour with N >= 1, got {text!r}")
     return int(m.group(1)), PERIODS[m.group(2)]
 
 
@@ -69,25 +87,68 @@ class RateLimiter:
             return wait
 
 
+def trusted_hops(value) -> int:
+    """``TRUST_PROXY`` as a number of proxies: False/None/0 none, True one, or N >= 0.
+
+    Raises:
+        ValueError: anything else.
+    """
+    if value is None or value is False:
+        return 0
+    if value is True:
+        return 1
+    if isinstance(value, int) and 0 <= value <= 32:
+        return value
+    raise ValueError(f"TRUST_PROXY is the number of reverse proxies in front of the server "
+                     f"(0 to 32; True means 1), got {value!r}")
+
+
+def _bucket(address: str | None) -> str | None:
+    """The bucket key of an address: itself for IPv4, its /64 for IPv6; None when it is not an
+    IP address (a port or brackets, as some proxies write them, are taken off first)."""
+    text = (address or "").strip()
+    if text.startswith("[") and "]" in text:
+        text = text[1:text.index("]")]  # [2001:db8::1]:443
+    elif text.count(":") == 1:
+        text = text.split(":")[0]  # 203.0.113.7:51234
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 def client_address() -> str:
-    if current_app.config.get("TRUST_PROXY"):
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return request.remote_addr or "?"
+    """Who the request counts against (see the module's docstring)."""
+    direct = _bucket(request.remote_addr) or request.remote_addr or "?"
+    hops = trusted_hops(current_app.config.get("TRUST_PROXY"))
+    if not hops:
+        return direct
+    entries = [e for line in request.headers.getlist("X-Forwarded-For") for e in line.split(",")]
+    if len(entries) < hops:
+        return direct
+    return _bucket(entries[-hops]) or direct
 
 
 def enforce_rate_limit():
-    limiter: RateLimiter | None = current_app.extensions.get("starscope-rate-limit")
-    if limiter is None or request.endpoint not in HEAVY:
-        return
-    wait = limiter.take(client_address())
-    if wait:
-        retry = max(1, math.ceil(wait))
-        raise ApiError(f"too many requests from this client: the limit is {current_app.config['RATE_LIMIT']} "
-                       f"on this endpoint; retry in {retry} s", status=429, code="rate_limited",
-                       details={"limit": current_app.config["RATE_LIMIT"], "retry_after_s": retry},
-                       headers={"Retry-After": str(retry)})
+    """Take a token from the client's bucket of the limit that covers this endpoint, or answer
+    429 ``rate_limited``."""
+    for key, endpoints in LIMITS:
+        limiter: RateLimiter | None = current_app.extensions.get(LIMITERS, {}).get(key)
+        if limiter is None or request.endpoint not in endpoints:
+            continue
+        wait = limiter.take(client_address())
+        if wait:
+            retry = max(1, math.ceil(wait))
+            limit = current_app.config[key]
+            raise ApiError(f"too many requests from this client: the limit is {limit} on this endpoint; "
+                           f"retry in {retry} s", status=429, code="rate_limited",
+                           details={"limit": limit, "retry_after_s": retry},
+                           headers={"Retry-After": str(retry)})
 
 
 def add_cors_headers(response):

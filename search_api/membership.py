@@ -19,6 +19,7 @@ from membership.attribution import AttributionInputError, MembershipIndex
 from . import models
 from .app import served_index
 from .errors import STORE_UNAVAILABLE, ApiError
+from .privacy import attribution_json
 from .openapi import NDJSON, json_body, operation, parse_json, validation_error
 
 bp = Blueprint("membership", __name__)
@@ -56,7 +57,7 @@ def attribution():
     held by more than ``common_threshold`` documents flagged ``common``, near-duplicates and
     renamed copies, and a license summary."""
     req = json_body(models.AttributionRequest)
-    return _attribute(membership_index(), req).to_json()
+    return attribution_json(_attribute(membership_index(), req).to_json(), served_index().store)
 
 
 BLOCK = 64 << 10
@@ -100,7 +101,7 @@ def _attribute_line(index: MembershipIndex, raw: bytes, record: dict) -> None:
             req = models.AttributionRequest.model_validate(data)
         except ValidationError as e:
             raise validation_error(e) from None
-        record["result"] = _attribute(index, req).to_json()
+        record["result"] = attribution_json(_attribute(index, req).to_json(), served_index().store)
     except AttributionInputError as e:
         record["error"] = {"code": e.code, "message": str(e)}
     except ApiError as e:
@@ -187,5 +188,5 @@ def overlap():
     answer = result.to_json()
     return {"spans": [[s.start, s.end] for s in spans], "member": bool(spans),
             "fraction": result.coverage, "longest_chain": result.longest,
-            "matches": [s.to_json() for s in spans],
+            "matches": attribution_json({"spans": [s.to_json() for s in spans]}, served_index().store)["spans"],
             **{key: answer[key] for key in ("truncated", "unverified", "limits")}}

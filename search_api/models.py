@@ -122,7 +122,8 @@ class Syntax(Response):
 
 class PiiRedactions(Response):
     redacted: dict[str, int] = Field(description="placeholders put in, per kind: EMAIL, IP_ADDRESS, KEY")
-    map: list[list[int]] = Field(description="[old start, old end, new start, new end] of each, in code points")
+    placeholders: list[list[Union[int, str]]] = Field(
+        description="[start, end, kind] of each placeholder in the (redacted) content, in code points")
 
 
 class DocumentResponse(HitSummary):

@@ -24,7 +24,7 @@ JSON, NDJSON = "application/json", "application/x-ndjson"
 ERROR_REASONS = {400: "invalid parameter or body", 401: "missing or wrong bearer token",
                  403: "admin endpoints are off (no token configured)", 404: "not found",
                  409: "the index lacks what this needs", 413: "body, query or text over its limit",
-                 415: "the body is not JSON", 429: "too many requests from this client (RATE_LIMIT)",
+                 415: "the body is not JSON", 429: "too many requests from this client (RATE_LIMIT, SEARCH_RATE_LIMIT)",
                  503: "the store cannot be reached"}
 _RULE_PARAM = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
 

@@ -16,7 +16,7 @@ from flask import Blueprint, current_app, request
 
 from indexer.query import SORTS, Filters, SearchQuery, parse_query
 
-from . import models
+from . import models, privacy
 from .app import served_index
 from .errors import InvalidParameter
 from .openapi import operation, query_params
@@ -47,7 +47,8 @@ def choice_arg(args: Mapping[str, str], name: str, choices, default: str) -> str
 
 
 def query_from_args(args: Mapping[str, str], *, filters: Filters | None = None) -> tuple[str, SearchQuery]:
-    """The ``q`` text and its parsed query, in the mode ``exact`` asks for.
+    """The ``q`` text and its parsed query, in the mode ``exact`` asks for; while the app
+    redacts PII (``REDACT_PII``), a query for the redacted view (it matches outside PII only).
 
     Raises:
         InvalidParameter: ``q`` is missing.
@@ -58,13 +59,17 @@ def query_from_args(args: Mapping[str, str], *, filters: Filters | None = None) 
     if text is None:
         raise InvalidParameter("q", "the q parameter (the query) is required")
     return text, parse_query(text, exact=flag_arg(args, "exact"), filters=filters,
-                             max_chars=current_app.config["MAX_QUERY_CHARS"])
+                             max_chars=current_app.config["MAX_QUERY_CHARS"],
+                             redacted=current_app.config["REDACT_PII"])
 
 
 @operation(bp, "/api/search", summary="Search the corpus", query=models.SearchParams,
-           response=models.SearchResponse, errors=(413,))
+           response=models.SearchResponse, errors=(413, 429))
 def search():
-    """One page of documents matching ``q``, with highlighted snippets."""
+    """One page of documents matching ``q``, with highlighted snippets. While PII is redacted
+    (``REDACT_PII``), names, snippets and sizes are the redacted ones, and what matches only
+    inside PII is not found (see :mod:`indexer.snippets` for keyword searches of over
+    :data:`indexer.query.REDACTED_KEYWORD_CHECK` files)."""
     args = request.args
     query_params(models.SearchParams)
     filters = Filters(**{name: args.get(name, "").strip() or None for name in ("lang", "license", "repo")})
@@ -76,35 +81,42 @@ def search():
     took_ms = (time.perf_counter() - started) * 1000
     body = {"query": text, **result.to_json(), "took_ms": round(took_ms, 2)}
     if current_app.config["REDACT_PII"]:
-        for hit, out in zip(result.hits, body["hits"]):
-            redacted = redacted_snippets(hit.document.content, query)
-            if redacted is not None:
-                out["snippets"] = redacted
+        body["hits"] = [redacted_hit(hit, out, query) for hit, out in zip(result.hits, body["hits"])]
     return body
 
 
-def redacted_snippets(content: str, query) -> list[dict] | None:
-    """A hit's snippets cut from its redacted content (None when it holds no PII)."""
+def redacted_hit(hit, out: dict, query) -> dict:
+    """A hit's JSON as served while PII is redacted: names (:mod:`search_api.privacy`), and
+    for a content holding PII, its size and snippets those of the redacted content."""
     from indexer.pii import redact
     from indexer.snippets import line_snippets, match_ranges
 
-    red = redact(content)
-    if not red.findings:
-        return None
-    ranges = [red.range(s, e) for s, e in match_ranges(content, query)]
-    return [s.to_json() for s in line_snippets(red.text, ranges)]
+    out = privacy.source_json(out)
+    red = redact(hit.document.content)
+    if red.findings:
+        ranges = [red.range(s, e) for s, e in match_ranges(hit.document.content, query)]
+        out["snippets"] = [s.to_json() for s in line_snippets(red.text, ranges)]
+        out["size"] = len(red.text.encode("utf-8", "surrogatepass"))
+    return out
 
 
 @operation(bp, "/api/repos", summary="Indexed repositories and owners by name prefix", query=models.ReposParams,
-           response=models.ReposResponse)
+           response=models.ReposResponse, errors=(429,))
 def repos():
     """"Am I in the dataset?": indexed repositories whose name starts with ``q``, and owners
     whose name does, with the number of stored files (contents) of each, most first; and the
-    repositories and owners opted out (removed, and never re-ingested) whose name does."""
+    repositories and owners opted out (removed, and never re-ingested) whose name does. While
+    PII is redacted, names show placeholders, and a name is left out when ``q`` reaches into
+    its PII (see :mod:`search_api.privacy`)."""
     params = query_params(models.ReposParams)
     index = served_index()
     repos = index.store.repos(params.q, limit=params.limit)
     owners = index.store.repos(params.q, limit=params.limit, field="owner")
-    return {"repos": [{"repo": name, "documents": count} for name, count in repos],
+    body = {"repos": [{"repo": name, "documents": count} for name, count in repos],
             "owners": [{"owner": name, "documents": count} for name, count in owners],
             "opted_out": index.ledger.opted_out(params.q, limit=params.limit)}
+    if privacy.redacting():
+        for key in ("repos", "owners", "opted_out"):
+            body[key] = [privacy.source_json(e) for e in body[key]
+                         if not privacy.name_hidden_by_prefix(e.get("repo") or e.get("owner") or "", params.q)]
+    return body

@@ -12,6 +12,7 @@ from flask import Blueprint, render_template, request
 
 from indexer.query import SORTS
 
+from . import privacy
 from .app import served_index
 from .documents import get_document
 from .pagination import MAX_RESULT_WINDOW
@@ -32,7 +33,7 @@ def search_page():
 def document_page(sha: str):
     """One document; an unknown id is a 404 page here rather than an empty shell."""
     doc = get_document(sha)
-    return render_template("document.html", doc=doc.summary_json(), q=request.args.get("q", ""),
+    return render_template("document.html", doc=privacy.source_json(doc.summary_json()), q=request.args.get("q", ""),
                            exact=request.args.get("exact", ""))
 
 

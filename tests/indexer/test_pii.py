@@ -16,6 +16,8 @@ GH = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
     ('DB_PASSWORD = "h7$Kq9!zLm2Pw"\n', "KEY", "h7$Kq9!zLm2Pw"),
     ('config["api_key"] = "9fA3kL0qZ7xB2mN8"\n', "KEY", "9fA3kL0qZ7xB2mN8"),
     ("server = '34.102.136.180'\n", "IP_ADDRESS", "34.102.136.180"),
+    ("# Requests come from 34.102.136.180.\n", "IP_ADDRESS", "34.102.136.180"),  # a full stop ends it
+    ("upstream 34.102.136.180. Retry\n", "IP_ADDRESS", "34.102.136.180"),
     ("ssh admin@host -p 22  # 2a03:2880:f12f:83:face:b00c:0:25de\n", "IP_ADDRESS", "2a03:2880:f12f:83:face:b00c:0:25de"),
     ("KEY = '''-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n"
      "-----END OPENSSH PRIVATE KEY-----'''\n", "KEY", None),
@@ -30,6 +32,7 @@ def test_true_positives(text, kind, found):
 @pytest.mark.parametrize("text", [
     "__version__ = '1.2.3.4'\nrequests==2.31.0.1\nversion: 10.2.0.1\nrelease 100.200.30.4\n",
     "See RFC 7231 section 8.2.4.44 and spec 3.1.1.6; libfoo v121.5.200.7\n",
+    "oid = '1.3.6.1.4.1.311.60.2.1.3'; build 121.5.200.7.3; host 180.136.102.34.in-addr.arpa\n",
     "color: #ff00aa; background: #fff; border-color: #A1B2C3;\n",
     "commit = 'a94a8fe5ccb19ba61c4c0873d391e987982fbbd3'\nuuid = '123e4567-e89b-12d3-a456-426614174000'\n",
     "host = '192.168.1.20'; lo = '127.0.0.1'; any = '0.0.0.0'; dns = '8.8.8.8'\n",

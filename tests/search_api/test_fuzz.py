@@ -24,7 +24,7 @@ def live_url(tmp_path_factory):
     (base / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in corpus_rows()))
     build_index([base / "c.jsonl"], base / "index", progress=False)
     env = {**os.environ, "STARSCOPE_ADMIN_TOKEN": TOKEN}
-    with live_server([base / "index", "--rate-limit", "off"], base / "server.log", env=env) as url:
+    with live_server([base / "index", "--rate-limit", "off", "--search-rate-limit", "off"], base / "server.log", env=env) as url:
         yield url
 
 

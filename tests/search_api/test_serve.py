@@ -84,7 +84,8 @@ def test_parallel_clients_get_exactly_the_sequential_answers(tmp_path):
                 + [("/api/search?q=%22i%2B%2B%22&sort=stars", None), ("/api/search?q=widget&page=2&size=7", None)]
                 + [("/api/membership", {"text": text}), ("/api/membership", {"text": text, "exact": True}),
                    ("/api/attribution", {"text": text}), ("/overlap", {"document": text})])
-    with live_server([tmp_path / "index", "--workers", "2", "--threads", "4", "--rate-limit", "off"],
+    with live_server([tmp_path / "index", "--workers", "2", "--threads", "4", "--rate-limit", "off",
+                      "--search-rate-limit", "off"],
                      tmp_path / "server.log") as base:
         alone = {i: call(r) for i, r in enumerate(requests)}
         load = [i for i in range(len(requests)) for _ in range(12)]

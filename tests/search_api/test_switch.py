@@ -139,7 +139,8 @@ def test_a_running_server_answers_through_a_rebuild_and_a_switch(tmp_path, reque
     old = build(tmp_path, "index-1", request, "tantivy")
     link = tmp_path / "index"
     switch(link, old)
-    with live_server([link, "--workers", "2", "--threads", "2", "--rate-limit", "off", "--no-access-log"],
+    with live_server([link, "--workers", "2", "--threads", "2", "--rate-limit", "off", "--search-rate-limit", "off",
+                      "--no-access-log"],
                      tmp_path / "serve.log") as base:
         failures, answered, stop = [], [], threading.Event()
 

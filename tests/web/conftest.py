@@ -26,6 +26,13 @@ XSS_ROWS = [
          path="<img src=x onerror=\"window.__xss='path'\">.html", licenses=["MIT"], lang="HTML", stars=3),
 ]
 
+# Personal data in a content and in the names of its repository and path.
+PII_BODY = ("def rotate_credentials(client, region):\n    session = client.session(region=region, retries=5)\n"
+            "    return session.rotate(force=True, reason='nightly rotation by the ops cron job')\n")
+PII_ROWS = [dict(content='AWS_KEY = "AKIAZ7Q4WTNVHK2L5RXD"  # ops@corp-mail.de\n' + PII_BODY,
+                 repo="ops/deploy-34.102.136.180", path="secrets/AKIAZ7Q4WTNVHK2L5RXD.py",
+                 licenses=["MIT"], lang="Python", stars=4)]
+
 
 # A source tree `starscope ingest` named after its folder: a repository name without a slash.
 FOLDER_ROW = dict(content="def decode_json_text(s):\n    return s\n", repo="json", path="decode.py",
@@ -65,7 +72,7 @@ def ui_corpus(tmp_path_factory):
     """The API tests' corpus (pagination widgets, an exact duplicate, an emoji file, an XSS file),
     more XSS, 40 real stdlib files and a repository named after its folder; returns (index dir, rows)."""
     base = tmp_path_factory.mktemp("ui")
-    rows = corpus_rows() + XSS_ROWS + [
+    rows = corpus_rows() + XSS_ROWS + PII_ROWS + [
         {"content": d.content, "repo": d.repo, "path": d.path, "licenses": list(d.licenses), "lang": d.lang,
          "stars": d.stars} for d in real_documents(40)] + [FOLDER_ROW]
     shard = base / "corpus.jsonl"

@@ -11,12 +11,12 @@ from playwright.sync_api import expect
 from indexer.optout_requests import OptoutRequests
 
 from ..search_api.conftest import DUPLICATE, FIB, XSS, corpus_rows
-from .conftest import XSS_ROWS
+from .conftest import PII_BODY, PII_ROWS, XSS_ROWS
 
 def real_row(ui_corpus, min_chars=1500):
     """A real stdlib file of the UI corpus (they follow the API tests' rows and the XSS rows)."""
     _, rows = ui_corpus
-    real = rows[len(corpus_rows()) + len(XSS_ROWS):]
+    real = rows[len(corpus_rows()) + len(XSS_ROWS) + len(PII_ROWS):]
     return next(r for r in real if len(r["content"]) >= min_chars and r["content"].isascii())
 
 
@@ -168,6 +168,37 @@ def test_ask_to_remove_a_repository_named_after_its_folder(ui, ui_corpus):
     page.click("#optout-form button[type=submit]")
     expect(page.locator("#optout-status")).to_contain_text("received for json (1 file indexed now)")
     assert any(r.get("repo") == "json" and r["indexed_documents"] == 1 for r in OptoutRequests(ui_corpus[0]).list())
+
+
+def test_personal_data_in_contents_and_names_stays_hidden_and_the_pages_still_work(ui):
+    """A key, an email address and an IP address in a file, its path and its repository: the
+    pages show placeholders, no GitHub link, and the attribution's context still marks the
+    right lines of the redacted file."""
+    secrets = ("AKIAZ7Q4WTNVHK2L5RXD", "ops@corp-mail.de", "34.102.136.180")
+    page = ui.goto("/attribute")
+    page.click("#tab-paste")
+    page.fill("#paste", PII_BODY)
+    page.click("#paste-form button[type=submit]")
+    page.locator("#output mark.span").first.click()
+    source = page.locator("#panel li.source").first
+    expect(source.locator(".hit-path")).to_have_text("ops/deploy-<IP_ADDRESS>/secrets/<KEY>.py")
+    expect(source.locator("a.ext")).to_have_count(0)
+    expect(source.locator(".context-snippet")).to_contain_text('AWS_KEY = "<KEY>"  # <EMAIL>')
+    marked = source.locator(".context-snippet mark").all_text_contents()
+    assert marked and all(m in PII_BODY for m in marked) and "rotate_credentials" in "".join(marked)
+    ui.shot("pii-attribution")
+    source.locator(".hit-path").click()
+    expect(page.locator(".doc-title")).to_have_text("ops/deploy-<IP_ADDRESS>/secrets/<KEY>.py")
+    expect(page.locator("#code")).to_contain_text('AWS_KEY = "<KEY>"')
+    expect(page.locator("#sources a")).to_have_count(0)
+    page = ui.goto("/dataset?q=ops")
+    item = page.locator("#repos li", has_text="ops/deploy-<IP_ADDRESS>")
+    expect(item.locator("a")).to_have_count(0)  # a search for the redacted name would find nothing
+    item.locator("button").click()
+    expect(page.locator("#optout-form input[name=name]")).to_have_value("")
+    expect(page.locator("#optout-form input[name=name]")).to_be_focused()
+    for text in (page.content(), ui.goto("/?q=rotate_credentials").content()):
+        assert not any(s in text for s in secrets)
 
 
 @pytest.mark.parametrize("where", ["search", "document", "attribution", "dataset"])

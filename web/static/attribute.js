@@ -126,24 +126,12 @@ function contextLines(content, source) {
   return el("div", { class: "code context-snippet" }, out);
 }
 
-// An offset of the stored content on the content as served, where the server redacted PII
-// (doc.pii.map: [old start, old end, new start, new end]; line numbers never move).
-function servedOffset(map, old) {
-  let shift = 0;
-  for (const [os, oe, ns, ne] of map || []) {
-    if (old < os) break;
-    if (old < oe) return ns;
-    shift = ne - oe;
-  }
-  return old + shift;
-}
-
+// A source's start and end are offsets in the content as the server serves it (redacted of
+// PII when it redacts), so they apply to the document's content as they are.
 async function addContext(item, source) {
   try {
     const doc = await getJSON(`/api/documents/${encodeURIComponent(source.id)}`);
-    const map = doc.pii && doc.pii.map;
-    item.append(contextLines(doc.content, { ...source, start: servedOffset(map, source.start),
-                                                       end: servedOffset(map, source.end) }));
+    item.append(contextLines(doc.content, source));
   } catch (e) {
     item.append(el("p", { class: "status error" }, e.message));
   }

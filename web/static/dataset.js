@@ -16,11 +16,17 @@ function searchHref(name) {
   return `/?${new URLSearchParams({ q: `repo:${name}`, sort: "stars" })}`;
 }
 
+// The server hides personal data in names (an email address, an IP address, a key) behind
+// placeholders; such a name cannot be searched or sent as it is shown: its author types it.
+const REDACTED = /<(EMAIL|IP_ADDRESS|KEY)>/;
+
 function nameItem(field, name, documents) {
+  const hidden = REDACTED.test(name);
   return el("li", {},
-    el("a", { href: searchHref(name) }, name), " ",
+    hidden ? el("span", { title: "part of this name is hidden: it holds personal data" }, name)
+           : el("a", { href: searchHref(name) }, name), " ",
     el("span", { class: "count" }, plural(documents, "file")), " ",
-    el("button", { type: "button", class: "link", "data-kind": field, "data-name": name,
+    el("button", { type: "button", class: "link", "data-kind": field, "data-name": hidden ? "" : name,
                    "aria-label": `ask to remove ${name}` }, "ask to remove"));
 }
 
@@ -76,7 +82,8 @@ document.addEventListener("click", (event) => {
   if (!button) return;
   optout.kind.value = button.dataset.kind;
   optout.name.value = button.dataset.name;
-  optout.contact.focus();
+  optout.name.placeholder = button.dataset.name ? "owner/name" : "the full name: part of it is hidden above";
+  (button.dataset.name ? optout.contact : optout.name).focus();
   optout.scrollIntoView({ block: "center" });
 });
 
