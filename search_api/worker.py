@@ -115,6 +115,14 @@ class Refused(Exception):
 HEAD, BODY, CHUNK_SIZE, CHUNK_DATA, CHUNK_END, TRAILERS, BUSY, DRAIN = range(8)
 
 
+def _has_pending(sock) -> bool:
+    """Whether the client has sent bytes that wait, unread, in the socket."""
+    try:
+        return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except OSError:  # nothing yet (EAGAIN), or gone
+        return False
+
+
 class Connection(TConn):
     """A client connection and the request being read from it."""
 
@@ -226,8 +234,10 @@ class StarScopeWorker(ThreadWorker):
         candidates = [c for c in self.conns.values() if c.state != BUSY]
         if not candidates:
             return
-        victim = min(candidates, key=lambda c: (c.state != DRAIN, c.got_bytes, c.started))
-        if victim.state == DRAIN or not victim.got_bytes:
+        # bytes waiting unread (the loop accepted before reading) make a connection a sender too
+        sent = {id(c): c.got_bytes or (c.state == HEAD and _has_pending(c.sock)) for c in candidates}
+        victim = min(candidates, key=lambda c: (c.state != DRAIN, sent[id(c)], c.started))
+        if victim.state == DRAIN or not sent[id(victim)]:
             self._close(victim)
         else:
             self._refuse(victim, Refused(503, "server_busy", "the server holds too many connections; this one, "
@@ -300,6 +310,14 @@ class StarScopeWorker(ThreadWorker):
             try:
                 self.poller.unregister(conn.sock)
             except (KeyError, ValueError, OSError):
+                pass
+        if conn.state == DRAIN:
+            # Closing with unread bytes would reset the connection, and the client would lose
+            # the refusal it has not read yet: take what has arrived first.
+            try:
+                while conn.sock.recv(READ_SIZE):
+                    pass
+            except OSError:
                 pass
         conn.close()
 
