@@ -36,8 +36,10 @@ demo: demo-index $(DEMO)/model/config.json
 
 # The browser tests need Chromium: scripts/browser.sh installs Debian's when it is missing (in
 # CI a missing browser then fails those tests; elsewhere they are skipped, saying why).
+# lint-imports checks the import contracts of pyproject.toml (imports point down) first.
 test: setup
 	-scripts/browser.sh >/dev/null
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -m "not es"
 
 # The same store, build, attribution and API tests on a real Elasticsearch server (started and
