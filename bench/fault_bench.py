@@ -137,9 +137,10 @@ class Store:
 
     def cleanup(self):
         if self.made:
-            from indexer.es_store import ElasticsearchConfig
+            from indexer.es_config import ElasticsearchConfig
+            from indexer.es_store import es_client
 
-            client = ElasticsearchConfig().resolved(".").client()
+            client = es_client(ElasticsearchConfig().resolved("."))
             for index in self.made:
                 client.indices.delete(index=index, ignore_unavailable=True)
 

@@ -38,7 +38,9 @@ BACKENDS = ("tantivy", "elasticsearch")
 
 
 def es_info(config) -> dict:
-    client = config.client()
+    from indexer.es_store import es_client
+
+    client = es_client(config)
     node = next(iter(client.nodes.stats(metric="jvm")["nodes"].values()))
     version = next(iter(client.nodes.info(metric="process")["nodes"].values()))["version"]
     return {"version": version, "heap_mb": round(node["jvm"]["mem"]["heap_max_in_bytes"] / 2**20)}
@@ -154,7 +156,8 @@ def report(info: dict, es: dict, results: dict, full: dict, sizes: list[float]) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from indexer.es_store import ElasticsearchConfig
+    from indexer.es_config import ElasticsearchConfig
+    from indexer.es_store import es_client
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shards", type=Path, nargs="+", required=True)
@@ -211,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                         r["attribution"] = attribution_latency(out, docs, random.Random(11), args.attr, args.repeat)
                         full[backend] = r
         finally:
-            client = es_base.client()
+            client = es_client(es_base)
             for name in created:
                 client.indices.delete(index=name, ignore_unavailable=True)
     text = report(info, es, results, full, sizes)

@@ -26,6 +26,7 @@ from typing import Iterable
 from membership.sketch import ChunkLog, build_bloom
 
 from .corpus import FieldMap, iter_documents, list_shards
+from .es_config import ElasticsearchConfig
 from .manifest import write_manifest
 from .optout import OptoutLedger, carry_optouts
 from .shard_log import ShardLog, shard_key
@@ -45,7 +46,7 @@ class BuildConfig:
     membership: bool = True  # chunk hashes, Bloom filter, MinHash (off: a search-only index)
     minhash: str = "default"  # "default" (datasketch 2.0's affine32, seed 1) or "bigcode" (legacy, seed 42)
     minhash_workers: int = 2  # processes that sign documents
-    es: object = None  # an indexer.es_store.ElasticsearchConfig when store == "elasticsearch"
+    es: ElasticsearchConfig | None = None  # where the index lives when store == "elasticsearch"
 
     def __post_init__(self):
         if self.max_doc_bytes < 1:

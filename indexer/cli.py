@@ -13,9 +13,12 @@ import sys
 from pathlib import Path
 
 from .build import BuildConfig, BuildWriteError, build_index
-from .corpus import CorpusError, FieldMap
-from .live import IndexSuperseded, SwitchError
-from .manifest import ManifestError
+from .corpus import CorpusError, FieldMap, ingest_python_env, ingest_trees
+from .es_config import ElasticsearchConfig
+from .live import IndexSuperseded, SwitchError, switch
+from .manifest import ManifestError, read_manifest
+from .merge import merge_indexes
+from .optout import OptoutLedger, opt_out, rebuild_filter
 from .query import Filters, QueryError, SORTS, parse_query
 from .store import Page, PageOutOfRange
 from .stores import BACKENDS, open_index
@@ -158,14 +161,10 @@ def es_config(args):
              "shards": getattr(args, "es_shards", None), "replicas": getattr(args, "es_replicas", None)}
     if all(v is None for v in given.values()) and getattr(args, "store", None) != "elasticsearch":
         return None
-    from .es_store import ElasticsearchConfig
-
     return ElasticsearchConfig(**{k: v for k, v in given.items() if v is not None})
 
 
 def cmd_ingest(args) -> int:
-    from .corpus.ingest import ingest_python_env, ingest_trees
-
     if bool(args.dirs) == bool(args.python_env):
         raise ValueError("give source directories or --python-env (not both)")
     max_file = int(args.max_file_kb * 1000)
@@ -194,8 +193,6 @@ def cmd_index(args) -> int:
 
 
 def cmd_merge(args) -> int:
-    from .merge import merge_indexes
-
     manifest = merge_indexes(args.out, args.parts)
     print(json.dumps(manifest["counts"], indent=1, sort_keys=True))
     return 0
@@ -220,8 +217,6 @@ def cmd_get(args) -> int:
 
 
 def cmd_repos(args) -> int:
-    from .optout import OptoutLedger
-
     store = open_index(args.index, es=es_config(args))
     repos = store.repos(args.prefix, limit=args.limit)
     owners = store.repos(args.prefix, limit=args.limit, field="owner")
@@ -240,8 +235,6 @@ def cmd_repos(args) -> int:
 
 
 def cmd_stats(args) -> int:
-    from .manifest import read_manifest
-
     store = open_index(args.index, es=es_config(args))
     manifest = read_manifest(args.index)
     body = {**store.stats().to_json(), "counts": manifest["counts"], "store": store.describe(),
@@ -266,8 +259,6 @@ def _who() -> str:
 
 
 def cmd_switch(args) -> int:
-    from .live import switch
-
     done = switch(args.link, args.index, es=es_config(args), who=f"{_who()} (starscope switch)")
     print(json.dumps(done) if args.json else
           f"{done['link']} -> {done['to']} (was {done['from']}); carried {len(done['optouts_carried'])} "
@@ -277,8 +268,6 @@ def cmd_switch(args) -> int:
 
 
 def cmd_optout_add(args) -> int:
-    from .optout import opt_out
-
     index = args.index.resolve()  # one directory for the store and the ledger, even if a switch moves the link
     store = open_index(index, es=es_config(args))
     entry = opt_out(index, store, repo=args.repo, owner=args.owner, reason=args.reason, who=_who())
@@ -296,8 +285,6 @@ def cmd_optout_add(args) -> int:
 
 
 def cmd_optout_list(args) -> int:
-    from .optout import OptoutLedger
-
     entries = OptoutLedger(args.index).entries()
     if args.json:
         print(json.dumps({"optouts": entries}))
@@ -311,8 +298,6 @@ def cmd_optout_list(args) -> int:
 
 
 def cmd_rebuild_filter(args) -> int:
-    from .optout import rebuild_filter
-
     store = open_index(args.index, es=es_config(args))
     sketch = rebuild_filter(args.index, store)
     print(json.dumps(sketch) if args.json else

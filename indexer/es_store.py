@@ -32,7 +32,6 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -43,6 +42,7 @@ from elasticsearch import BadRequestError, Elasticsearch, helpers
 
 from . import analysis
 from .document import Document
+from .es_config import ENV_API_KEY, ENV_PASSWORD, ENV_USER, POINTER_FILE, ElasticsearchConfig
 from .query import Filters, Keyword, SearchQuery, literal_terms
 from .snippets import line_snippets, match_ranges, verified_occurrences
 from .store import (Hit, Page, PageOutOfRange, SearchResult, Source, StoredDocument,
@@ -53,7 +53,6 @@ from .store_meta import check_meta, check_resume, sketch_configs, sketch_meta
 from .tantivy_store import CAMEL_SCORE, CHUNK_KEY_BITS, RANKED_TERMS, STORE_DIR, TERM_FIELDS
 
 FORMAT_VERSION = 1
-POINTER_FILE = "elasticsearch.json"
 SCAN_BATCH = 1_000
 VERIFIED_CACHE_SIZE = 32
 TERMS_PER_QUERY = 50_000
@@ -62,10 +61,6 @@ COUNT_BATCH = 1_024
 # How long a search may reuse the camel vocabulary and literal rankings without asking the
 # server whether the index changed (a write through this process forgets them at once).
 VIEW_CHECK_SECONDS = 1.0
-ENV_URL, ENV_API_KEY = "ELASTICSEARCH_URL", "ELASTICSEARCH_API_KEY"
-ENV_USER, ENV_PASSWORD, ENV_CA = "ELASTICSEARCH_USERNAME", "ELASTICSEARCH_PASSWORD", "ELASTICSEARCH_CA_CERTS"
-DEFAULT_URL = "http://127.0.0.1:9200"
-_INDEX_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,254}$")
 _LUCENE_REGEX_SPECIAL = re.compile(r'([.?+*|{}\[\]()"\\#@&<>~])')
 
 _FIXED_META = {"format": "starscope-elasticsearch-store", "version": FORMAT_VERSION,
@@ -73,67 +68,22 @@ _FIXED_META = {"format": "starscope-elasticsearch-store", "version": FORMAT_VERS
                "max_term_chars": analysis.MAX_TERM_CHARS, "chunk_key_bits": CHUNK_KEY_BITS}
 
 
-@dataclass(frozen=True)
-class ElasticsearchConfig:
-    """Where the index lives and how it is written; credentials come from the environment
-    (``ELASTICSEARCH_API_KEY``, or ``ELASTICSEARCH_USERNAME``/``ELASTICSEARCH_PASSWORD``).
-
-    An unset ``url``/``index``/``ca_certs`` is taken from the index directory's pointer file
-    (where it was built), then ``ELASTICSEARCH_URL``/``ELASTICSEARCH_CA_CERTS``, then the
-    defaults (``http://127.0.0.1:9200``, ``starscope-<name of the index directory>``)."""
-
-    url: str | None = None
-    index: str | None = None
-    shards: int = 1
-    replicas: int = 1  # restored after a build; 0 while it loads
-    refresh_interval: str = "1s"
-    codec: str = "best_compression"
-    result_window: int = 10_000  # index.max_result_window: deeper pages go through search_after
-    ca_certs: str | None = None
-    verify_certs: bool = True
-    request_timeout: float = 120.0
-    bulk_docs: int = 500
-    bulk_bytes: int = 32 << 20
-    max_retries: int = 8  # per rejected (429) document
-    initial_backoff: float = 0.5
-    max_backoff: float = 30.0
-
-    def __post_init__(self):
-        if self.url is not None and not re.match(r"^https?://", self.url):
-            raise ValueError(f"the Elasticsearch URL must start with http:// or https://, got {self.url!r}")
-        if self.index is not None and not _INDEX_NAME_RE.match(self.index):
-            raise ValueError(f"{self.index!r} is not a valid Elasticsearch index name (lowercase letters, "
-                             "digits, '.', '_', '-'; starting with a letter or digit; at most 255)")
-        if self.shards < 1 or self.replicas < 0:
-            raise ValueError(f"shards must be >= 1 and replicas >= 0, got {self.shards} and {self.replicas}")
-        if self.bulk_docs < 1 or self.bulk_bytes < 1 or self.max_retries < 0:
-            raise ValueError("bulk_docs and bulk_bytes must be positive and max_retries >= 0")
-
-    def resolved(self, index_dir: str | Path, pointer: dict | None = None) -> "ElasticsearchConfig":
-        """This config with every unset location filled in (see the class docstring)."""
-        pointer = pointer or {}
-        url = self.url or pointer.get("url") or os.environ.get(ENV_URL) or DEFAULT_URL
-        index = self.index or pointer.get("index")
-        if not index:
-            name = re.sub(r"[^a-z0-9._-]+", "-", Path(index_dir).resolve().name.lower()).strip("-._")
-            index = f"starscope-{name or 'index'}"[:255]
-        return replace(self, url=url, index=index, ca_certs=self.ca_certs or os.environ.get(ENV_CA))
-
-    def client(self) -> "_Client":
-        if not self.url:
-            raise ValueError("resolve the config first (its url is unset)")
-        auth = {}
-        if os.environ.get(ENV_API_KEY):
-            auth["api_key"] = os.environ[ENV_API_KEY]
-        elif os.environ.get(ENV_USER):
-            auth["basic_auth"] = (os.environ[ENV_USER], os.environ.get(ENV_PASSWORD, ""))
-        tls = {}
-        if self.url.startswith("https://"):
-            tls = {"verify_certs": self.verify_certs, "ca_certs": self.ca_certs}
-            if not self.verify_certs:
-                tls["ssl_show_warn"] = False
-        return _Client(self.url, request_timeout=self.request_timeout, max_retries=2,
-                       retry_on_timeout=True, **auth, **tls)
+def es_client(config: ElasticsearchConfig) -> "_Client":
+    """A client of the server a resolved ``config`` names, with credentials from the environment."""
+    if not config.url:
+        raise ValueError("resolve the config first (its url is unset)")
+    auth = {}
+    if os.environ.get(ENV_API_KEY):
+        auth["api_key"] = os.environ[ENV_API_KEY]
+    elif os.environ.get(ENV_USER):
+        auth["basic_auth"] = (os.environ[ENV_USER], os.environ.get(ENV_PASSWORD, ""))
+    tls = {}
+    if config.url.startswith("https://"):
+        tls = {"verify_certs": config.verify_certs, "ca_certs": config.ca_certs}
+        if not config.verify_certs:
+            tls["ssl_show_warn"] = False
+    return _Client(config.url, request_timeout=config.request_timeout, max_retries=2,
+                   retry_on_timeout=True, **auth, **tls)
 
 
 class _Client(Elasticsearch):
@@ -240,7 +190,7 @@ class ElasticsearchStore:
         self.path = Path(index_dir) / STORE_DIR
         self.config = (config or ElasticsearchConfig()).resolved(index_dir, self._read_pointer())
         self.name, self.url = self.config.index, self.config.url
-        self._es = self.config.client()
+        self._es = es_client(self.config)
         wanted = _meta(sketch, minhash)
         with _reaching(self.url, "opening the store"):
             self._es.cluster.health(timeout="5s")

@@ -18,11 +18,10 @@ from pathlib import Path
 from membership.sketch import ChunkLog, build_bloom
 
 from .build import BuildConfig, refresh_manifest
+from .es_config import ElasticsearchConfig, pointer_path
 from .manifest import ManifestError, read_manifest
 from .shard_log import ShardLog
 from .stores import open_store
-
-POINTER = Path("store") / "elasticsearch.json"
 
 
 class MergeError(ManifestError):
@@ -30,8 +29,6 @@ class MergeError(ManifestError):
 
 
 def _build_config(manifest: dict) -> BuildConfig:
-    from .es_store import ElasticsearchConfig
-
     build = dict(manifest["configs"]["build"])
     es = build.pop("es", None)
     known = {f.name for f in fields(BuildConfig)}
@@ -77,7 +74,7 @@ def merge_indexes(out_dir: str | Path, parts: list[str | Path]) -> dict:
         if prev["store"].get("elasticsearch") != first["store"].get("elasticsearch"):
             raise MergeError(f"{out} serves another index ({prev['store'].get('elasticsearch')}); "
                              "merge into a new directory")
-    _copy(first_dir / POINTER, out / POINTER)
+    _copy(pointer_path(first_dir), pointer_path(out))
     log, chunk_log = ShardLog(out), ChunkLog(out)
     for path, _ in manifests:
         part_log, part_chunks = ShardLog(path), ChunkLog(path)

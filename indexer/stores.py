@@ -13,8 +13,9 @@ def open_store(index_dir: str | Path, *, backend: str = "tantivy", create: bool 
                sketch: bool = True, minhash=None, es=None):
     """Open (or with ``create`` make) the store of an index directory; ``sketch``: whether a
     new store keeps chunk hashes and MinHash signatures (``minhash`` config) for membership,
-    attribution and near-duplicates; ``es``: an :class:`indexer.es_store.ElasticsearchConfig`
+    attribution and near-duplicates; ``es``: an :class:`indexer.es_config.ElasticsearchConfig`
     (default: the index directory's pointer, then the environment)."""
+    # Each backend's client package is imported only when that backend is chosen.
     if backend == "tantivy":
         from .tantivy_store import TantivyStore
 

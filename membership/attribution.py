@@ -44,7 +44,7 @@ from .chunks import (ChunkConfig, Normalized, chunk_hashes, distinct, hash_terms
                      window_hashes)
 from .minhash import MinHashConfig
 from .near_dups import NearDuplicateFinder, NearDuplicates
-from .sketch import open_bloom, read_meta
+from .sketch import SketchMissing, open_bloom, read_meta
 
 
 class AttributionInputError(ValueError):
@@ -310,7 +310,6 @@ class MembershipIndex:
         store = store or open_index(index_dir)
         chunk_json = store.describe().get("chunks")
         if chunk_json is None:
-            from .sketch import SketchMissing
             raise SketchMissing(f"{index_dir} was built without the membership sketch "
                                 "(--no-membership); rebuild it with `starscope index`")
         from indexer.optout import OptoutLedger

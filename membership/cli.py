@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from .attribution import AttributionConfig, AttributionInputError, MembershipIndex
+from .contamination import check_contamination, load_humaneval
 
 
 def _open(args) -> MembershipIndex:
@@ -248,8 +249,6 @@ def _preview(text: str, limit: int = 80) -> str:
 
 
 def cmd_contamination(args) -> int:
-    from .contamination import check_contamination, load_humaneval
-
     problems = load_humaneval()
     if args.limit is not None:
         if args.limit < 1:

@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from .demo import DemoConfig
+from .demo import DemoConfig, train_demo
+from .generate import GenerationRequest, Generator, generate_and_attribute
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -49,8 +50,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_train_demo(args) -> int:
-    from .demo import train_demo
-
     config = DemoConfig(budget_s=args.budget_s, train_bytes=int(args.train_mb * 1e6), max_steps=args.max_steps)
     record = train_demo(args.index, args.out, config=config, device=args.device,
                         log=lambda m: print(m, file=sys.stderr, flush=True))
@@ -64,8 +63,6 @@ def _unescape(text: str | None) -> str | None:
 
 
 def request_from_args(args):
-    from .generate import GenerationRequest
-
     if args.fim_prefix is not None or args.fim_suffix is not None:
         if args.prompt is not None or args.assistant:
             raise ValueError("give --prompt (or --assistant) or --fim-prefix/--fim-suffix, not both")
@@ -81,8 +78,6 @@ def request_from_args(args):
 
 
 def cmd_generate(args) -> int:
-    from .generate import Generator, generate_and_attribute
-
     req = request_from_args(args)
     generator = Generator.load(args.model, device=args.device)
     if args.attribute:

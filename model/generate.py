@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from .engine import Engine, Finish, Handle, supports
+
 FIM_TOKENS = ("<fim_prefix>", "<fim_suffix>", "<fim_middle>")
 MODES = ("completion", "fim", "assistant")
 HUMANEVAL_PREFIX = ("<filename>solutions/solution_1.py\n"
@@ -188,8 +190,6 @@ class Generator:
 
     def __init__(self, model, tokenizer, *, name: str, device: str, max_new_tokens_cap: int = MAX_NEW_TOKENS_CAP,
                  max_context: int | None = None, engine: bool | None = None, slots: int | None = None):
-        from .engine import Engine, supports
-
         self.model, self.tokenizer, self.name, self.device = model, tokenizer, name, device
         self.max_new_tokens_cap = max_new_tokens_cap
         cfg = model.config
@@ -338,8 +338,6 @@ class Generator:
 
     def _engine_pieces(self, req: GenerationRequest, ids, cancel: threading.Event, state: dict):
         """Text pieces from the batching engine; ``state`` gets the new ids and the end reason."""
-        from .engine import Finish, Handle
-
         handle = Handle(list(ids), req.max_new_tokens, temperature=req.temperature, top_p=req.top_p,
                         seed=req.seed, eos=self.tokenizer.eos_token_id, cancel=cancel)
         self.engine.submit(handle)

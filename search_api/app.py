@@ -260,7 +260,7 @@ def create_app(config: dict | None = None) -> Flask:
     (1,000,000: the longest text membership and attribution take), ``MAX_CANDIDATES`` (200: the
     stored files one attribution fetches and verifies at most; answers cut by it say so), ``MODEL`` (a model folder
     for ``/api/generate``; None: no generation) and ``MODEL_DEVICE``, ``ELASTICSEARCH`` (an
-    :class:`indexer.es_store.ElasticsearchConfig` overriding where an Elasticsearch-backed index
+    :class:`indexer.es_config.ElasticsearchConfig` overriding where an Elasticsearch-backed index
     is read from; default: where it was built), ``MAX_CONTENT_LENGTH`` (bytes, default 1 MiB),
     ``MAX_QUERY_CHARS`` (default and ceiling: :data:`indexer.query.MAX_QUERY_CHARS`),
     ``RATE_LIMIT`` (``"N/minute"`` per client on the heavy endpoints; None, the default: no limit),

@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 
 from indexer import cli as indexer_cli
+from indexer.stores import open_index
 from membership import cli as membership_cli
 from model import cli as model_cli
+from model.generate import check_model
 
 
 ADMIN_TOKEN_ENV = "STARSCOPE_ADMIN_TOKEN"
@@ -25,8 +27,7 @@ def proxy_hops(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from indexer.stores import open_index
-
+    # The app, gunicorn and the worker load only for `serve`: every other command starts faster.
     from .app import checked_config
     from .server import serve
     from .worker import ServerLimits
@@ -46,8 +47,6 @@ def cmd_serve(args) -> int:
     # torch's thread pools do not survive gunicorn's fork, and the workers would hang.
     open_index(args.index, es=es)
     if args.model:
-        from model.generate import check_model
-
         check_model(args.model)
     print(f"StarScope is serving {args.index} at http://{args.host}:{args.port}/ "
           f"({args.workers} workers x {args.threads} threads)", flush=True)

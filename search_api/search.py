@@ -14,7 +14,9 @@ from typing import Mapping
 
 from flask import Blueprint, current_app, request
 
+from indexer.pii import redact
 from indexer.query import SORTS, Filters, SearchQuery, parse_query
+from indexer.snippets import line_snippets, match_ranges
 
 from . import models, privacy
 from .app import served_index
@@ -88,9 +90,6 @@ def search():
 def redacted_hit(hit, out: dict, query) -> dict:
     """A hit's JSON as served while PII is redacted: names (:mod:`search_api.privacy`), and
     for a content holding PII, its size and snippets those of the redacted content."""
-    from indexer.pii import redact
-    from indexer.snippets import line_snippets, match_ranges
-
     out = privacy.source_json(out)
     red = redact(hit.document.content)
     if red.findings:

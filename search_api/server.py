@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from gunicorn.app.base import BaseApplication
 
+from .app import create_app
 from .worker import ServerLimits, StarScopeWorker
 
 # Path only (%(U)s), never the query string or the body; the request id from the response header.
@@ -51,8 +52,6 @@ class StarScopeServer(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        from .app import create_app
-
         return create_app(self.app_config)
 
 

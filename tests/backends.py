@@ -16,17 +16,18 @@ from dataclasses import replace
 import pytest
 
 from indexer.build import BuildConfig
+from indexer.es_config import DEFAULT_URL, ElasticsearchConfig
 
 BACKENDS = ["tantivy", pytest.param("elasticsearch", marks=pytest.mark.es)]
 
 
 @functools.cache
 def _server() -> tuple[str, str | None]:
-    from indexer.es_store import DEFAULT_URL, ElasticsearchConfig
+    from indexer.es_store import es_client  # the client takes half a second to import
 
     url = os.environ.get("ELASTICSEARCH_URL") or DEFAULT_URL
     try:
-        ElasticsearchConfig(url=url).client().cluster.health(timeout="5s")
+        es_client(ElasticsearchConfig(url=url)).cluster.health(timeout="5s")
     except Exception as e:  # any failure to reach it is the same answer: no server
         return url, f"no Elasticsearch server at {url} ({type(e).__name__}: {e}); `make test-es` starts one"
     return url, None
@@ -35,8 +36,6 @@ def _server() -> tuple[str, str | None]:
 def es_config(request, **overrides):
     """A config for a fresh, uniquely named test index, dropped when the test (or the
     fixture asking) ends."""
-    from indexer.es_store import ElasticsearchConfig
-
     url, problem = _server()
     if problem:
         if os.environ.get("CI"):
@@ -46,7 +45,9 @@ def es_config(request, **overrides):
     config = replace(config, **overrides)
 
     def drop():
-        config.client().indices.delete(index=config.index, ignore_unavailable=True)
+        from indexer.es_store import es_client
+
+        es_client(config).indices.delete(index=config.index, ignore_unavailable=True)
 
     request.addfinalizer(drop)
     return config

@@ -9,7 +9,8 @@ import pytest
 
 from indexer.build import build_index
 from indexer.document import Document
-from indexer.es_store import ElasticsearchConfig, ElasticsearchStore
+from indexer.es_config import ElasticsearchConfig
+from indexer.es_store import ElasticsearchStore, es_client
 from indexer.query import parse_query
 from indexer.store import Page, StoreFormatError, StoreUnavailable
 
@@ -82,7 +83,7 @@ def test_a_mapping_from_another_version_is_refused_naming_the_mismatch(request, 
 
 def test_an_index_that_is_not_ours_is_refused(request, tmp_path):
     config = es_config(request)
-    config.client().indices.create(index=config.index, mappings={"properties": {"title": {"type": "text"}}})
+    es_client(config).indices.create(index=config.index, mappings={"properties": {"title": {"type": "text"}}})
     with pytest.raises(StoreFormatError, match="not a StarScope store"):
         ElasticsearchStore(tmp_path, config=config)
 
@@ -141,7 +142,7 @@ def test_a_build_loads_without_refreshes_or_replicas_then_restores_them(request,
     finally:
         ElasticsearchStore.session = real_session
     assert seen == {"refresh": "-1", "replicas": "0"}
-    after = config.es.client().indices.get_settings(index=config.es.index)[config.es.index]["settings"]["index"]
+    after = es_client(config.es).indices.get_settings(index=config.es.index)[config.es.index]["settings"]["index"]
     assert (after["refresh_interval"], after["number_of_replicas"]) == ("2s", "1")
     assert manifest["store"]["elasticsearch"] == {"url": config.es.url, "index": config.es.index}
     assert real_loading is ElasticsearchStore.loading
