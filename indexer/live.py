@@ -10,7 +10,7 @@ directory it switched away from. Rebuilding while serving::
 
 A server given ``index`` re-reads the link each second and opens the new directory beside the
 old one; it answers from the old until the new is open, then from the new (see
-:mod:`search_api.app`).
+:mod:`search_api.served`).
 
 Note:
     Nothing recorded on the old directory is lost. The opt-out ledger and the request log are

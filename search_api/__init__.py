@@ -2,7 +2,8 @@
 
 ``search_api.app.create_app({"INDEX_DIR": ...})`` assembles it (``starscope serve`` calls it);
 nothing here reads configuration at import time, and this package is the only one that imports
-Flask. Endpoints:
+Flask. The blueprints answer from the index :mod:`search_api.served` holds, and the app imports
+the blueprints, never the other way round. Endpoints:
 
 * ``GET /api/search`` - full-text search (:mod:`search_api.search`);
 * ``GET /api/documents/<sha>`` - one content with all its sources (:mod:`search_api.documents`);

@@ -17,9 +17,9 @@ from indexer.optout import opt_out
 from indexer.optout_requests import OptoutRequestError, OptoutRequests, validate
 
 from . import models
-from .app import EXTENSION, follow_switch, served_index
 from .errors import ApiError
 from .openapi import json_body, operation
+from .served import EXTENSION, follow_switch, served_index
 
 bp = Blueprint("admin", __name__)
 

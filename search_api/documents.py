@@ -11,10 +11,10 @@ from indexer.snippets import line_snippets, match_ranges
 from indexer.syntax import token_ranges
 
 from . import models, privacy
-from .app import served_index
 from .errors import InvalidParameter, NotFound
 from .openapi import operation, query_params
 from .search import flag_arg, query_from_args
+from .served import served_index
 
 bp = Blueprint("documents", __name__)
 

@@ -11,11 +11,11 @@ from membership.attribution import AttributionInputError
 from model.generate import GenerationError, GenerationRequest
 
 from . import models
-from .app import served_index
 from .errors import ApiError
 from .membership import membership_index
 from .openapi import json_body, operation
 from .privacy import attribution_json
+from .served import served_index
 
 bp = Blueprint("generation", __name__)
 

@@ -8,8 +8,8 @@ from importlib.metadata import PackageNotFoundError, version
 from flask import Blueprint, current_app
 
 from . import models
-from .app import EXTENSION, served_index
 from .openapi import openapi_document, operation
+from .served import EXTENSION, served_index
 
 bp = Blueprint("health", __name__)
 

@@ -17,10 +17,10 @@ from indexer.store import StoreUnavailable
 from membership.attribution import AttributionInputError, MembershipIndex
 
 from . import models
-from .app import served_index
 from .errors import STORE_UNAVAILABLE, ApiError
 from .privacy import attribution_json
 from .openapi import NDJSON, json_body, operation, parse_json, validation_error
+from .served import served_index
 
 bp = Blueprint("membership", __name__)
 

@@ -19,10 +19,10 @@ from indexer.query import SORTS, Filters, SearchQuery, parse_query
 from indexer.snippets import line_snippets, match_ranges
 
 from . import models, privacy
-from .app import served_index
 from .errors import InvalidParameter
 from .openapi import operation, query_params
 from .pagination import page_from_args
+from .served import served_index
 
 bp = Blueprint("search", __name__)
 

@@ -13,9 +13,9 @@ from flask import Blueprint, render_template, request
 from indexer.query import SORTS
 
 from . import privacy
-from .app import served_index
 from .documents import get_document
 from .pagination import MAX_RESULT_WINDOW
+from .served import served_index
 
 bp = Blueprint("pages", __name__)
 

@@ -3,7 +3,8 @@
 import pytest
 
 from indexer.manifest import ManifestError
-from search_api.app import ServedIndex, create_app
+from search_api.app import create_app
+from search_api.served import ServedIndex
 
 
 def test_index_dir_is_required():
