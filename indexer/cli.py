@@ -15,7 +15,7 @@ from pathlib import Path
 from .build import BuildConfig, BuildWriteError, build_index
 from .corpus import CorpusError, FieldMap, ingest_python_env, ingest_trees
 from .es_config import ElasticsearchConfig
-from .live import IndexSuperseded, SwitchError, switch
+from .live import SwitchError, switch
 from .manifest import ManifestError, read_manifest
 from .merge import merge_indexes
 from .optout import OptoutLedger, opt_out, rebuild_filter
@@ -23,6 +23,7 @@ from .query import Filters, QueryError, SORTS, parse_query
 from .store import Page, PageOutOfRange
 from .stores import BACKENDS, open_index
 from .store import StoreError
+from .superseded import IndexSuperseded
 
 # Errors that mean "your input is wrong", reported as one line and exit status 1.
 USER_ERRORS = (CorpusError, ManifestError, StoreError, BuildWriteError, QueryError, PageOutOfRange,

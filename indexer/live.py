@@ -2,7 +2,7 @@
 atomically to a rebuilt directory while the server answers (``starscope switch LINK NEW_DIR``).
 
 Owns the link (replaced by renaming a new link over it, which readers see as one step: the old
-target or the new, never neither) and the marker ``SUPERSEDED`` that a switch leaves in the
+target or the new, never neither); a switch leaves the marker of :mod:`indexer.superseded` in the
 directory it switched away from. Rebuilding while serving::
 
     starscope index SHARDS --out index-2 --optouts-from index   # the live opt-outs, skipped at ingest
@@ -18,57 +18,24 @@ Note:
     lacks (opt-outs made during the rebuild are carried out on the new store, requests are
     copied), marks the old directory superseded, replaces the link, and only then lets go. A
     writer that waited for a lock finds the marker and is refused with
-    :class:`IndexSuperseded`, which names the new directory, so it writes there instead.
+    :class:`indexer.superseded.IndexSuperseded`, which names the new directory, so it writes
+    there instead.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from datetime import datetime, timezone
 from pathlib import Path
 
 from .manifest import read_manifest
-
-MARKER = "SUPERSEDED"
+from .optout import OptoutLedger, carry_optouts
+from .optout_requests import OptoutRequests
+from .stores import open_index
+from .superseded import mark_superseded, unmark
 
 
 class SwitchError(RuntimeError):
     """The link cannot be switched to that directory (the message says why and what to do)."""
-
-
-class IndexSuperseded(RuntimeError):
-    """A write to an index directory that a switch has replaced; ``successor`` is where the
-    link now points."""
-
-    def __init__(self, index_dir: Path, successor: Path):
-        super().__init__(f"{index_dir} was replaced by {successor} (`starscope switch`); write to the "
-                         "served link or the new directory")
-        self.index_dir, self.successor = index_dir, successor
-
-
-def superseded_by(index_dir: str | Path) -> Path | None:
-    """The directory that replaced ``index_dir`` when a switch left it, else None."""
-    try:
-        return Path(json.loads((Path(index_dir) / MARKER).read_text())["by"])
-    except FileNotFoundError:
-        return None
-
-
-def check_current(index_dir: str | Path) -> None:
-    """Raise :class:`IndexSuperseded` when a switch has left ``index_dir`` (call it under the
-    lock of the log about to be written, so no switch slips in between)."""
-    successor = superseded_by(index_dir)
-    if successor is not None:
-        raise IndexSuperseded(Path(index_dir), successor)
-
-
-def _mark_superseded(index_dir: Path, successor: Path) -> None:
-    tmp = index_dir / f".{MARKER}.tmp"
-    tmp.write_text(json.dumps({"by": str(successor),
-                               "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}))
-    os.replace(tmp, index_dir / MARKER)
-    _fsync_dir(index_dir)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -103,10 +70,6 @@ def switch(link: str | Path, new_dir: str | Path, *, es=None, who: str = "starsc
             its Elasticsearch index.
         indexer.manifest.ManifestError: ``new_dir`` is not a finished index.
     """
-    from .optout import OptoutLedger, carry_optouts
-    from .optout_requests import OptoutRequests
-    from .stores import open_index
-
     link, new = Path(link), Path(new_dir).resolve()
     if link.exists() and not link.is_symlink():
         raise SwitchError(f"{link} is a directory, not a link. Serve a link to it, once: "
@@ -118,12 +81,12 @@ def switch(link: str | Path, new_dir: str | Path, *, es=None, who: str = "starsc
         _replace_link(link, new)
     else:
         with OptoutLedger(old).locked(), OptoutRequests(old).locked():
-            (new / MARKER).unlink(missing_ok=True)  # switching back to a directory left earlier
+            unmark(new)  # switching back to a directory left earlier
             carried = carry_optouts(old, new, open_index(new, es=es), who=who)
             copied = OptoutRequests(new).carry(OptoutRequests(old))
             # Marked before the link moves: a crash in between leaves writers refused (and told
             # to rerun the switch), never writing where no one will look.
-            _mark_superseded(old, new)
+            mark_superseded(old, new)
             _replace_link(link, new)
     return {"link": str(link), "from": None if old is None else str(old), "to": str(new),
             "optouts_carried": [e["seq"] for e in carried], "requests_carried": copied}

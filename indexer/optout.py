@@ -47,7 +47,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from . import jsonl_log
-from .live import check_current
+from .superseded import check_current
 
 FORMAT = "starscope-optout-ledger"
 VERSION = 1
@@ -226,7 +226,7 @@ def opt_out(index_dir: str | Path, store, *, repo: str | None = None, owner: str
 
     Raises:
         ValueError: not exactly one of ``repo`` and ``owner``, a name no index holds, or no reason.
-        indexer.live.IndexSuperseded: a switch replaced ``index_dir``; nothing was removed.
+        indexer.superseded.IndexSuperseded: a switch replaced ``index_dir``; nothing was removed.
     """
     from membership.chunks import ChunkConfig, distinct, document_chunk_hashes
 

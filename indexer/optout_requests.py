@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import ContextManager
 
 from . import jsonl_log
-from .live import check_current
+from .superseded import check_current
 from .optout import check_name
 
 FORMAT = "starscope-optout-requests"
@@ -81,7 +81,7 @@ class OptoutRequests:
 
         Raises:
             OptoutRequestError: a field is missing, malformed or too long.
-            indexer.live.IndexSuperseded: a switch replaced this index directory.
+            indexer.superseded.IndexSuperseded: a switch replaced this index directory.
             OSError: the index directory cannot be written.
         """
         fields = validate(repo=repo, owner=owner, contact=contact, reason=reason)

@@ -12,9 +12,9 @@ from typing import Callable
 
 from flask import Blueprint, current_app, g, request
 
-from indexer.live import IndexSuperseded
 from indexer.optout import opt_out
 from indexer.optout_requests import OptoutRequestError, OptoutRequests, validate
+from indexer.superseded import IndexSuperseded
 
 from . import models
 from .errors import ApiError

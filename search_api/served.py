@@ -151,6 +151,6 @@ def served_index() -> ServedIndex:
 
 def follow_switch() -> ServedIndex:
     """The served index after a switch this request's index lost to (see
-    :class:`indexer.live.IndexSuperseded`); the request answers from it from now on."""
+    :class:`indexer.superseded.IndexSuperseded`); the request answers from it from now on."""
     served = g.served_index = current_app.extensions[EXTENSION].follow_now()
     return served

@@ -8,12 +8,13 @@ import pytest
 
 from indexer.build import build_index
 from indexer.cli import main as indexer_main
-from indexer.live import IndexSuperseded, SwitchError, superseded_by, switch
+from indexer.live import SwitchError, switch
 from indexer.manifest import ManifestError
 from indexer.optout import OptoutLedger, opt_out
 from indexer.optout_requests import OptoutRequests
 from indexer.query import parse_query
 from indexer.stores import open_index
+from indexer.superseded import IndexSuperseded, superseded_by
 from membership.attribution import MembershipIndex
 
 from ..backends import BACKENDS, build_config, cli_store_args
