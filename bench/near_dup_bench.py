@@ -452,7 +452,8 @@ def worker_ours(index_dir: Path, queries_path: Path, out_path: Path) -> None:
     ``near_duplicates`` timings (and of its signing part alone)."""
     from membership.attribution import MembershipIndex
 
-    from membership.minhash import MinHashConfig, MinHasher, abstract_tokens
+    from membership.lexers import abstract_tokens
+    from membership.minhash import MinHashConfig, MinHasher
 
     queries = json.loads(queries_path.read_text())
     # Load the lexers the queries need first: code, not index (the LSH process measures none).

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable
 
+from membership.minhash import MinHashConfig
 from membership.sketch import ChunkLog, build_bloom
 
 from .corpus import FieldMap, iter_documents, list_shards
@@ -66,14 +67,9 @@ class BuildConfig:
             raise ValueError(f"bloom_fpr is a probability between 0 and 1 (0.001 = 0.1%), got {self.bloom_fpr}")
 
 
-    def minhash_config(self):
-        """The MinHash config a new store gets (``bigcode``: datasketch's legacy scheme, seed 42
-        and BigCode's tokens, empty strings included: its deduplication signatures bit for bit)."""
-        from membership.minhash import MinHashConfig
-
-        if self.minhash == "bigcode":
-            return MinHashConfig(scheme="legacy", seed=42, empty_tokens=True)
-        return MinHashConfig()
+    def minhash_config(self) -> MinHashConfig:
+        """The MinHash config a new store gets (``bigcode``: :meth:`MinHashConfig.bigcode`)."""
+        return MinHashConfig.bigcode() if self.minhash == "bigcode" else MinHashConfig()
 
 
 class Progress:

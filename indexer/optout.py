@@ -46,6 +46,9 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from membership.chunks import ChunkConfig, distinct, document_chunk_hashes
+from membership.sketch import ChunkLog, build_bloom, read_meta
+
 from . import jsonl_log
 from .superseded import check_current
 
@@ -228,8 +231,6 @@ def opt_out(index_dir: str | Path, store, *, repo: str | None = None, owner: str
         ValueError: not exactly one of ``repo`` and ``owner``, a name no index holds, or no reason.
         indexer.superseded.IndexSuperseded: a switch replaced ``index_dir``; nothing was removed.
     """
-    from membership.chunks import ChunkConfig, distinct, document_chunk_hashes
-
     if bool(repo) == bool(owner):
         raise ValueError("give exactly one of repo or owner")
     field, name = ("repo", repo) if repo else ("owner", owner)
@@ -284,9 +285,6 @@ def carry_optouts(src_dir: str | Path, dst_dir: str | Path, dst_store, *, who: s
 def rebuild_filter(index_dir: str | Path, store) -> dict:
     """Drop the removed contents' chunks (those no remaining content holds) from the chunk logs
     and rebuild the Bloom filter from them; returns the new ``sketch.json`` plus ``dropped``."""
-    from membership.chunks import ChunkConfig, document_chunk_hashes
-    from membership.sketch import ChunkLog, build_bloom, read_meta
-
     t0 = time.perf_counter()
     ledger = OptoutLedger(index_dir)
     seq = ledger.last_seq()

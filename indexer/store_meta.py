@@ -11,14 +11,13 @@ another sketch than the stored one.
 from __future__ import annotations
 
 from membership.chunks import ChunkConfig
+from membership.minhash import MinHashConfig
 
 from .store import StoreFormatError
 
 
 def sketch_meta(sketch: bool = True, minhash=None) -> dict:
     """The sketch part of a new store's meta (``minhash``: default config if None)."""
-    from membership.minhash import MinHashConfig
-
     minhash = (minhash or MinHashConfig()) if sketch else None
     return {"chunks": ChunkConfig().to_json() if sketch else None,
             "minhash": minhash.to_json() if minhash else None}
@@ -41,8 +40,6 @@ def check_meta(meta: dict, fixed: dict, where: str) -> dict:
                                f"version: {diff}); full stored format: {meta}. Rebuild the index "
                                "with `starscope index`.")
     if meta["minhash"]:
-        from membership.minhash import MinHashConfig
-
         try:
             MinHashConfig.from_json(meta["minhash"])
         except (TypeError, ValueError) as e:
@@ -67,8 +64,6 @@ def check_resume(meta: dict, wanted: dict, where: str, *, sketch: bool) -> None:
 
 def sketch_configs(meta: dict):
     """The (ChunkConfig | None, MinHashConfig | None) a store's meta records."""
-    from membership.minhash import MinHashConfig
-
     chunks = ChunkConfig.from_json(meta["chunks"]) if meta["chunks"] else None
     minhash = MinHashConfig.from_json(meta["minhash"]) if meta["minhash"] else None
     return chunks, minhash

@@ -1,14 +1,17 @@
 """Syntax classes for showing a stored file: pygments' tokens as ``[start, end, class]`` ranges.
 
-The lexer is the one MinHash signing picks (the document's language, else its file name); the
-classes are a small fixed set that the browser's stylesheet colours, so no pygments CSS ships.
-Offsets count code points of the content (Python string indices), like every other range the
-API returns. Plain text, unknown languages and files over ``MAX_CHARS`` get no tokens.
+The lexer is the one MinHash signing picks (:func:`membership.lexers.lexer_for`: the document's
+language, else its file name); the classes are a small fixed set that the browser's stylesheet
+colours, so no pygments CSS ships. Offsets count code points of the content (Python string
+indices), like every other range the API returns. Plain text, unknown languages and files over
+``MAX_CHARS`` get no tokens.
 """
 
 from __future__ import annotations
 
 import functools
+
+from membership.lexers import lexer_for
 
 MAX_CHARS = 1_000_000  # larger files are shown plain: lexing them would hold up the page
 CLASSES = ("c", "s", "m", "k", "nf", "nc", "nb", "nd", "nt", "na", "o")
@@ -31,8 +34,6 @@ def token_ranges(content: str, *, lang: str | None, path: str | None,
                  max_chars: int = MAX_CHARS) -> tuple[str | None, list[list]]:
     """``(lexer name, [[start, end, class], ...])``, sorted and disjoint; adjacent tokens of one
     class are merged and whitespace is left out. ``(None, [])`` when there is nothing to colour."""
-    from membership.minhash import lexer_for
-
     if not content or len(content) > max_chars:
         return None, []
     lexer = lexer_for(lang, path)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .attribution import AttributionConfig, AttributionInputError, MembershipIndex
 from .contamination import check_contamination, load_humaneval
+from .languages import language_for
 
 
 def _open(args) -> MembershipIndex:
@@ -260,8 +261,6 @@ def cmd_contamination(args) -> int:
 
 
 def cmd_near_dups(args) -> int:
-    from indexer.corpus.languages import language_for
-
     args.text_file, args.stdin = (None, "-") if args.file == "-" else (args.file, None)
     text = _read_text(args)
     lang = args.lang or (language_for(args.file) if args.file != "-" else None) or None

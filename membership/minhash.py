@@ -10,7 +10,7 @@ Two token streams are signed:
 * plain (:func:`tokens`): BigCode's ``re.split(r"[^A-Za-z_0-9]", text)``, empty strings
   dropped (BigCode's script kept them: see :attr:`MinHashConfig.empty_tokens`). Survives
   reformatting and comment edits that leave the words alone.
-* abstracted (:func:`abstract_tokens`): the pygments token stream with identifiers as ``ID``,
+* abstracted (:func:`membership.lexers.abstract_tokens`): the pygments token stream with identifiers as ``ID``,
   string literals as ``STR``, numbers as ``NUM``, comments and whitespace gone. Survives
   consistent renaming: ``def add(a, b): return a + b`` and ``def plus(x, y): return x + y``
   give the same stream.
@@ -38,7 +38,7 @@ Note:
     time and memory. Its signature is that of its prefix; every caller, build and query alike,
     truncates the same way. The abstracted stream is bounded much tighter, to its first
     ``abstract_max_tokens`` (4,096, roughly the first 20 KB of code), because pygments lexes
-    only ~1 MB/s; data and prose languages (:data:`NOT_ABSTRACTED`) get no abstracted signature.
+    only ~1 MB/s; data and prose languages (:data:`membership.lexers.NOT_ABSTRACTED`) get no abstracted signature.
 
 Note:
     With ``b`` bands of ``r`` rows, two sets of Jaccard similarity ``s`` share at least one band
@@ -54,17 +54,17 @@ import hashlib
 import multiprocessing
 import os
 import re
-import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, fields
-from itertools import islice
 from typing import Iterable, Sequence
 
 import numpy as np
 import xxhash
+
+from .lexers import abstract_tokens, abstractable
 
 FORMAT_VERSION = 1
 SCHEMES = ("affine32", "affine64", "legacy")
@@ -110,7 +110,7 @@ class MinHashConfig:
 
     ``empty_tokens`` keeps the empty strings that ``re.split`` leaves between adjacent
     separators. BigCode's script kept them (``NON_ALPHA.split(content)`` with no filter), so
-    only ``MinHashConfig(scheme="legacy", seed=42, empty_tokens=True)`` reproduces the
+    only :meth:`bigcode` (``scheme="legacy", seed=42, empty_tokens=True``) reproduces the
     signatures of BigCode's near-deduplication bit for bit; the default drops them, as
     :func:`tokens` does, so that ``a = b`` and ``a=b`` shingle alike.
     """
@@ -169,6 +169,12 @@ class MinHashConfig:
         if self.bands * self.rows > self.num_perm:
             raise ValueError(f"bands × rows = {self.bands * self.rows} exceeds num_perm={self.num_perm}: "
                              f"lower bands or rows, or raise num_perm to at least {self.bands * self.rows}")
+
+    @classmethod
+    def bigcode(cls) -> "MinHashConfig":
+        """BigCode's near-deduplication signatures of The Stack, bit for bit: datasketch's legacy
+        scheme, seed 42, BigCode's tokens with their empty strings."""
+        return cls(scheme="legacy", seed=42, empty_tokens=True)
 
     @property
     def dtype(self) -> np.dtype:
@@ -242,170 +248,6 @@ def _byte_shingles(toks: list[bytes], k: int) -> set[bytes]:
     if len(toks) < k:
         return set()
     return set(map(b" ".join, zip(*(toks[i:] for i in range(k)))))
-
-
-# Pygments names that differ from ours (The Stack's, see indexer.corpus.languages).
-_PYGMENTS_ALIASES = {
-    "assembly": "nasm", "batchfile": "batch", "c-sharp": "csharp", "f-sharp": "fsharp",
-    "protocol-buffer": "protobuf", "vim-script": "vim", "jupyter-notebook": "json", "svelte": "html",
-}
-FALLBACK_LEXER = "fallback:generic"
-_GENERIC = re.compile(r"""
-      (?P<STR>"(?:[^"\\\n]|\\.)*"?|'(?:[^'\\\n]|\\.)*'?|`[^`]*`?)
-    | (?P<NUM>\d[\w.]*)
-    | (?P<ID>[^\W\d]\w*)
-    | (?P<P>[^\w\s])
-""", re.VERBOSE)
-_ID, _STR, _NUM, _DROP, _TEXT = range(5)
-
-
-@functools.lru_cache(maxsize=512)
-def _lexer_by_name(name: str):
-    """A pygments lexer for a language name, or None (unknown, or plain text)."""
-    from pygments.lexers import get_lexer_by_name
-
-    for alias in (name, _PYGMENTS_ALIASES.get(name)):
-        if not alias:
-            continue
-        try:
-            lexer = get_lexer_by_name(alias)
-        except Exception:  # ClassNotFound, or a broken plugin lexer: must not break signing
-            continue
-        return None if lexer.aliases[:1] == ["text"] else lexer
-    return None
-
-
-@functools.lru_cache(maxsize=2048)
-def _lexer_by_filename(name: str):
-    from pygments.lexers import get_lexer_for_filename
-
-    try:
-        lexer = get_lexer_for_filename(name)
-    except Exception:  # ClassNotFound, or a plugin's error
-        return None
-    return None if lexer.aliases[:1] == ["text"] else lexer
-
-
-def _lexer_for(lang: str | None, path: str | None):
-    """The lexer for a language (ours or pygments' name), else for the path's file name."""
-    # Lazily: the indexer.corpus package loads pyarrow, which plain signing never needs.
-    from indexer.corpus.languages import canonical_language, language_for
-
-    if lang:
-        lexer = _lexer_by_name(canonical_language(lang))
-        if lexer is not None:
-            return lexer
-    if path:
-        known = language_for(path)
-        lexer = _lexer_by_name(known) if known else None
-        if lexer is None:
-            # Keyed by extension, not file name: a corpus has few of those and many names.
-            name = str(path).replace("\\", "/").rsplit("/", 1)[-1]
-            dot = name.rfind(".")
-            lexer = _lexer_by_filename(("x" + name[dot:]) if dot > 0 else name)
-        return lexer
-    return None
-
-
-lexer_for = _lexer_for  # also picks the lexer that colours a file on the document page (indexer.syntax)
-
-
-@functools.lru_cache(maxsize=1024)
-def _action(ttype) -> int:
-    from pygments.token import Comment, Literal, Name, Number, String, Whitespace
-
-    if ttype in Name:
-        return _ID
-    if ttype in String or ttype in Comment.PreprocFile:  # #include <stdio.h>: a file name literal
-        return _STR
-    if ttype in Number:
-        return _NUM
-    if ttype in Comment.Preproc:  # preprocessor lines are code, not comments
-        return _TEXT
-    if ttype in Comment or ttype in Whitespace:
-        return _DROP
-    if ttype in Literal:
-        return _TEXT
-    return _TEXT  # keywords, operators, punctuation, errors, plain text: their own words
-
-
-def _lexed(lexer, text: str, max_tokens: int) -> list[str]:
-    out: list[str] = []
-    in_string = False  # a literal lexes as several pieces (quote, body, escapes): one STR
-    text = text.replace("\r\n", "\n").replace("\r", "\n")  # as pygments' get_tokens does
-    for _, ttype, value in lexer.get_tokens_unprocessed(text):
-        action = _action(ttype)
-        if action == _DROP or not value:
-            continue
-        if action == _ID and not value.strip("."):
-            action = _TEXT  # `a .b` lexes its dot as a Name (Namespace): punctuation, as in `a.b`
-        if action == _STR:
-            if not in_string:
-                out.append("STR")
-                in_string = True
-        elif action == _TEXT:
-            words = value.split()
-            if not words:
-                continue  # whitespace lexed as plain text
-            out.extend(words)
-            in_string = False
-        else:
-            out.append("ID" if action == _ID else "NUM")
-            in_string = False
-        if len(out) >= max_tokens:
-            return out[:max_tokens]
-    return out
-
-
-def _generic(text: str, max_tokens: int) -> list[str]:
-    out = []
-    for m in islice(_GENERIC.finditer(text), max_tokens):
-        kind = m.lastgroup
-        out.append(m.group() if kind == "P" else kind)
-    return out
-
-
-# Data and prose: an identifier-abstracted stream says nothing about them (and lexing is slow).
-NOT_ABSTRACTED = frozenset({"markdown", "text", "json", "yaml", "toml", "xml", "ini", "csv",
-                            "restructuredtext", "html", "css", "batchfile", "makefile", "cmake"})
-
-
-def abstractable(lang: str | None) -> bool:
-    """Whether documents of ``lang`` get an abstracted signature (code, or an unknown language
-    given by the caller; not data or prose)."""
-    return (lang or "").lower() not in NOT_ABSTRACTED
-
-
-def abstract_tokens(text: str, *, lang: str | None = None, path: str | None = None,
-                    max_tokens: int | None = None) -> tuple[list[str], str]:
-    """The token stream with identifiers as ``ID``, string literals as ``STR``, numbers as
-    ``NUM``, comments and whitespace dropped, keywords, operators and punctuation as their text;
-    and the name of the lexer that produced it.
-
-    The lexer comes from ``lang`` (``"python"``, ``"c++"``, ``"c-sharp"``: The Stack's names, or
-    pygments'), else from the file name in ``path``, else it is ``"fallback:generic"``: a regex
-    that knows strings, numbers, words and punctuation but no keywords and no comments (every
-    word is an ``ID``). A string literal lexed as several pieces (quotes, body, escapes) is one
-    ``STR``. ``max_tokens`` stops lexing early and returns exactly the first ``max_tokens``
-    tokens of the full stream.
-
-    Note:
-        Never raises on text: a lexer that fails falls back to the generic one. Pygments is
-        the slow part of abstracted signing (see :meth:`MinHasher.sign_texts`).
-    """
-    limit = max_tokens if max_tokens is not None else sys.maxsize
-    if limit < 1:
-        return [], FALLBACK_LEXER
-    try:
-        lexer = _lexer_for(lang, path)
-    except Exception:
-        lexer = None
-    if lexer is not None:
-        try:
-            return _lexed(lexer, text, limit), lexer.aliases[0] if lexer.aliases else lexer.name
-        except Exception:
-            pass
-    return _generic(text, limit), FALLBACK_LEXER
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,7 +30,8 @@ import numpy as np
 from indexer.store import Store, StoredDocument
 
 from .licenses import overall_family
-from .minhash import MinHashConfig, MinHasher, abstract_tokens, jaccard, tokens
+from .lexers import abstract_tokens
+from .minhash import MinHashConfig, MinHasher, jaccard, tokens
 
 PLAIN, ABSTRACTED = "plain", "abstracted"
 

@@ -15,7 +15,6 @@ parquet shards, so every corpus is read by the same reader.
 from indexer.corpus.errors import CorpusError
 from indexer.corpus.fields import KNOWN_FIELD_NAMES, FieldMap
 from indexer.corpus.ingest import ingest_python_env, ingest_trees
-from indexer.corpus.languages import language_for
 from indexer.corpus.licenses import (detect_license_file, licenses_from_expression,
                                      normalize_license)
 from indexer.corpus.shards import SUPPORTED_SUFFIXES, iter_documents, list_shards
@@ -29,7 +28,6 @@ __all__ = [
     "ingest_python_env",
     "ingest_trees",
     "iter_documents",
-    "language_for",
     "licenses_from_expression",
     "list_shards",
     "normalize_license",

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields as dataclass_fields
 
-from indexer.corpus.languages import canonical_language, language_for
 from indexer.corpus.licenses import licenses_from_expression, licenses_from_values
 from indexer.document import UNKNOWN_LICENSE
+from membership.languages import canonical_language, language_for
 
 KNOWN_FIELD_NAMES: dict[str, tuple[str, ...]] = {
     "repo": ("max_stars_repo_name", "max_issues_repo_name", "max_forks_repo_name", "repo_name",

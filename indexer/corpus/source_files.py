@@ -11,7 +11,7 @@ import collections
 import re
 from pathlib import Path
 
-from indexer.corpus.languages import language_for
+from membership.languages import language_for
 
 TREE_PRUNED_DIRS = frozenset({
     ".git", ".hg", ".svn", ".tox", ".nox", ".venv", "venv", ".mypy_cache", ".pytest_cache",

@@ -12,8 +12,9 @@ import xxhash
 from datasketch import MinHash, MinHashLSH
 
 from membership import minhash
-from membership.minhash import (MinHashConfig, MinHasher, abstract_tokens, close_worker_pools,
-                                collision_probability, jaccard, shingle_set, tokens)
+from membership.lexers import abstract_tokens
+from membership.minhash import (MinHashConfig, MinHasher, close_worker_pools, collision_probability, jaccard,
+                                shingle_set, tokens)
 
 from ..indexer.conftest import real_documents, real_python_files
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from indexer.corpus.languages import LANGUAGES, canonical_language, language_for
+from membership.languages import LANGUAGES, canonical_language, language_for
 
 
 @pytest.mark.parametrize(("path", "language"), [
