@@ -45,17 +45,17 @@ from . import analysis
 from .document import Document
 from .query import Filters, Keyword, SearchQuery, literal_terms
 from .snippets import line_snippets, match_ranges, verified_occurrences
-from .store import (Hit, Page, PageOutOfRange, SearchResult, Source, StoredDocument,
+from .search_plan import (CAMEL_SCORE, CHUNK_KEY_BITS, RANKED_TERMS, TERM_FIELDS, VERIFIED_CACHE_SIZE,
+                          chunk_key, chunk_keys)
+from .store import (STORE_DIR, Hit, Page, PageOutOfRange, SearchResult, Source, StoredDocument,
                     StoreFormatError, StoreStats, StoreUnavailable, StoreWriteError,
                     group_documents)
 from .sketching import SketchingSession
 from .store_meta import check_meta, check_resume, sketch_configs, sketch_meta
-from .tantivy_store import CAMEL_SCORE, CHUNK_KEY_BITS, RANKED_TERMS, STORE_DIR, TERM_FIELDS
 
 FORMAT_VERSION = 1
 POINTER_FILE = "elasticsearch.json"
 SCAN_BATCH = 1_000
-VERIFIED_CACHE_SIZE = 32
 TERMS_PER_QUERY = 50_000
 # Per request of term_doc_counts (one filters aggregation; the server allows 65,536 buckets).
 COUNT_BATCH = 1_024
@@ -204,12 +204,7 @@ def _mapping(meta: dict) -> dict:
 
 def _term_value(field: str, term: str) -> str:
     """The keyword a term field indexes: a chunk hash's key (its high bits, 8 hex digits)."""
-    if field == "chunk":
-        try:
-            return f"{int(term, 16) >> (64 - CHUNK_KEY_BITS):08x}"
-        except ValueError:
-            raise ValueError(f"chunk terms are 16 hex digits, got {term!r}") from None
-    return term
+    return f"{chunk_key(term):08x}" if field == "chunk" else term
 
 
 def _term_query(field: str, value: str) -> dict:
@@ -397,7 +392,7 @@ class ElasticsearchStore:
         camel_terms = set(camel.split())
         if dropped:
             camel_terms.add(analysis.LONG_WORD_MARK)
-        keys = (chunks >> np.uint64(64 - CHUNK_KEY_BITS)).tolist()
+        keys = chunk_keys(chunks).tolist()
         bands = []
         doc = {"sha": rec.sha, "content": rec.content, "words": words, "camel": sorted(camel_terms),
                "chunk": sorted({f"{k:08x}" for k in keys})}

@@ -25,6 +25,8 @@ from .query import SearchQuery
 from .snippets import Snippet
 
 MAX_PAGE_SIZE = 100
+# Every store keeps its files (or, for a server's index, the file naming it) in <index>/store/.
+STORE_DIR = "store"
 
 
 class StoreError(RuntimeError):

@@ -25,27 +25,15 @@ from . import analysis
 from .document import Document
 from .query import Filters, Keyword, SearchQuery, literal_terms
 from .snippets import line_snippets, match_ranges, verified_occurrences
-from .store import (Hit, Page, PageOutOfRange, SearchResult, Source, StoredDocument,
+from .search_plan import (CAMEL_SCORE, CHUNK_KEY_BITS, RANKED_TERMS, TERM_FIELDS, VERIFIED_CACHE_SIZE,
+                          chunk_key, chunk_keys)
+from .store import (STORE_DIR, Hit, Page, PageOutOfRange, SearchResult, Source, StoredDocument,
                     StoreFormatError, StoreStats, group_documents)
 from .sketching import SketchingSession
 from .store_meta import check_meta, check_resume, sketch_configs, sketch_meta
 
 FORMAT_VERSION = 3
-STORE_DIR = "store"
 META_FILE = "starscope-store.json"
-# Exact-match term fields; values are lowercased except the hash-like ``sha``/``chunk``/``band``.
-# Verified rankings of literal queries kept per store; each is a list of (rank, count, address).
-VERIFIED_CACHE_SIZE = 32
-# A chunk hash is indexed by its high 32 bits: half the size of whole 64-bit terms. The store
-# only proposes candidates, which attribution verifies, so a rare key collision (about one
-# lookup in 1,300 for 3.3M chunks) costs a verification, never a wrong answer.
-CHUNK_KEY_BITS = 32
-# Up to this many terms, docs_with_terms ranks by BM25 (more and rarer terms first); beyond,
-# one unranked term-set query.
-RANKED_TERMS = 1024
-# The score of a match through a camel word alone (BM25 of a whole-word match is typically 2-15).
-CAMEL_SCORE = 1.0
-TERM_FIELDS = ("sha", "repo", "owner", "path", "license", "lang", "chunk", "band")
 
 
 @dataclass(frozen=True)
@@ -63,12 +51,7 @@ class TantivyConfig:
 
 def _term_value(field: str, term: str):
     """The value a term field indexes: a chunk hash's key (its high bits), else the text."""
-    if field == "chunk":
-        try:
-            return int(term, 16) >> (64 - CHUNK_KEY_BITS)
-        except ValueError:
-            raise ValueError(f"chunk terms are 16 hex digits, got {term!r}") from None
-    return term
+    return chunk_key(term) if field == "chunk" else term
 
 
 def _schema():
@@ -205,7 +188,7 @@ class TantivyStore:
         d.add_text("sha", rec.sha)
         d.add_text("content", rec.content)
         d.add_text("camel", camel)
-        for key in (chunks >> np.uint64(64 - CHUNK_KEY_BITS)).tolist():
+        for key in chunk_keys(chunks).tolist():
             d.add_unsigned("chunk", key)
         keys = []
         for name, kind, sig in (("sig_plain", "p", sigs[0]), ("sig_abstract", "a", sigs[1])):
