@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import os
 import re
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -44,10 +43,9 @@ from elasticsearch import BadRequestError, Elasticsearch, helpers
 from . import analysis
 from .document import Document
 from .query import Filters, Keyword, SearchQuery, literal_terms
-from .snippets import line_snippets, match_ranges, verified_occurrences
-from .search_plan import (CAMEL_SCORE, CHUNK_KEY_BITS, RANKED_TERMS, TERM_FIELDS, VERIFIED_CACHE_SIZE,
-                          chunk_key, chunk_keys)
-from .store import (STORE_DIR, Hit, Page, PageOutOfRange, SearchResult, Source, StoredDocument,
+from .search_plan import (CAMEL_SCORE, CHUNK_KEY_BITS, RANKED_TERMS, TERM_FIELDS, SearchPlanner,
+                          Snapshot, chunk_key, chunk_keys)
+from .store import (STORE_DIR, Page, SearchResult, Source, StoredDocument,
                     StoreFormatError, StoreStats, StoreUnavailable, StoreWriteError,
                     group_documents)
 from .sketching import SketchingSession
@@ -252,10 +250,9 @@ class ElasticsearchStore:
         self._meta = meta
         self.chunks, self.minhash = sketch_configs(meta)
         self._minhasher = None
-        self._verified_cache: OrderedDict = OrderedDict()
-        self._vocab_cache: tuple = (None, None)
         self._view: tuple = (None, 0.0)
-        self._cache_lock = threading.Lock()
+        self._view_lock = threading.Lock()
+        self.planner = SearchPlanner(ElasticsearchSearch(self))
         self._server_deletes = True  # until the server says it has no _delete_by_query
 
     @property
@@ -373,10 +370,9 @@ class ElasticsearchStore:
 
     def _changed(self) -> None:
         """This process wrote: forget what was cached about the index."""
-        with self._cache_lock:
+        with self._view_lock:
             self._view = (None, 0.0)
-            self._verified_cache.clear()
-            self._vocab_cache = (None, None)
+        self.planner.forget()
 
     def _hasher(self):
         if self.minhash is not None and self._minhasher is None:
@@ -533,44 +529,22 @@ class ElasticsearchStore:
         """An id of what searches currently see: it changes when a refresh makes writes
         visible (asked at most once per VIEW_CHECK_SECONDS)."""
         now = time.monotonic()
-        with self._cache_lock:
+        with self._view_lock:
             view, at = self._view
             if view is not None and now - at < VIEW_CHECK_SECONDS:
                 return view
         with _reaching(self.url, "reading index statistics"):
             st = self._es.indices.stats(index=self.name, metric="refresh,docs")["_all"]["primaries"]
         view = (st["refresh"]["external_total"], st["docs"]["count"], st["docs"]["deleted"])
-        with self._cache_lock:
+        with self._view_lock:
             self._view = (view, now)
         return view
 
     def warm(self) -> None:
-        self._vocabulary(self._view_id())
+        self.planner.warm()
 
     def drop_cached_rankings(self) -> None:
-        with self._cache_lock:
-            self._verified_cache.clear()
-
-    def _vocabulary(self, view) -> analysis.CamelVocabulary:
-        with self._cache_lock:
-            if self._vocab_cache[0] == view:
-                return self._vocab_cache[1]
-        terms, after = [], None
-        while True:
-            comp = {"size": 10_000, "sources": [{"t": {"terms": {"field": "camel"}}}]}
-            if after:
-                comp["after"] = after
-            resp = self._search("reading the camel vocabulary", size=0, track_total_hits=False,
-                                aggs={"c": {"composite": comp}})
-            agg = resp["aggregations"]["c"]
-            terms += [b["key"]["t"] for b in agg["buckets"]]
-            after = agg.get("after_key")
-            if not agg["buckets"] or not after:
-                break
-        vocab = analysis.CamelVocabulary(terms)
-        with self._cache_lock:
-            self._vocab_cache = (view, vocab)
-        return vocab
+        self.planner.drop_cached_rankings()
 
     # -- search --------------------------------------------------------------------------
     @staticmethod
@@ -614,8 +588,7 @@ class ElasticsearchStore:
             qs.append(_term_query(field, filters.repo.lower().strip("/")))
         return qs
 
-    def _query(self, query: SearchQuery, view) -> dict:
-        vocabulary = self._vocabulary(view) if query.keywords else None
+    def _query(self, query: SearchQuery, vocabulary: analysis.CamelVocabulary | None) -> dict:
         must = [self._keyword_query(k, vocabulary) for k in query.keywords]
         for literal in query.literals:
             must += self._literal_queries(literal)
@@ -660,77 +633,74 @@ class ElasticsearchStore:
                 pass
 
     def search(self, query: SearchQuery, *, page: Page = Page(), sort: str = "score") -> SearchResult:
-        """Run ``query``; totals are exact, and any page can be reached (past the server's
-        10,000-hit window through ``search_after``).
+        """Run ``query`` (see :meth:`indexer.search_plan.SearchPlanner.search`); any page can be
+        reached (past the server's 10,000-hit window through ``search_after``).
 
         Raises:
             PageOutOfRange: ``page`` lies past the last page of a non-empty result.
         """
-        view = self._view_id()
-        es_query = self._query(query, view)
-        order = "stars" if sort == "stars" else None
-        if not query.needs_verification:
-            found, total = self._page(es_query, order, page)
-            if query.verifies_keywords(total):
-                found, total = self._verified(es_query, query, order, page, view)
-        else:
-            found, total = self._verified(es_query, query, order, page, view)
-        if total and page.offset >= total:
-            raise PageOutOfRange(page, total, math.ceil(total / page.size))
-        hits = []
-        for score, rec, ranges in found:
-            ranges = ranges if ranges is not None else match_ranges(rec.content, query)
-            hits.append(Hit(document=rec, score=score, match_count=len(ranges),
-                            snippets=tuple(line_snippets(rec.content, ranges))))
-        return SearchResult(total=total, page=page, hits=tuple(hits), sort=sort)
+        return self.planner.search(query, page=page, sort=sort)
 
-    def _page(self, es_query: dict, order, page: Page):
-        sort = self._sort(order)
-        window = self.config.result_window
-        if page.offset + page.size <= window:
-            resp = self._search(query=es_query, sort=sort, from_=page.offset, size=page.size,
-                                track_total_hits=True, track_scores=True,
-                                source_includes=self._RECORD_FIELDS)
+
+class ElasticsearchSearch:
+    """The :class:`indexer.search_plan.SearchBackend` of an :class:`ElasticsearchStore`: a
+    snapshot is the server's current view (asked at most once per VIEW_CHECK_SECONDS), a
+    candidate's key its sha, and documents are read in real time."""
+
+    def __init__(self, store: ElasticsearchStore):
+        self._store = store
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(None, self._store._view_id())
+
+    def camel_terms(self, snap: Snapshot) -> list[str]:
+        terms, after = [], None
+        while True:
+            comp = {"size": 10_000, "sources": [{"t": {"terms": {"field": "camel"}}}]}
+            if after:
+                comp["after"] = after
+            resp = self._store._search("reading the camel vocabulary", size=0, track_total_hits=False,
+                                       aggs={"c": {"composite": comp}})
+            agg = resp["aggregations"]["c"]
+            terms += [b["key"]["t"] for b in agg["buckets"]]
+            after = agg.get("after_key")
+            if not agg["buckets"] or not after:
+                return terms
+
+    def translate(self, query: SearchQuery, vocabulary: analysis.CamelVocabulary | None) -> dict:
+        return self._store._query(query, vocabulary)
+
+    def page(self, snap: Snapshot, native: dict, order, offset: int, size: int):
+        """A page by score, or by stars when ``order`` is set; each hit's score is its BM25
+        score either way (``track_scores``; the tantivy store gives the stars there: a
+        divergence kept, deliberately for now, until one is chosen with a test)."""
+        store = self._store
+        sort = store._sort(order)
+        window = store.config.result_window
+        if offset + size <= window:
+            resp = store._search(query=native, sort=sort, from_=offset, size=size,
+                                 track_total_hits=True, track_scores=True,
+                                 source_includes=store._RECORD_FIELDS)
             total, hits = resp["hits"]["total"]["value"], resp["hits"]["hits"]
-        else:  # walk the sort values up to the page, then read it
-            total = self._search(query=es_query, size=0, track_total_hits=True)["hits"]["total"]["value"]
-            hits, seen = [], 0
-            for batch in self._scan(es_query, source=False, sort=sort, limit=page.offset + page.size,
-                                    batch=window):
-                hits += batch[max(0, page.offset - seen):]
-                seen += len(batch)
-            recs = self._get_many([h["_id"] for h in hits])
-            return [(float(h.get("_score") or 0.0), recs[h["_id"]], None) for h in hits
-                    if h["_id"] in recs], total
-        return [(float(h["_score"] or 0.0), self._record(h["_source"]), None) for h in hits], total
+            return total, [(float(h["_score"] or 0.0), store._record(h["_source"])) for h in hits]
+        # walk the sort values up to the page, then read it
+        total = store._search(query=native, size=0, track_total_hits=True)["hits"]["total"]["value"]
+        hits, seen = [], 0
+        for batch in store._scan(native, source=False, sort=sort, limit=offset + size, batch=window):
+            hits += batch[max(0, offset - seen):]
+            seen += len(batch)
+        recs = store._get_many([h["_id"] for h in hits])
+        return total, [(float(h.get("_score") or 0.0), recs[h["_id"]]) for h in hits if h["_id"] in recs]
 
-    def _verified(self, es_query: dict, query: SearchQuery, order, page: Page, view):
-        """Verify every candidate's content; rank by score (or stars), then occurrences. The
-        ranking is kept per (query, order, view), so paging verifies once."""
-        key = (query, order, view)
-        with self._cache_lock:
-            matches = self._verified_cache.get(key)
-            if matches is not None:
-                self._verified_cache.move_to_end(key)
-        if matches is None:
-            matches = []
-            for batch in self._scan(es_query, source=["content"], sort=self._sort(order)):
-                for h in batch:
-                    occurrences = verified_occurrences(h["_source"]["content"], query)
-                    if occurrences is not None:
-                        score = float(h.get("_score") or 0.0)
-                        rank = (score if query.keywords else float(occurrences)) if not order else float(h["sort"][0])
-                        matches.append((rank, occurrences, h["_id"]))
-            matches.sort(key=lambda m: (-m[0], -m[1]))
-            with self._cache_lock:
-                self._verified_cache[key] = matches
-                while len(self._verified_cache) > VERIFIED_CACHE_SIZE:
-                    self._verified_cache.popitem(last=False)
-        window = matches[page.offset:page.offset + page.size]
-        recs = self._get_many([m[2] for m in window])
-        found = [(rank, recs[sha], match_ranges(recs[sha].content, query))
-                 for rank, _, sha in window if sha in recs]
-        return found, len(matches)
+    def candidates(self, snap: Snapshot, native: dict, order):
+        for batch in self._store._scan(native, source=["content"], sort=self._store._sort(order)):
+            for h in batch:
+                score = float(h["sort"][0]) if order else float(h.get("_score") or 0.0)
+                yield score, h["_id"], h["_source"]["content"]
+
+    def fetch(self, snap: Snapshot, keys) -> list[StoredDocument | None]:
+        recs = self._store._get_many(keys)
+        return [recs.get(sha) for sha in keys]
 
 
 # How a queued write is made: create (fails if another writer created it first), index only

@@ -1,13 +1,26 @@
-"""How a search or a term lookup is planned, once for every store.
+"""How a search or a term lookup is planned and run, once for every store.
 
 What here is true of both stores (the tantivy directory and the Elasticsearch index): how a
 chunk hash becomes the key a store indexes, which fields take exact terms, how many terms a
-lookup ranks, and the score of a camel-word match.
+lookup ranks, the score of a camel-word match, and the :class:`SearchPlanner` that runs a
+search around a store's :class:`SearchBackend`: verification of literals on the stored content,
+the cache of verified rankings, the camel vocabulary, the hits and their snippets. A backend
+only translates a query into its own language and reads what the planner asks for.
 """
 
 from __future__ import annotations
 
+import math
+import threading
+from collections import OrderedDict
+from typing import Hashable, Iterable, NamedTuple, Protocol, Sequence
+
 import numpy as np
+
+from .analysis import CamelVocabulary
+from .query import SearchQuery
+from .snippets import line_snippets, match_ranges, verified_occurrences
+from .store import Hit, Page, PageOutOfRange, SearchResult, StoredDocument
 
 # A chunk hash is indexed by its high 32 bits: half the size of whole 64-bit terms. The store
 # only proposes candidates, which attribution verifies, so a rare key collision (about one
@@ -36,3 +49,159 @@ def chunk_key(term: str) -> int:
         return int(term, 16) >> (64 - CHUNK_KEY_BITS)
     except ValueError:
         raise ValueError(f"chunk terms are 16 hex digits, got {term!r}") from None
+
+
+class Snapshot(NamedTuple):
+    """What one search reads: the backend's ``reader`` (a tantivy searcher; None for a server,
+    which is asked afresh) and the ``version`` it sees, None when unknown (then nothing is
+    cached for it)."""
+
+    reader: object
+    version: Hashable | None
+
+
+class SearchBackend(Protocol):
+    """What a store gives the planner: snapshots, its camel words, its own query language, and
+    one translated query run three ways (a page, every candidate, documents by key)."""
+
+    def snapshot(self) -> Snapshot: ...
+
+    def camel_terms(self, snap: Snapshot) -> Iterable[str]:
+        """Every camel word the snapshot's documents hold."""
+
+    def translate(self, query: SearchQuery, vocabulary: CamelVocabulary | None) -> object:
+        """``query`` in the backend's query language (``vocabulary`` is None without keywords)."""
+
+    def page(self, snap: Snapshot, native, order: str | None, offset: int, size: int
+             ) -> tuple[int, list[tuple[float, StoredDocument]]]:
+        """The exact number of matches and the ``size`` of them from ``offset``, each with its
+        score, best first (by stars first when ``order`` is ``"stars"``)."""
+
+    def candidates(self, snap: Snapshot, native, order: str | None) -> Iterable[tuple[float, Hashable, str]]:
+        """Every match in :meth:`page`'s order, as (its sort value when ``order`` is set, else
+        its score; a key for :meth:`fetch`; its content)."""
+
+    def fetch(self, snap: Snapshot, keys: Sequence[Hashable]) -> list[StoredDocument | None]:
+        """The documents of ``keys`` (from :meth:`candidates`), None where one is gone."""
+
+
+def verified_ranking(candidates: Iterable[tuple[float, Hashable, str]], query: SearchQuery,
+                     order: str | None) -> list[tuple[float, int, Hashable]]:
+    """The candidates that truly match ``query`` (:func:`indexer.snippets.verified_occurrences`),
+    as (rank, occurrences, key), best first.
+
+    Note:
+        The rank is the sort value when there is an ``order``, else the score when the query
+        has keywords, else the literals' occurrences; ties go to more occurrences, then keep
+        the candidates' order (the sort is stable).
+    """
+    matches = []
+    for score, key, content in candidates:
+        occurrences = verified_occurrences(content, query)
+        if occurrences is not None:
+            rank = float(score) if query.keywords or order else float(occurrences)
+            matches.append((rank, occurrences, key))
+    matches.sort(key=lambda m: (-m[0], -m[1]))
+    return matches
+
+
+class SearchPlanner:
+    """One store's searches: what both stores do alike around their own query language.
+
+    It runs a query on one snapshot; verifies literal (and few redacted keyword) candidates on
+    their content, keeping each verified ranking in a small LRU keyed by (query, order, the
+    snapshot's version), so that paging verifies once; keeps the camel vocabulary of the
+    latest version; and makes the hits with their snippets. Thread-safe.
+    """
+
+    def __init__(self, backend: SearchBackend, *, cache_size: int = VERIFIED_CACHE_SIZE):
+        self._backend = backend
+        self._cache_size = cache_size
+        self._rankings: OrderedDict = OrderedDict()
+        self._vocab: tuple = (None, None)
+        self._lock = threading.Lock()
+
+    def search(self, query: SearchQuery, *, page: Page = Page(), sort: str = "score") -> SearchResult:
+        """Run ``query`` on one snapshot; totals are exact (literals are verified on every
+        candidate, so a literal query's total counts only true matches; so are the keywords of
+        a redacted query that few documents match, see :mod:`indexer.snippets`).
+
+        Raises:
+            PageOutOfRange: ``page`` lies past the last page of a non-empty result.
+        """
+        snap = self._backend.snapshot()
+        vocabulary = self._vocabulary(snap) if query.keywords else None
+        native = self._backend.translate(query, vocabulary)
+        order = "stars" if sort == "stars" else None
+        if not query.needs_verification:
+            total, page_hits = self._backend.page(snap, native, order, page.offset, page.size)
+            found = [(score, rec, None) for score, rec in page_hits]
+            if query.verifies_keywords(total):
+                found, total = self._verified(snap, native, query, page, order)
+        else:
+            found, total = self._verified(snap, native, query, page, order)
+        if total and page.offset >= total:
+            raise PageOutOfRange(page, total, math.ceil(total / page.size))
+        hits = []
+        for score, rec, ranges in found:
+            ranges = ranges if ranges is not None else match_ranges(rec.content, query)
+            hits.append(Hit(document=rec, score=score, match_count=len(ranges),
+                            snippets=tuple(line_snippets(rec.content, ranges))))
+        return SearchResult(total=total, page=page, hits=tuple(hits), sort=sort)
+
+    def _verified(self, snap: Snapshot, native, query: SearchQuery, page: Page, order: str | None):
+        """The page of the verified ranking (see :func:`verified_ranking`), and its length.
+
+        Note:
+            A page may hold fewer hits than its size while the total still counts them: a
+            document deleted since the ranking was made (a server's real-time read finds it
+            gone) is skipped.
+        """
+        key = (query, order, snap.version)
+        with self._lock:
+            matches = self._rankings.get(key) if snap.version is not None else None
+            if matches is not None:
+                self._rankings.move_to_end(key)
+        if matches is None:
+            matches = verified_ranking(self._backend.candidates(snap, native, order), query, order)
+            if snap.version is not None:
+                with self._lock:
+                    self._rankings[key] = matches
+                    while len(self._rankings) > self._cache_size:
+                        self._rankings.popitem(last=False)
+        window = matches[page.offset:page.offset + page.size]
+        recs = self._backend.fetch(snap, [m[2] for m in window])
+        found = [(rank, rec, match_ranges(rec.content, query))
+                 for (rank, _, _), rec in zip(window, recs) if rec is not None]
+        return found, len(matches)
+
+    def _vocabulary(self, snap: Snapshot) -> CamelVocabulary:
+        """The camel words of ``snap``, kept for its version."""
+        with self._lock:
+            if snap.version is not None and self._vocab[0] == snap.version:
+                return self._vocab[1]
+        vocab = CamelVocabulary(self._backend.camel_terms(snap))
+        if snap.version is not None:
+            with self._lock:
+                self._vocab = (snap.version, vocab)
+        return vocab
+
+    def warm(self) -> None:
+        """Build the camel vocabulary of the latest version (~0.5 s per 100k camel words)."""
+        self._vocabulary(self._backend.snapshot())
+
+    def cached_rankings(self) -> int:
+        """How many verified rankings are kept."""
+        with self._lock:
+            return len(self._rankings)
+
+    def drop_cached_rankings(self) -> None:
+        """Forget the verified rankings (benchmarks time cold queries)."""
+        with self._lock:
+            self._rankings.clear()
+
+    def forget(self) -> None:
+        """Forget the rankings and the vocabulary (the store wrote: its version may not say so)."""
+        with self._lock:
+            self._rankings.clear()
+            self._vocab = (None, None)

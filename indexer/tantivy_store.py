@@ -8,11 +8,9 @@ persist custom analyzers: they are registered again from :mod:`indexer.analysis`
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
-import threading
-from collections import Counter, OrderedDict
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +22,10 @@ import numpy as np
 from . import analysis
 from .document import Document
 from .query import Filters, Keyword, SearchQuery, literal_terms
-from .snippets import line_snippets, match_ranges, verified_occurrences
-from .search_plan import (CAMEL_SCORE, CHUNK_KEY_BITS, RANKED_TERMS, TERM_FIELDS, VERIFIED_CACHE_SIZE,
-                          chunk_key, chunk_keys)
-from .store import (STORE_DIR, Hit, Page, PageOutOfRange, SearchResult, Source, StoredDocument,
-                    StoreFormatError, StoreStats, group_documents)
+from .search_plan import (CAMEL_SCORE, CHUNK_KEY_BITS, RANKED_TERMS, TERM_FIELDS, SearchPlanner,
+                          Snapshot, chunk_key, chunk_keys)
+from .store import (STORE_DIR, Page, SearchResult, Source, StoredDocument, StoreFormatError,
+                    StoreStats, group_documents)
 from .sketching import SketchingSession
 from .store_meta import check_meta, check_resume, sketch_configs, sketch_meta
 
@@ -130,9 +127,7 @@ class TantivyStore:
         self._minhasher = None
         for name, analyzer in _analyzers().items():
             self._index.register_tokenizer(name, analyzer)
-        self._verified_cache: OrderedDict = OrderedDict()
-        self._vocab_cache: tuple = (None, None)
-        self._cache_lock = threading.Lock()
+        self.planner = SearchPlanner(TantivySearch(self))
 
     # -- artifact ------------------------------------------------------------------------
     def verify(self) -> dict:
@@ -221,21 +216,6 @@ class TantivyStore:
             # The directory was deleted under an open store (a server finishing requests on an
             # index it has just switched away from): the segments it has open stay readable.
         return self._index.searcher()
-
-    def _commit_id(self):
-        """Identity of the latest commit (tantivy rewrites ``meta.json`` atomically on each)."""
-        try:
-            st = os.stat(self.path / "meta.json")
-        except FileNotFoundError:
-            return None
-        return st.st_ino, st.st_mtime_ns, st.st_size
-
-    def _snapshot(self):
-        """A searcher and the commit it reads, or ``None`` for the commit when one landed while
-        the searcher was being opened (then nothing is cached for it)."""
-        before = self._commit_id()
-        searcher = self._searcher()
-        return searcher, (before if before == self._commit_id() else None)
 
     @staticmethod
     def _record(doc) -> StoredDocument:
@@ -381,26 +361,6 @@ class TantivyStore:
             return alternatives[0]
         return Query.boolean_query([(Occur.Should, q) for q in alternatives])
 
-    def drop_cached_rankings(self) -> None:
-        """Forget the verified rankings of literal queries (benchmarks time cold queries)."""
-        with self._cache_lock:
-            self._verified_cache.clear()
-
-    def warm(self) -> None:
-        """Build the camel-word vocabulary of the latest commit (~0.5 s per 100k camel words)."""
-        self._vocabulary(*self._snapshot())
-
-    def _vocabulary(self, searcher, commit) -> analysis.CamelVocabulary:
-        """The camel words of the snapshot ``searcher`` reads, kept for its commit."""
-        with self._cache_lock:
-            if commit is not None and self._vocab_cache[0] == commit:
-                return self._vocab_cache[1]
-        vocab = analysis.CamelVocabulary(t for t, _ in searcher.terms_with_prefix("camel", ""))
-        if commit is not None:
-            with self._cache_lock:
-                self._vocab_cache = (commit, vocab)
-        return vocab
-
     def _literal_queries(self, literal: str) -> list:
         from tantivy import Occur, Query
 
@@ -431,10 +391,9 @@ class TantivyStore:
             qs.append(Query.term_query(self._schema, field, filters.repo.lower().strip("/")))
         return qs
 
-    def _query(self, query: SearchQuery, searcher, commit):
+    def _query(self, query: SearchQuery, vocabulary: analysis.CamelVocabulary | None):
         from tantivy import Occur, Query
 
-        vocabulary = self._vocabulary(searcher, commit) if query.keywords else None
         must = [self._keyword_query(k, vocabulary) for k in query.keywords]
         for literal in query.literals:
             must += self._literal_queries(literal)
@@ -445,68 +404,67 @@ class TantivyStore:
         return clauses[0][1] if len(clauses) == 1 else Query.boolean_query(clauses)
 
     def search(self, query: SearchQuery, *, page: Page = Page(), sort: str = "score") -> SearchResult:
-        """Run ``query`` on one snapshot; totals are exact (literals are verified on every
-        candidate, so a literal query's total counts only true matches; so are the keywords of
-        a redacted query that few documents match, see :mod:`indexer.snippets`).
+        """Run ``query`` on one snapshot (see :meth:`indexer.search_plan.SearchPlanner.search`).
 
         Raises:
             PageOutOfRange: ``page`` lies past the last page of a non-empty result.
         """
-        searcher, commit = self._snapshot()
-        tq = self._query(query, searcher, commit)
-        order = "stars" if sort == "stars" else None
-        if not query.needs_verification:
-            res = searcher.search(tq, limit=page.size, offset=page.offset, count=True, order_by_field=order)
-            total = res.count
-            found = [(float(score), self._record(searcher.doc(addr)), None) for score, addr in res.hits]
-            if query.verifies_keywords(total):
-                found, total = self._verified(searcher, commit, tq, query, page, order)
-        else:
-            found, total = self._verified(searcher, commit, tq, query, page, order)
-        if total and page.offset >= total:
-            raise PageOutOfRange(page, total, math.ceil(total / page.size))
-        hits = []
-        for score, rec, ranges in found:
-            ranges = ranges if ranges is not None else match_ranges(rec.content, query)
-            hits.append(Hit(document=rec, score=score, match_count=len(ranges),
-                            snippets=tuple(line_snippets(rec.content, ranges))))
-        return SearchResult(total=total, page=page, hits=tuple(hits), sort=sort)
+        return self.planner.search(query, page=page, sort=sort)
 
-    def _verified(self, searcher, commit, tq, query: SearchQuery, page: Page, order):
-        """Verify every candidate's content; rank by score (or stars), then occurrences.
+    def warm(self) -> None:
+        """Build the camel-word vocabulary of the latest commit (~0.5 s per 100k camel words)."""
+        self.planner.warm()
 
-        The verified ranking of a (query, order, commit) is kept in a small LRU, so paging
-        through a large result verifies its candidates once, not once per page.
-        """
-        key = (query, order, commit)
-        with self._cache_lock:
-            matches = self._verified_cache.get(key) if commit is not None else None
-            if matches is not None:
-                self._verified_cache.move_to_end(key)
-        if matches is None:
-            matches = self._verify_all(searcher, tq, query, order)
-            if commit is not None:
-                with self._cache_lock:
-                    self._verified_cache[key] = matches
-                    while len(self._verified_cache) > VERIFIED_CACHE_SIZE:
-                        self._verified_cache.popitem(last=False)
-        found = []
-        for rank, _, addr in matches[page.offset:page.offset + page.size]:
-            rec = self._record(searcher.doc(addr))
-            found.append((rank, rec, match_ranges(rec.content, query)))
-        return found, len(matches)
+    def drop_cached_rankings(self) -> None:
+        """Forget the verified rankings of literal queries (benchmarks time cold queries)."""
+        self.planner.drop_cached_rankings()
 
-    def _verify_all(self, searcher, tq, query: SearchQuery, order) -> list:
-        n = max(searcher.num_docs, 1)
-        res = searcher.search(tq, limit=n, count=False, order_by_field=order)
-        matches = []
+
+class TantivySearch:
+    """The :class:`indexer.search_plan.SearchBackend` of a :class:`TantivyStore`: a snapshot is
+    one searcher, and a candidate's key its document address, valid on that searcher only (which
+    is why a ranking is kept per commit)."""
+
+    def __init__(self, store: TantivyStore):
+        self._store = store
+
+    def _commit_id(self):
+        """Identity of the latest commit (tantivy rewrites ``meta.json`` atomically on each)."""
+        try:
+            st = os.stat(self._store.path / "meta.json")
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
+    def snapshot(self) -> Snapshot:
+        """A searcher and the commit it reads, or ``None`` for the commit when one landed while
+        the searcher was being opened (then nothing is cached for it)."""
+        before = self._commit_id()
+        searcher = self._store._searcher()
+        return Snapshot(searcher, before if before == self._commit_id() else None)
+
+    def camel_terms(self, snap: Snapshot) -> Iterator[str]:
+        return (t for t, _ in snap.reader.terms_with_prefix("camel", ""))
+
+    def translate(self, query: SearchQuery, vocabulary: analysis.CamelVocabulary | None):
+        return self._store._query(query, vocabulary)
+
+    def page(self, snap: Snapshot, native, order, offset: int, size: int):
+        """A page by score, or by stars when ``order`` is set; then each hit's score is its
+        stars (the Elasticsearch store gives BM25 there: a divergence kept, deliberately for
+        now, until one is chosen with a test)."""
+        searcher = snap.reader
+        res = searcher.search(native, limit=size, offset=offset, count=True, order_by_field=order)
+        return res.count, [(float(score), self._store._record(searcher.doc(addr))) for score, addr in res.hits]
+
+    def candidates(self, snap: Snapshot, native, order):
+        searcher = snap.reader
+        res = searcher.search(native, limit=max(searcher.num_docs, 1), count=False, order_by_field=order)
         for score, addr in res.hits:
-            occurrences = verified_occurrences(searcher.doc(addr)["content"][0], query)
-            if occurrences is not None:
-                rank = float(score) if query.keywords or order else float(occurrences)
-                matches.append((rank, occurrences, addr))
-        matches.sort(key=lambda m: (-m[0], -m[1]))
-        return matches
+            yield float(score), addr, searcher.doc(addr)["content"][0]
+
+    def fetch(self, snap: Snapshot, keys) -> list[StoredDocument]:
+        return [self._store._record(snap.reader.doc(addr)) for addr in keys]
 
 
 _OS_ERROR = re.compile(r"\(os error (\d+)\)")
