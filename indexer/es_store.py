@@ -42,9 +42,9 @@ from elasticsearch import BadRequestError, Elasticsearch, helpers
 
 from . import analysis
 from .document import Document
-from .query import Filters, Keyword, SearchQuery, literal_terms
-from .search_plan import (CAMEL_SCORE, CHUNK_KEY_BITS, RANKED_TERMS, TERM_FIELDS, SearchPlanner,
-                          Snapshot, chunk_key, chunk_keys)
+from .query import SearchQuery
+from .search_plan import (CHUNK_KEY_BITS, AnyOf, ConstantTerms, Lookup, Node, Phrase, Plan, Regex,
+                          SearchPlanner, Snapshot, Term, chunk_keys, plan_lookup)
 from .store import (STORE_DIR, Page, SearchResult, Source, StoredDocument,
                     StoreFormatError, StoreStats, StoreUnavailable, StoreWriteError,
                     group_documents)
@@ -200,9 +200,9 @@ def _mapping(meta: dict) -> dict:
     }
 
 
-def _term_value(field: str, term: str) -> str:
-    """The keyword a term field indexes: a chunk hash's key (its high bits, 8 hex digits)."""
-    return f"{chunk_key(term):08x}" if field == "chunk" else term
+def _keyword(field: str, value) -> str:
+    """The keyword a term field indexes for a lookup's value: a chunk key as 8 hex digits."""
+    return f"{value:08x}" if field == "chunk" else value
 
 
 def _term_query(field: str, value: str) -> dict:
@@ -215,6 +215,36 @@ def _terms_filter(field: str, values: Sequence[str]) -> dict:
     groups = [{"terms": {field: list(values[i:i + TERMS_PER_QUERY])}}
               for i in range(0, len(values), TERMS_PER_QUERY)]
     return groups[0] if len(groups) == 1 else {"bool": {"should": groups, "minimum_should_match": 1}}
+
+
+def _node_query(node: Node) -> dict:
+    """One node of a :class:`indexer.search_plan.Plan` in the query DSL (its field names are the
+    mapping's)."""
+    if isinstance(node, Term):
+        return _term_query(node.field, node.value)
+    if isinstance(node, Phrase):
+        return {"match_phrase": {node.field: " ".join(node.words)}}
+    if isinstance(node, ConstantTerms):
+        return {"constant_score": {"filter": _terms_filter(node.field, node.values), "boost": node.score}}
+    if isinstance(node, Regex):
+        return {"regexp": {node.field: {"value": node.pattern, "flags": "NONE"}}}
+    if isinstance(node, AnyOf):
+        return {"bool": {"should": [_node_query(a) for a in node.alternatives], "minimum_should_match": 1}}
+    raise TypeError(f"not a plan node: {node!r}")
+
+
+def _plan_query(plan: Plan) -> dict:
+    """A search plan as one bool query: ``must`` scores, ``filter`` does not."""
+    return {"bool": {"must": [_node_query(n) for n in plan.must] or [{"match_all": {}}],
+                     "filter": [_node_query(t) for t in plan.filters]}}
+
+
+def _lookup_query(lookup: Lookup) -> dict:
+    """A term lookup in the query DSL: a ``should`` of term queries (BM25), or an unscored set."""
+    values = [_keyword(lookup.field, v) for v in lookup.values]
+    if lookup.ranked:
+        return {"bool": {"should": [_term_query(lookup.field, v) for v in values]}}
+    return {"constant_score": {"filter": _terms_filter(lookup.field, values)}}
 
 
 class ElasticsearchStore:
@@ -443,14 +473,8 @@ class ElasticsearchStore:
 
     @staticmethod
     def _terms_query(field: str, terms: Sequence[str]) -> dict:
-        """Documents holding any of ``terms`` in ``field``, ranked by BM25 over the terms (more
-        and rarer first) up to RANKED_TERMS terms."""
-        if field not in TERM_FIELDS:
-            raise ValueError(f"{field!r} is not a term field; use one of {TERM_FIELDS}")
-        values = [_term_value(field, t) for t in dict.fromkeys(terms)]
-        if len(values) <= RANKED_TERMS:
-            return {"bool": {"should": [_term_query(field, v) for v in values]}}
-        return {"constant_score": {"filter": _terms_filter(field, values)}}
+        """Documents holding any of ``terms`` in ``field`` (see :func:`indexer.search_plan.plan_lookup`)."""
+        return _lookup_query(plan_lookup(field, terms))
 
     def count_docs_with_terms(self, field: str, terms: Sequence[str]) -> int:
         """How many live documents hold any of ``terms`` in ``field`` (an exact total)."""
@@ -487,13 +511,13 @@ class ElasticsearchStore:
     def term_doc_counts(self, field: str, terms: Sequence[str]) -> dict[str, int]:
         """How many stored contents hold each term (one filters aggregation per batch, which the
         server answers from its term statistics)."""
-        if field not in TERM_FIELDS:
-            raise ValueError(f"{field!r} is not a term field; use one of {TERM_FIELDS}")
-        terms = list(dict.fromkeys(terms))
+        lookup = plan_lookup(field, terms)
+        terms = lookup.terms
         out: dict[str, int] = {}
         for i in range(0, len(terms), COUNT_BATCH):
             batch = terms[i:i + COUNT_BATCH]
-            filters = {str(j): _term_query(field, _term_value(field, t)) for j, t in enumerate(batch)}
+            filters = {str(j): _term_query(field, _keyword(field, v))
+                       for j, v in enumerate(lookup.values[i:i + COUNT_BATCH])}
             resp = self._search("counting terms", size=0, track_total_hits=False,
                                 aggs={"t": {"filters": {"filters": filters}}})
             buckets = resp["aggregations"]["t"]["buckets"]
@@ -547,53 +571,6 @@ class ElasticsearchStore:
         self.planner.drop_cached_rankings()
 
     # -- search --------------------------------------------------------------------------
-    @staticmethod
-    def _words_query(words: Sequence[str]) -> dict:
-        if len(words) == 1:
-            return _term_query("words", words[0])
-        return {"match_phrase": {"words": " ".join(words)}}
-
-    def _keyword_query(self, kw: Keyword, vocabulary: analysis.CamelVocabulary) -> dict:
-        alternatives = [self._words_query(kw.words)]
-        if kw.parts != kw.words:
-            alternatives.append(self._words_query(kw.parts))
-        camel = vocabulary.containing(kw.parts)
-        if camel:
-            alternatives.append({"constant_score": {"filter": _terms_filter("camel", camel), "boost": CAMEL_SCORE}})
-        if len(alternatives) == 1:
-            return alternatives[0]
-        return {"bool": {"should": alternatives, "minimum_should_match": 1}}
-
-    @staticmethod
-    def _literal_queries(literal: str) -> list[dict]:
-        terms = literal_terms(literal)
-        qs = [_term_query("words", w) for w in terms.exact]
-        if qs:
-            return qs
-        edges = ([f".*{w}" for w in terms.suffixes] + [f"{w}.*" for w in terms.prefixes]
-                 + [f".*{w}.*" for w in terms.infixes])
-        long_words = _term_query("camel", analysis.LONG_WORD_MARK)
-        return [{"bool": {"should": [{"regexp": {"words": {"value": e, "flags": "NONE"}}}, long_words],
-                          "minimum_should_match": 1}} for e in edges]
-
-    @staticmethod
-    def _filter_queries(filters: Filters) -> list[dict]:
-        qs = []
-        if filters.lang:
-            qs.append(_term_query("lang", filters.lang.lower()))
-        if filters.license:
-            qs.append(_term_query("license", filters.license.lower()))
-        if filters.repo:
-            field = "repo" if "/" in filters.repo else "owner"
-            qs.append(_term_query(field, filters.repo.lower().strip("/")))
-        return qs
-
-    def _query(self, query: SearchQuery, vocabulary: analysis.CamelVocabulary | None) -> dict:
-        must = [self._keyword_query(k, vocabulary) for k in query.keywords]
-        for literal in query.literals:
-            must += self._literal_queries(literal)
-        return {"bool": {"must": must or [{"match_all": {}}], "filter": self._filter_queries(query.filters)}}
-
     @staticmethod
     def _sort(order: str | None) -> list:
         return ([{"stars": "desc"}, {"_score": "desc"}] if order == "stars" else [{"_score": "desc"}])
@@ -667,8 +644,8 @@ class ElasticsearchSearch:
             if not agg["buckets"] or not after:
                 return terms
 
-    def translate(self, query: SearchQuery, vocabulary: analysis.CamelVocabulary | None) -> dict:
-        return self._store._query(query, vocabulary)
+    def translate(self, plan: Plan) -> dict:
+        return _plan_query(plan)
 
     def page(self, snap: Snapshot, native: dict, order, offset: int, size: int):
         """A page by score, or by stars when ``order`` is set; each hit's score is its BM25

@@ -1,11 +1,19 @@
 """How a search or a term lookup is planned and run, once for every store.
 
-What here is true of both stores (the tantivy directory and the Elasticsearch index): how a
-chunk hash becomes the key a store indexes, which fields take exact terms, how many terms a
-lookup ranks, the score of a camel-word match, and the :class:`SearchPlanner` that runs a
-search around a store's :class:`SearchBackend`: verification of literals on the stored content,
-the cache of verified rankings, the camel vocabulary, the hits and their snippets. A backend
-only translates a query into its own language and reads what the planner asks for.
+What here is true of both stores (the tantivy directory and the Elasticsearch index):
+
+* how a chunk hash becomes the key a store indexes (:func:`chunk_keys`);
+* the plan of a search (:func:`plan_search`): which index terms, phrases and patterns a query's
+  keywords, literals and filters stand for, as a few plain nodes (:class:`Term`,
+  :class:`Phrase`, :class:`ConstantTerms`, :class:`Regex`, :class:`AnyOf`), and the plan of a
+  term lookup (:func:`plan_lookup`): which fields take exact terms, and how many terms are
+  ranked;
+* the :class:`SearchPlanner` that runs a search around a store's :class:`SearchBackend`:
+  verification of literals on the stored content, the cache of verified rankings, the camel
+  vocabulary, the hits and their snippets.
+
+A backend only translates the nodes into its own query language and reads what the planner
+asks for.
 """
 
 from __future__ import annotations
@@ -13,12 +21,13 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from typing import Hashable, Iterable, NamedTuple, Protocol, Sequence
+from dataclasses import dataclass
+from typing import Hashable, Iterable, NamedTuple, Protocol, Sequence, Union
 
 import numpy as np
 
-from .analysis import CamelVocabulary
-from .query import SearchQuery
+from .analysis import LONG_WORD_MARK, CamelVocabulary
+from .query import Filters, Keyword, SearchQuery, literal_terms
 from .snippets import line_snippets, match_ranges, verified_occurrences
 from .store import Hit, Page, PageOutOfRange, SearchResult, StoredDocument
 
@@ -35,6 +44,9 @@ CAMEL_SCORE = 1.0
 TERM_FIELDS = ("sha", "repo", "owner", "path", "license", "lang", "chunk", "band")
 # Verified rankings of literal queries kept per store; each is a list of (rank, count, key).
 VERIFIED_CACHE_SIZE = 32
+# The fields a search plan names: the words and the camel words of the content (tantivy calls
+# the words field ``content``), and the filter fields, which are term fields.
+WORDS, CAMEL = "words", "camel"
 
 
 def chunk_keys(hashes: np.ndarray) -> np.ndarray:
@@ -49,6 +61,150 @@ def chunk_key(term: str) -> int:
         return int(term, 16) >> (64 - CHUNK_KEY_BITS)
     except ValueError:
         raise ValueError(f"chunk terms are 16 hex digits, got {term!r}") from None
+
+
+# -- plans ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Term:
+    """Documents holding ``value`` in ``field``."""
+
+    field: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """Documents holding ``words`` in a row in ``field``."""
+
+    field: str
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ConstantTerms:
+    """Documents holding any of ``values`` in ``field``, each scored ``score`` however many."""
+
+    field: str
+    values: tuple[str, ...]
+    score: float
+
+
+@dataclass(frozen=True)
+class Regex:
+    """Documents holding a term of ``field`` that ``pattern`` matches whole (the regular
+    expressions both engines read alike: ``.*`` and literal word characters)."""
+
+    field: str
+    pattern: str
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """Documents matching at least one of ``alternatives``, scored by the sum of those they match."""
+
+    alternatives: tuple["Node", ...]
+
+
+Node = Union[Term, Phrase, ConstantTerms, Regex, AnyOf]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A search as index queries: a document matches every node of ``must`` (they score; none:
+    every document matches) and every ``filters`` term (they do not score); ``order`` is None
+    (by score) or ``"stars"`` (by stars, then score)."""
+
+    must: tuple[Node, ...] = ()
+    filters: tuple[Term, ...] = ()
+    order: str | None = None
+
+
+def plan_search(query: SearchQuery, sort: str = "score", vocabulary: CamelVocabulary | None = None) -> Plan:
+    """The index queries that find every candidate of ``query``, sorted by ``sort``.
+
+    ``vocabulary`` holds the index's camel words a keyword's pieces expand into (None: none).
+    A literal's terms only propose candidates, which the planner verifies on the content.
+    """
+    must = [_keyword_node(kw, vocabulary) for kw in query.keywords]
+    for literal in query.literals:
+        must += _literal_nodes(literal)
+    return Plan(must=tuple(must), filters=_filter_terms(query.filters),
+                order="stars" if sort == "stars" else None)
+
+
+def _words_node(words: Sequence[str]) -> Node:
+    return Term(WORDS, words[0]) if len(words) == 1 else Phrase(WORDS, tuple(words))
+
+
+def _keyword_node(kw: Keyword, vocabulary: CamelVocabulary | None) -> Node:
+    """The keyword's words (a term, or a phrase for ``foo_bar``/``os.path``), its pieces as a
+    phrase when they differ (``fooBar`` also finds ``foo_bar``), and every camel word holding
+    its pieces in a row (``bar`` finds ``fooBar``), the last at a fixed score below a typical
+    whole-word match."""
+    alternatives = [_words_node(kw.words)]
+    if kw.parts != kw.words:
+        alternatives.append(_words_node(kw.parts))
+    camel = vocabulary.containing(kw.parts) if vocabulary is not None else []
+    if camel:
+        alternatives.append(ConstantTerms(CAMEL, tuple(camel), CAMEL_SCORE))
+    return alternatives[0] if len(alternatives) == 1 else AnyOf(tuple(alternatives))
+
+
+def _literal_nodes(literal: str) -> list[Node]:
+    """What a document holding ``literal`` must match: its whole inner words, or else each open
+    edge as a pattern (none: every document is a candidate)."""
+    terms = literal_terms(literal)
+    if terms.exact:
+        # Whole words already narrow the candidates; an open edge would cost a scan of the
+        # whole term dictionary, and verification keeps the result exact without it.
+        return [Term(WORDS, w) for w in terms.exact]
+    edges = ([f".*{w}" for w in terms.suffixes] + [f"{w}.*" for w in terms.prefixes]
+             + [f".*{w}.*" for w in terms.infixes])
+    # A word over MAX_TERM_CHARS is not in the dictionary: documents holding one stay
+    # candidates through their mark, so an edge inside such a word is still found.
+    return [AnyOf((Regex(WORDS, e), Term(CAMEL, LONG_WORD_MARK))) for e in edges]
+
+
+def _filter_terms(filters: Filters) -> tuple[Term, ...]:
+    """The filters as terms, lowercased; ``repo`` names a repository (``owner/name``) or else
+    an owner."""
+    out = []
+    if filters.lang:
+        out.append(Term("lang", filters.lang.lower()))
+    if filters.license:
+        out.append(Term("license", filters.license.lower()))
+    if filters.repo:
+        field = "repo" if "/" in filters.repo else "owner"
+        out.append(Term(field, filters.repo.lower().strip("/")))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """Documents holding any of ``terms`` in the term field ``field``: ranked by BM25 over the
+    terms (more and rarer first) when :attr:`ranked`, else one unranked set. ``values`` are
+    what the index holds for each term (a chunk term's key, else the term)."""
+
+    field: str
+    terms: tuple[str, ...]
+    values: tuple[str | int, ...]
+
+    @property
+    def ranked(self) -> bool:
+        return len(self.values) <= RANKED_TERMS
+
+
+def plan_lookup(field: str, terms: Iterable[str]) -> Lookup:
+    """The lookup of ``terms`` (deduplicated, in order) in the exact-match ``field``.
+
+    Raises:
+        ValueError: ``field`` is not one of :data:`TERM_FIELDS`, or a chunk term is not 16 hex
+            digits.
+    """
+    if field not in TERM_FIELDS:
+        raise ValueError(f"{field!r} is not a term field; use one of {TERM_FIELDS}")
+    terms = tuple(dict.fromkeys(terms))
+    return Lookup(field, terms, tuple(chunk_key(t) for t in terms) if field == "chunk" else terms)
 
 
 class Snapshot(NamedTuple):
@@ -69,8 +225,8 @@ class SearchBackend(Protocol):
     def camel_terms(self, snap: Snapshot) -> Iterable[str]:
         """Every camel word the snapshot's documents hold."""
 
-    def translate(self, query: SearchQuery, vocabulary: CamelVocabulary | None) -> object:
-        """``query`` in the backend's query language (``vocabulary`` is None without keywords)."""
+    def translate(self, plan: Plan) -> object:
+        """``plan`` in the backend's query language."""
 
     def page(self, snap: Snapshot, native, order: str | None, offset: int, size: int
              ) -> tuple[int, list[tuple[float, StoredDocument]]]:
@@ -130,9 +286,9 @@ class SearchPlanner:
             PageOutOfRange: ``page`` lies past the last page of a non-empty result.
         """
         snap = self._backend.snapshot()
-        vocabulary = self._vocabulary(snap) if query.keywords else None
-        native = self._backend.translate(query, vocabulary)
-        order = "stars" if sort == "stars" else None
+        plan = plan_search(query, sort, self._vocabulary(snap) if query.keywords else None)
+        native = self._backend.translate(plan)
+        order = plan.order
         if not query.needs_verification:
             total, page_hits = self._backend.page(snap, native, order, page.offset, page.size)
             found = [(score, rec, None) for score, rec in page_hits]

@@ -21,9 +21,9 @@ import numpy as np
 
 from . import analysis
 from .document import Document
-from .query import Filters, Keyword, SearchQuery, literal_terms
-from .search_plan import (CAMEL_SCORE, CHUNK_KEY_BITS, RANKED_TERMS, TERM_FIELDS, SearchPlanner,
-                          Snapshot, chunk_key, chunk_keys)
+from .query import SearchQuery
+from .search_plan import (CHUNK_KEY_BITS, WORDS, AnyOf, ConstantTerms, Lookup, Node, Phrase, Plan, Regex,
+                          SearchPlanner, Snapshot, Term, chunk_keys, plan_lookup)
 from .store import (STORE_DIR, Page, SearchResult, Source, StoredDocument, StoreFormatError,
                     StoreStats, group_documents)
 from .sketching import SketchingSession
@@ -46,9 +46,47 @@ class TantivyConfig:
                              f"got {self.heap_bytes}")
 
 
-def _term_value(field: str, term: str):
-    """The value a term field indexes: a chunk hash's key (its high bits), else the text."""
-    return chunk_key(term) if field == "chunk" else term
+def _field(name: str) -> str:
+    """The schema field of a field a plan names: the words are the content's own field."""
+    return "content" if name == WORDS else name
+
+
+def _node_query(schema, node: Node):
+    """One node of a :class:`indexer.search_plan.Plan` as a tantivy query."""
+    from tantivy import Occur, Query
+
+    if isinstance(node, Term):
+        return Query.term_query(schema, _field(node.field), node.value)
+    if isinstance(node, Phrase):
+        return Query.phrase_query(schema, _field(node.field), list(node.words))
+    if isinstance(node, ConstantTerms):
+        return Query.const_score_query(Query.term_set_query(schema, _field(node.field), list(node.values)),
+                                       node.score)
+    if isinstance(node, Regex):
+        return Query.regex_query(schema, _field(node.field), node.pattern)
+    if isinstance(node, AnyOf):
+        return Query.boolean_query([(Occur.Should, _node_query(schema, a)) for a in node.alternatives])
+    raise TypeError(f"not a plan node: {node!r}")
+
+
+def _plan_query(schema, plan: Plan):
+    """A search plan as one tantivy query: its filters score 0, so only ``must`` ranks."""
+    from tantivy import Occur, Query
+
+    scored = [_node_query(schema, n) for n in plan.must] or [Query.all_query()]
+    clauses = [(Occur.Must, q) for q in scored]
+    clauses += [(Occur.Must, Query.const_score_query(_node_query(schema, t), 0.0)) for t in plan.filters]
+    return clauses[0][1] if len(clauses) == 1 else Query.boolean_query(clauses)
+
+
+def _lookup_query(schema, lookup: Lookup):
+    """A term lookup as a tantivy query: a ``should`` of term queries (BM25), or a term set."""
+    from tantivy import Occur, Query
+
+    if lookup.ranked:
+        return Query.boolean_query([(Occur.Should, Query.term_query(schema, lookup.field, v))
+                                    for v in lookup.values])
+    return Query.term_set_query(schema, lookup.field, list(lookup.values))
 
 
 def _schema():
@@ -237,17 +275,8 @@ class TantivyStore:
         return self._get_many(self._searcher(), [sha]).get(sha)
 
     def _terms_query(self, field: str, terms: Sequence[str]):
-        """Documents holding any of ``terms`` in ``field``, ranked by BM25 over the terms (more
-        and rarer first) up to RANKED_TERMS terms."""
-        from tantivy import Occur, Query
-
-        if field not in TERM_FIELDS:
-            raise ValueError(f"{field!r} is not a term field; use one of {TERM_FIELDS}")
-        values = [_term_value(field, t) for t in dict.fromkeys(terms)]
-        if len(values) <= RANKED_TERMS:
-            return Query.boolean_query([(Occur.Should, Query.term_query(self._schema, field, v))
-                                        for v in values])
-        return Query.term_set_query(self._schema, field, values)
+        """Documents holding any of ``terms`` in ``field`` (see :func:`indexer.search_plan.plan_lookup`)."""
+        return _lookup_query(self._schema, plan_lookup(field, terms))
 
     def _term_hits(self, field: str, terms: Sequence[str], limit: int):
         """A snapshot and the addresses of the first ``limit`` documents of :meth:`_terms_query`."""
@@ -296,10 +325,9 @@ class TantivyStore:
     def term_doc_counts(self, field: str, terms: Sequence[str]) -> dict[str, int]:
         """How many stored contents hold each term of the exact-match ``field`` (deleted ones
         count until their segment is merged)."""
-        if field not in TERM_FIELDS:
-            raise ValueError(f"{field!r} is not a term field; use one of {TERM_FIELDS}")
+        lookup = plan_lookup(field, terms)
         searcher = self._searcher()
-        return {t: searcher.doc_freq(field, _term_value(field, t)) for t in terms}
+        return {t: searcher.doc_freq(field, v) for t, v in zip(lookup.terms, lookup.values)}
 
     def repos(self, prefix: str = "", *, limit: int = 100, field: str = "repo") -> list[tuple[str, int]]:
         """Repositories (``field="owner"``: owners) whose lowercased name starts with ``prefix``,
@@ -336,73 +364,6 @@ class TantivyStore:
                           by_lang=by_lang)
 
     # -- search --------------------------------------------------------------------------
-    def _words_query(self, words: Sequence[str]):
-        from tantivy import Query
-
-        if len(words) == 1:
-            return Query.term_query(self._schema, "content", words[0])
-        return Query.phrase_query(self._schema, "content", list(words))
-
-    def _keyword_query(self, kw: Keyword, vocabulary: analysis.CamelVocabulary):
-        """The keyword's words (a term, or a phrase for ``foo_bar``/``os.path``), its pieces as
-        a phrase when they differ (``fooBar`` also finds ``foo_bar``), and every camel word
-        holding its pieces in a row (``bar`` finds ``fooBar``), the last at a fixed score below
-        a typical whole-word match."""
-        from tantivy import Occur, Query
-
-        alternatives = [self._words_query(kw.words)]
-        if kw.parts != kw.words:
-            alternatives.append(self._words_query(kw.parts))
-        camel = vocabulary.containing(kw.parts)
-        if camel:
-            alternatives.append(Query.const_score_query(
-                Query.term_set_query(self._schema, "camel", camel), CAMEL_SCORE))
-        if len(alternatives) == 1:
-            return alternatives[0]
-        return Query.boolean_query([(Occur.Should, q) for q in alternatives])
-
-    def _literal_queries(self, literal: str) -> list:
-        from tantivy import Occur, Query
-
-        terms = literal_terms(literal)
-        qs = [Query.term_query(self._schema, "content", w) for w in terms.exact]
-        if qs:
-            # Whole words already narrow the candidates; an open edge would cost a scan of the
-            # whole term dictionary, and verification keeps the result exact without it.
-            return qs
-        edges = ([f".*{w}" for w in terms.suffixes] + [f"{w}.*" for w in terms.prefixes]
-                 + [f".*{w}.*" for w in terms.infixes])
-        # A word over MAX_TERM_CHARS is not in the dictionary: documents holding one stay
-        # candidates through their mark, so an edge inside such a word is still found.
-        long_words = Query.term_query(self._schema, "camel", analysis.LONG_WORD_MARK)
-        return [Query.boolean_query([(Occur.Should, Query.regex_query(self._schema, "content", e)),
-                                     (Occur.Should, long_words)]) for e in edges]
-
-    def _filter_queries(self, filters: Filters) -> list:
-        from tantivy import Query
-
-        qs = []
-        if filters.lang:
-            qs.append(Query.term_query(self._schema, "lang", filters.lang.lower()))
-        if filters.license:
-            qs.append(Query.term_query(self._schema, "license", filters.license.lower()))
-        if filters.repo:
-            field = "repo" if "/" in filters.repo else "owner"
-            qs.append(Query.term_query(self._schema, field, filters.repo.lower().strip("/")))
-        return qs
-
-    def _query(self, query: SearchQuery, vocabulary: analysis.CamelVocabulary | None):
-        from tantivy import Occur, Query
-
-        must = [self._keyword_query(k, vocabulary) for k in query.keywords]
-        for literal in query.literals:
-            must += self._literal_queries(literal)
-        filters = self._filter_queries(query.filters)
-        scored = must or [Query.all_query()]
-        clauses = [(Occur.Must, q) for q in scored]
-        clauses += [(Occur.Must, Query.const_score_query(q, 0.0)) for q in filters]
-        return clauses[0][1] if len(clauses) == 1 else Query.boolean_query(clauses)
-
     def search(self, query: SearchQuery, *, page: Page = Page(), sort: str = "score") -> SearchResult:
         """Run ``query`` on one snapshot (see :meth:`indexer.search_plan.SearchPlanner.search`).
 
@@ -446,8 +407,8 @@ class TantivySearch:
     def camel_terms(self, snap: Snapshot) -> Iterator[str]:
         return (t for t, _ in snap.reader.terms_with_prefix("camel", ""))
 
-    def translate(self, query: SearchQuery, vocabulary: analysis.CamelVocabulary | None):
-        return self._store._query(query, vocabulary)
+    def translate(self, plan: Plan):
+        return _plan_query(self._store._schema, plan)
 
     def page(self, snap: Snapshot, native, order, offset: int, size: int):
         """A page by score, or by stars when ``order`` is set; then each hit's score is its
