@@ -207,6 +207,7 @@ def plan_lookup(field: str, terms: Iterable[str]) -> Lookup:
     return Lookup(field, terms, tuple(chunk_key(t) for t in terms) if field == "chunk" else terms)
 
 
+# -- running a search --------------------------------------------------------------------------
 class Snapshot(NamedTuple):
     """What one search reads: the backend's ``reader`` (a tantivy searcher; None for a server,
     which is asked afresh) and the ``version`` it sees, None when unknown (then nothing is
@@ -231,7 +232,13 @@ class SearchBackend(Protocol):
     def page(self, snap: Snapshot, native, order: str | None, offset: int, size: int
              ) -> tuple[int, list[tuple[float, StoredDocument]]]:
         """The exact number of matches and the ``size`` of them from ``offset``, each with its
-        score, best first (by stars first when ``order`` is ``"stars"``)."""
+        score, best first (by stars first when ``order`` is ``"stars"``).
+
+        Note:
+            Under an order the score is the backend's own: tantivy gives the stars, Elasticsearch
+            the BM25 score (a verified page gives the stars in both). The divergence is kept,
+            deliberately for now; unifying it is a behaviour change, with its own test.
+        """
 
     def candidates(self, snap: Snapshot, native, order: str | None) -> Iterable[tuple[float, Hashable, str]]:
         """Every match in :meth:`page`'s order, as (its sort value when ``order`` is set, else
