@@ -8,11 +8,9 @@ persist custom analyzers: they are registered again from :mod:`indexer.analysis`
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
-import threading
-from collections import Counter, OrderedDict
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,29 +21,16 @@ import numpy as np
 
 from . import analysis
 from .document import Document
-from .query import Filters, Keyword, SearchQuery, literal_terms
-from .snippets import line_snippets, match_ranges, verified_occurrences
-from .store import (Hit, Page, PageOutOfRange, SearchResult, Source, StoredDocument,
-                    StoreFormatError, StoreStats, group_documents)
+from .query import SearchQuery
+from .search_plan import (CHUNK_KEY_BITS, WORDS, AnyOf, ConstantTerms, Lookup, Node, Phrase, Plan, Regex,
+                          SearchPlanner, Snapshot, Term, chunk_keys, plan_lookup)
+from .store import (STORE_DIR, Page, SearchResult, Source, StoredDocument, StoreFormatError,
+                    StoreStats, group_documents)
 from .sketching import SketchingSession
 from .store_meta import check_meta, check_resume, sketch_configs, sketch_meta
 
 FORMAT_VERSION = 3
-STORE_DIR = "store"
 META_FILE = "starscope-store.json"
-# Exact-match term fields; values are lowercased except the hash-like ``sha``/``chunk``/``band``.
-# Verified rankings of literal queries kept per store; each is a list of (rank, count, address).
-VERIFIED_CACHE_SIZE = 32
-# A chunk hash is indexed by its high 32 bits: half the size of whole 64-bit terms. The store
-# only proposes candidates, which attribution verifies, so a rare key collision (about one
-# lookup in 1,300 for 3.3M chunks) costs a verification, never a wrong answer.
-CHUNK_KEY_BITS = 32
-# Up to this many terms, docs_with_terms ranks by BM25 (more and rarer terms first); beyond,
-# one unranked term-set query.
-RANKED_TERMS = 1024
-# The score of a match through a camel word alone (BM25 of a whole-word match is typically 2-15).
-CAMEL_SCORE = 1.0
-TERM_FIELDS = ("sha", "repo", "owner", "path", "license", "lang", "chunk", "band")
 
 
 @dataclass(frozen=True)
@@ -61,14 +46,47 @@ class TantivyConfig:
                              f"got {self.heap_bytes}")
 
 
-def _term_value(field: str, term: str):
-    """The value a term field indexes: a chunk hash's key (its high bits), else the text."""
-    if field == "chunk":
-        try:
-            return int(term, 16) >> (64 - CHUNK_KEY_BITS)
-        except ValueError:
-            raise ValueError(f"chunk terms are 16 hex digits, got {term!r}") from None
-    return term
+def _field(name: str) -> str:
+    """The schema field of a field a plan names: the words are the content's own field."""
+    return "content" if name == WORDS else name
+
+
+def _node_query(schema, node: Node):
+    """One node of a :class:`indexer.search_plan.Plan` as a tantivy query."""
+    from tantivy import Occur, Query
+
+    if isinstance(node, Term):
+        return Query.term_query(schema, _field(node.field), node.value)
+    if isinstance(node, Phrase):
+        return Query.phrase_query(schema, _field(node.field), list(node.words))
+    if isinstance(node, ConstantTerms):
+        return Query.const_score_query(Query.term_set_query(schema, _field(node.field), list(node.values)),
+                                       node.score)
+    if isinstance(node, Regex):
+        return Query.regex_query(schema, _field(node.field), node.pattern)
+    if isinstance(node, AnyOf):
+        return Query.boolean_query([(Occur.Should, _node_query(schema, a)) for a in node.alternatives])
+    raise TypeError(f"not a plan node: {node!r}")
+
+
+def _plan_query(schema, plan: Plan):
+    """A search plan as one tantivy query: its filters score 0, so only ``must`` ranks."""
+    from tantivy import Occur, Query
+
+    scored = [_node_query(schema, n) for n in plan.must] or [Query.all_query()]
+    clauses = [(Occur.Must, q) for q in scored]
+    clauses += [(Occur.Must, Query.const_score_query(_node_query(schema, t), 0.0)) for t in plan.filters]
+    return clauses[0][1] if len(clauses) == 1 else Query.boolean_query(clauses)
+
+
+def _lookup_query(schema, lookup: Lookup):
+    """A term lookup as a tantivy query: a ``should`` of term queries (BM25), or a term set."""
+    from tantivy import Occur, Query
+
+    if lookup.ranked:
+        return Query.boolean_query([(Occur.Should, Query.term_query(schema, lookup.field, v))
+                                    for v in lookup.values])
+    return Query.term_set_query(schema, lookup.field, list(lookup.values))
 
 
 def _schema():
@@ -147,9 +165,7 @@ class TantivyStore:
         self._minhasher = None
         for name, analyzer in _analyzers().items():
             self._index.register_tokenizer(name, analyzer)
-        self._verified_cache: OrderedDict = OrderedDict()
-        self._vocab_cache: tuple = (None, None)
-        self._cache_lock = threading.Lock()
+        self.planner = SearchPlanner(TantivySearch(self))
 
     # -- artifact ------------------------------------------------------------------------
     def verify(self) -> dict:
@@ -205,7 +221,7 @@ class TantivyStore:
         d.add_text("sha", rec.sha)
         d.add_text("content", rec.content)
         d.add_text("camel", camel)
-        for key in (chunks >> np.uint64(64 - CHUNK_KEY_BITS)).tolist():
+        for key in chunk_keys(chunks).tolist():
             d.add_unsigned("chunk", key)
         keys = []
         for name, kind, sig in (("sig_plain", "p", sigs[0]), ("sig_abstract", "a", sigs[1])):
@@ -239,21 +255,6 @@ class TantivyStore:
             # index it has just switched away from): the segments it has open stay readable.
         return self._index.searcher()
 
-    def _commit_id(self):
-        """Identity of the latest commit (tantivy rewrites ``meta.json`` atomically on each)."""
-        try:
-            st = os.stat(self.path / "meta.json")
-        except FileNotFoundError:
-            return None
-        return st.st_ino, st.st_mtime_ns, st.st_size
-
-    def _snapshot(self):
-        """A searcher and the commit it reads, or ``None`` for the commit when one landed while
-        the searcher was being opened (then nothing is cached for it)."""
-        before = self._commit_id()
-        searcher = self._searcher()
-        return searcher, (before if before == self._commit_id() else None)
-
     @staticmethod
     def _record(doc) -> StoredDocument:
         sources = tuple(Source.from_json(s) for s in json.loads(doc["sources"][0]))
@@ -274,17 +275,8 @@ class TantivyStore:
         return self._get_many(self._searcher(), [sha]).get(sha)
 
     def _terms_query(self, field: str, terms: Sequence[str]):
-        """Documents holding any of ``terms`` in ``field``, ranked by BM25 over the terms (more
-        and rarer first) up to RANKED_TERMS terms."""
-        from tantivy import Occur, Query
-
-        if field not in TERM_FIELDS:
-            raise ValueError(f"{field!r} is not a term field; use one of {TERM_FIELDS}")
-        values = [_term_value(field, t) for t in dict.fromkeys(terms)]
-        if len(values) <= RANKED_TERMS:
-            return Query.boolean_query([(Occur.Should, Query.term_query(self._schema, field, v))
-                                        for v in values])
-        return Query.term_set_query(self._schema, field, values)
+        """Documents holding any of ``terms`` in ``field`` (see :func:`indexer.search_plan.plan_lookup`)."""
+        return _lookup_query(self._schema, plan_lookup(field, terms))
 
     def _term_hits(self, field: str, terms: Sequence[str], limit: int):
         """A snapshot and the addresses of the first ``limit`` documents of :meth:`_terms_query`."""
@@ -333,10 +325,9 @@ class TantivyStore:
     def term_doc_counts(self, field: str, terms: Sequence[str]) -> dict[str, int]:
         """How many stored contents hold each term of the exact-match ``field`` (deleted ones
         count until their segment is merged)."""
-        if field not in TERM_FIELDS:
-            raise ValueError(f"{field!r} is not a term field; use one of {TERM_FIELDS}")
+        lookup = plan_lookup(field, terms)
         searcher = self._searcher()
-        return {t: searcher.doc_freq(field, _term_value(field, t)) for t in terms}
+        return {t: searcher.doc_freq(field, v) for t, v in zip(lookup.terms, lookup.values)}
 
     def repos(self, prefix: str = "", *, limit: int = 100, field: str = "repo") -> list[tuple[str, int]]:
         """Repositories (``field="owner"``: owners) whose lowercased name starts with ``prefix``,
@@ -373,157 +364,68 @@ class TantivyStore:
                           by_lang=by_lang)
 
     # -- search --------------------------------------------------------------------------
-    def _words_query(self, words: Sequence[str]):
-        from tantivy import Query
-
-        if len(words) == 1:
-            return Query.term_query(self._schema, "content", words[0])
-        return Query.phrase_query(self._schema, "content", list(words))
-
-    def _keyword_query(self, kw: Keyword, vocabulary: analysis.CamelVocabulary):
-        """The keyword's words (a term, or a phrase for ``foo_bar``/``os.path``), its pieces as
-        a phrase when they differ (``fooBar`` also finds ``foo_bar``), and every camel word
-        holding its pieces in a row (``bar`` finds ``fooBar``), the last at a fixed score below
-        a typical whole-word match."""
-        from tantivy import Occur, Query
-
-        alternatives = [self._words_query(kw.words)]
-        if kw.parts != kw.words:
-            alternatives.append(self._words_query(kw.parts))
-        camel = vocabulary.containing(kw.parts)
-        if camel:
-            alternatives.append(Query.const_score_query(
-                Query.term_set_query(self._schema, "camel", camel), CAMEL_SCORE))
-        if len(alternatives) == 1:
-            return alternatives[0]
-        return Query.boolean_query([(Occur.Should, q) for q in alternatives])
-
-    def drop_cached_rankings(self) -> None:
-        """Forget the verified rankings of literal queries (benchmarks time cold queries)."""
-        with self._cache_lock:
-            self._verified_cache.clear()
-
-    def warm(self) -> None:
-        """Build the camel-word vocabulary of the latest commit (~0.5 s per 100k camel words)."""
-        self._vocabulary(*self._snapshot())
-
-    def _vocabulary(self, searcher, commit) -> analysis.CamelVocabulary:
-        """The camel words of the snapshot ``searcher`` reads, kept for its commit."""
-        with self._cache_lock:
-            if commit is not None and self._vocab_cache[0] == commit:
-                return self._vocab_cache[1]
-        vocab = analysis.CamelVocabulary(t for t, _ in searcher.terms_with_prefix("camel", ""))
-        if commit is not None:
-            with self._cache_lock:
-                self._vocab_cache = (commit, vocab)
-        return vocab
-
-    def _literal_queries(self, literal: str) -> list:
-        from tantivy import Occur, Query
-
-        terms = literal_terms(literal)
-        qs = [Query.term_query(self._schema, "content", w) for w in terms.exact]
-        if qs:
-            # Whole words already narrow the candidates; an open edge would cost a scan of the
-            # whole term dictionary, and verification keeps the result exact without it.
-            return qs
-        edges = ([f".*{w}" for w in terms.suffixes] + [f"{w}.*" for w in terms.prefixes]
-                 + [f".*{w}.*" for w in terms.infixes])
-        # A word over MAX_TERM_CHARS is not in the dictionary: documents holding one stay
-        # candidates through their mark, so an edge inside such a word is still found.
-        long_words = Query.term_query(self._schema, "camel", analysis.LONG_WORD_MARK)
-        return [Query.boolean_query([(Occur.Should, Query.regex_query(self._schema, "content", e)),
-                                     (Occur.Should, long_words)]) for e in edges]
-
-    def _filter_queries(self, filters: Filters) -> list:
-        from tantivy import Query
-
-        qs = []
-        if filters.lang:
-            qs.append(Query.term_query(self._schema, "lang", filters.lang.lower()))
-        if filters.license:
-            qs.append(Query.term_query(self._schema, "license", filters.license.lower()))
-        if filters.repo:
-            field = "repo" if "/" in filters.repo else "owner"
-            qs.append(Query.term_query(self._schema, field, filters.repo.lower().strip("/")))
-        return qs
-
-    def _query(self, query: SearchQuery, searcher, commit):
-        from tantivy import Occur, Query
-
-        vocabulary = self._vocabulary(searcher, commit) if query.keywords else None
-        must = [self._keyword_query(k, vocabulary) for k in query.keywords]
-        for literal in query.literals:
-            must += self._literal_queries(literal)
-        filters = self._filter_queries(query.filters)
-        scored = must or [Query.all_query()]
-        clauses = [(Occur.Must, q) for q in scored]
-        clauses += [(Occur.Must, Query.const_score_query(q, 0.0)) for q in filters]
-        return clauses[0][1] if len(clauses) == 1 else Query.boolean_query(clauses)
-
     def search(self, query: SearchQuery, *, page: Page = Page(), sort: str = "score") -> SearchResult:
-        """Run ``query`` on one snapshot; totals are exact (literals are verified on every
-        candidate, so a literal query's total counts only true matches; so are the keywords of
-        a redacted query that few documents match, see :mod:`indexer.snippets`).
+        """Run ``query`` on one snapshot (see :meth:`indexer.search_plan.SearchPlanner.search`).
 
         Raises:
             PageOutOfRange: ``page`` lies past the last page of a non-empty result.
         """
-        searcher, commit = self._snapshot()
-        tq = self._query(query, searcher, commit)
-        order = "stars" if sort == "stars" else None
-        if not query.needs_verification:
-            res = searcher.search(tq, limit=page.size, offset=page.offset, count=True, order_by_field=order)
-            total = res.count
-            found = [(float(score), self._record(searcher.doc(addr)), None) for score, addr in res.hits]
-            if query.verifies_keywords(total):
-                found, total = self._verified(searcher, commit, tq, query, page, order)
-        else:
-            found, total = self._verified(searcher, commit, tq, query, page, order)
-        if total and page.offset >= total:
-            raise PageOutOfRange(page, total, math.ceil(total / page.size))
-        hits = []
-        for score, rec, ranges in found:
-            ranges = ranges if ranges is not None else match_ranges(rec.content, query)
-            hits.append(Hit(document=rec, score=score, match_count=len(ranges),
-                            snippets=tuple(line_snippets(rec.content, ranges))))
-        return SearchResult(total=total, page=page, hits=tuple(hits), sort=sort)
+        return self.planner.search(query, page=page, sort=sort)
 
-    def _verified(self, searcher, commit, tq, query: SearchQuery, page: Page, order):
-        """Verify every candidate's content; rank by score (or stars), then occurrences.
+    def warm(self) -> None:
+        """Build the camel-word vocabulary of the latest commit (~0.5 s per 100k camel words)."""
+        self.planner.warm()
 
-        The verified ranking of a (query, order, commit) is kept in a small LRU, so paging
-        through a large result verifies its candidates once, not once per page.
-        """
-        key = (query, order, commit)
-        with self._cache_lock:
-            matches = self._verified_cache.get(key) if commit is not None else None
-            if matches is not None:
-                self._verified_cache.move_to_end(key)
-        if matches is None:
-            matches = self._verify_all(searcher, tq, query, order)
-            if commit is not None:
-                with self._cache_lock:
-                    self._verified_cache[key] = matches
-                    while len(self._verified_cache) > VERIFIED_CACHE_SIZE:
-                        self._verified_cache.popitem(last=False)
-        found = []
-        for rank, _, addr in matches[page.offset:page.offset + page.size]:
-            rec = self._record(searcher.doc(addr))
-            found.append((rank, rec, match_ranges(rec.content, query)))
-        return found, len(matches)
+    def drop_cached_rankings(self) -> None:
+        """Forget the verified rankings of literal queries (benchmarks time cold queries)."""
+        self.planner.drop_cached_rankings()
 
-    def _verify_all(self, searcher, tq, query: SearchQuery, order) -> list:
-        n = max(searcher.num_docs, 1)
-        res = searcher.search(tq, limit=n, count=False, order_by_field=order)
-        matches = []
+
+class TantivySearch:
+    """The :class:`indexer.search_plan.SearchBackend` of a :class:`TantivyStore`: a snapshot is
+    one searcher, and a candidate's key its document address, valid on that searcher only (which
+    is why a ranking is kept per commit)."""
+
+    def __init__(self, store: TantivyStore):
+        self._store = store
+
+    def _commit_id(self):
+        """Identity of the latest commit (tantivy rewrites ``meta.json`` atomically on each)."""
+        try:
+            st = os.stat(self._store.path / "meta.json")
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
+    def snapshot(self) -> Snapshot:
+        """A searcher and the commit it reads, or ``None`` for the commit when one landed while
+        the searcher was being opened (then nothing is cached for it)."""
+        before = self._commit_id()
+        searcher = self._store._searcher()
+        return Snapshot(searcher, before if before == self._commit_id() else None)
+
+    def camel_terms(self, snap: Snapshot) -> Iterator[str]:
+        return (t for t, _ in snap.reader.terms_with_prefix("camel", ""))
+
+    def translate(self, plan: Plan):
+        return _plan_query(self._store._schema, plan)
+
+    def page(self, snap: Snapshot, native, order, offset: int, size: int):
+        """A page by score, or by stars when ``order`` is set; then each hit's score is its
+        stars (the Elasticsearch store gives BM25 there: a divergence kept, deliberately for
+        now, until one is chosen with a test)."""
+        searcher = snap.reader
+        res = searcher.search(native, limit=size, offset=offset, count=True, order_by_field=order)
+        return res.count, [(float(score), self._store._record(searcher.doc(addr))) for score, addr in res.hits]
+
+    def candidates(self, snap: Snapshot, native, order):
+        searcher = snap.reader
+        res = searcher.search(native, limit=max(searcher.num_docs, 1), count=False, order_by_field=order)
         for score, addr in res.hits:
-            occurrences = verified_occurrences(searcher.doc(addr)["content"][0], query)
-            if occurrences is not None:
-                rank = float(score) if query.keywords or order else float(occurrences)
-                matches.append((rank, occurrences, addr))
-        matches.sort(key=lambda m: (-m[0], -m[1]))
-        return matches
+            yield float(score), addr, searcher.doc(addr)["content"][0]
+
+    def fetch(self, snap: Snapshot, keys) -> list[StoredDocument]:
+        return [self._store._record(snap.reader.doc(addr)) for addr in keys]
 
 
 _OS_ERROR = re.compile(r"\(os error (\d+)\)")

@@ -262,9 +262,9 @@ def test_paging_a_literal_reuses_its_verification_until_the_next_commit(empty_st
         s.add([Document.create(repo="o/r", path=f"{i}.py", content=f"x{i} = y[0]\n") for i in range(25)])
     q = parse_query("[0]", exact=True)
     first = store.search(q, page=Page(1, 10))
-    assert len(store._verified_cache) == 1 and first.total == 25
+    assert store.planner.cached_rankings() == 1 and first.total == 25
     shas = {h.document.sha for n in (1, 2, 3) for h in store.search(q, page=Page(n, 10)).hits}
-    assert len(shas) == 25 and len(store._verified_cache) == 1
+    assert len(shas) == 25 and store.planner.cached_rankings() == 1
     with store.session() as s:
         s.add([Document.create(repo="o/r", path="new.py", content="z = w[0]\n")])
     assert store.search(q, page=Page(1, 10)).total == 26  # a new commit is never served stale
