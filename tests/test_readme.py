@@ -43,6 +43,7 @@ def test_setup_section_has_exactly_the_two_commands():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
+@pytest.mark.slow
 def test_cli_and_http_examples_run_as_documented(tmp_path):
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     for name, src in (("myproject", stdlib / "json"), ("other", stdlib / "urllib")):
