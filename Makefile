@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 DEMO_MB ?= 200
 
-.PHONY: setup demo demo-index test test-es bench clean
+.PHONY: setup demo demo-index test test-fast test-es bench clean
 
 setup: $(VENV)/.installed
 
@@ -41,6 +41,12 @@ test: setup
 	-scripts/browser.sh >/dev/null
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -m "not es"
+
+# The edit-test loop: `make test` less the tests marked slow (2 s or more, or the demo model's;
+# see tests/conftest.py). `make test` and CI still run them.
+test-fast: setup
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -q -m "not es and not slow"
 
 # The same store, build, attribution and API tests on a real Elasticsearch server (started and
 # stopped here unless ELASTICSEARCH_URL names one).

@@ -1,4 +1,5 @@
-"""Fixtures shared across packages: the demo model (trained here, on real code)."""
+"""Fixtures shared across packages: the demo model (trained here, on real code); and the ``slow``
+mark for every test that needs it."""
 
 import json
 from types import SimpleNamespace
@@ -24,3 +25,17 @@ def demo_model(tmp_path_factory):
                         context=256, seq_len=128, batch=8, lr=3e-3, warmup_steps=10)
     record = train_demo(base / "index", base / "model", config=config, device="cpu", log=lambda *_: None)
     return SimpleNamespace(path=base / "model", record=record, index=base / "index")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """Mark every test that uses ``demo_model``, directly or through another fixture, ``slow``.
+
+    Note:
+        The model is a session fixture: the first test that needs it pays its whole training
+        (about 35 s on 2 cores), so one such test left in ``make test-fast`` costs as much as all
+        of them. This runs before pytest deselects by ``-m``, so ``-m "not slow"`` sees the marks.
+    """
+    for item in items:
+        if "demo_model" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

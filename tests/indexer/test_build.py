@@ -76,6 +76,7 @@ def test_build_counts_and_dedups(corpus):
     assert all(ref["searches"].values())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_rerun_skips_finished_shards_and_changes_nothing(corpus, tmp_path, backend, request):
     shards, rows, ref = corpus
@@ -91,6 +92,7 @@ class Crash(Exception):
     pass
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("fail_after_docs", [1, 17, 40, 95])
 def test_a_build_that_dies_mid_shard_resumes_exactly(corpus, tmp_path, monkeypatch, fail_after_docs,
@@ -118,6 +120,7 @@ def test_a_build_that_dies_mid_shard_resumes_exactly(corpus, tmp_path, monkeypat
     assert snapshot(tmp_path, rows) == ref
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_build_that_dies_between_commit_and_marker_resumes_exactly(corpus, tmp_path, monkeypatch,
                                                                      backend, request):
@@ -140,6 +143,7 @@ def test_a_build_that_dies_between_commit_and_marker_resumes_exactly(corpus, tmp
     assert snapshot(tmp_path, rows) == ref
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("delay", [0.3, 0.8, 1.5])
 def test_a_build_killed_with_sigkill_resumes_exactly(corpus, tmp_path, delay, backend, request):
@@ -156,6 +160,7 @@ def test_a_build_killed_with_sigkill_resumes_exactly(corpus, tmp_path, delay, ba
     assert snapshot(tmp_path, rows) == ref
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where, code", [("chunk log", errno.ENOSPC), ("shard marker", errno.EROFS),
                                          ("manifest", errno.ENOSPC)])
 def test_a_full_or_read_only_disk_is_a_clear_error_and_a_rerun_resumes(corpus, tmp_path, monkeypatch, capsys,
@@ -201,6 +206,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
+@pytest.mark.slow
 def test_a_real_full_disk_is_a_clear_error_and_a_rerun_resumes(corpus, small_disk, capsys):
     """tantivy reports a full disk as a ValueError (or only as a dead writer); the build must
     still say which shard, the cause and the fix, and end exactly as an uninterrupted build."""

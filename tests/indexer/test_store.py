@@ -44,6 +44,7 @@ def test_exact_search_equals_brute_force_on_real_code(real_store):
         assert set(shas) == expected and len(shas) == len(set(shas)), literal
 
 
+@pytest.mark.slow
 def test_keyword_search_equals_brute_force(real_store):
     store, docs = real_store
     contents = contents_by_sha(docs)

@@ -103,6 +103,7 @@ def test_hashes_follow_the_documented_scheme_and_are_pinned():
         "1de80d12e91b6afe", "1ada95c7d1551ca6"]
 
 
+@pytest.mark.slow
 def test_distinct_windows_of_real_code_get_distinct_hashes():
     text = "\n".join(d.content for d in real_documents(30))
     codes = normalize(text).codes

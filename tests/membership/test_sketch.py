@@ -34,6 +34,7 @@ def test_every_chunk_of_every_content_is_in_the_filter_and_the_manifest_reports_
     assert abs(sk["fpr_measured"] - sk["fpr_theoretical"]) <= 5 * sigma
 
 
+@pytest.mark.slow
 def test_a_resumed_build_makes_the_same_filter_as_an_uninterrupted_one(tmp_path):
     docs = real_documents(30)
     parts = shards(tmp_path, docs)

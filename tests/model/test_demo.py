@@ -52,6 +52,7 @@ def test_a_bad_config_is_refused():
         DemoConfig(vocab_size=100)
 
 
+@pytest.mark.slow
 def test_the_command_line_trains_and_says_what_it_did(tmp_path, capsys):
     from search_api.cli import main
 

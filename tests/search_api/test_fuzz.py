@@ -28,6 +28,7 @@ def live_url(tmp_path_factory):
         yield url
 
 
+@pytest.mark.slow
 def test_every_operation_answers_within_its_schema(live_url, tmp_path):
     """Every schemathesis check, but those schemathesis.toml turns off, saying why."""
     cli = Path(sys.executable).with_name("schemathesis")

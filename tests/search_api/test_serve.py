@@ -24,6 +24,7 @@ from .conftest import FIB, corpus_rows, live_server
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_serve_logs_request_ids_and_never_the_submitted_code(tmp_path):
     (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in corpus_rows()))
     build_index([tmp_path / "c.jsonl"], tmp_path / "index", progress=False)
@@ -62,6 +63,7 @@ def test_serve_logs_request_ids_and_never_the_submitted_code(tmp_path):
     assert "Shutting down" in out or "Handling signal: term" in out
 
 
+@pytest.mark.slow
 def test_parallel_clients_get_exactly_the_sequential_answers(tmp_path):
     """16 clients at once, mixing search, membership and attribution, against 2 workers of 4
     threads: no errors, and every answer equal to the one the same request got alone."""
@@ -206,6 +208,7 @@ def served_index(tmp_path_factory):
     return base / "index"
 
 
+@pytest.mark.slow
 def test_slow_clients_hold_no_thread(served_index, tmp_path):
     """50 slow connections against 2 workers of 2 threads: health and search are answered beside
     them (gthread gave each its own thread, and answered no one)."""
@@ -221,6 +224,7 @@ def test_slow_clients_hold_no_thread(served_index, tmp_path):
                 s.recv(1)
 
 
+@pytest.mark.slow
 def test_slow_clients_are_dropped_after_the_read_timeout(served_index, tmp_path):
     """Silent ones are closed; the others, trickling ones included, get a JSON 408."""
     with live_server([served_index, "--read-timeout", "2"], tmp_path / "server.log") as base, \
@@ -233,6 +237,7 @@ def test_slow_clients_are_dropped_after_the_read_timeout(served_index, tmp_path)
                 assert error_code(raw, 408) == "request_timeout", kind
 
 
+@pytest.mark.slow
 def test_a_flood_of_connections_cannot_keep_new_clients_out(served_index, tmp_path):
     """At --max-connections a new connection takes the place of the slowest one."""
     with live_server([served_index, "--read-timeout", "60", "--max-connections", "8"],
@@ -381,6 +386,7 @@ def read_answers(s: socket.socket, n: int) -> list[tuple[int, bytes]]:
     return answers
 
 
+@pytest.mark.slow
 def test_a_client_that_does_not_read_its_answer_frees_its_thread(served_index, tmp_path):
     """One thread; a client asks for a long answer and reads none of it: after --write-timeout
     the thread is free again (it would have waited on it forever)."""

@@ -133,6 +133,7 @@ def test_a_target_that_cannot_be_opened_leaves_the_old_index_served_and_says_why
     assert status["switch_error"]["target"] == str(broken) and "store" in status["switch_error"]["message"]
 
 
+@pytest.mark.slow
 def test_a_running_server_answers_through_a_rebuild_and_a_switch(tmp_path, request):
     """``starscope serve`` (two worker processes) under load while a new index is built beside
     the served one and switched to: every request answered, both workers on the new index."""

@@ -9,6 +9,7 @@ import io
 import json
 
 import pyarrow as pa
+import pytest
 import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -38,6 +39,7 @@ def read(path) -> list:
     return docs
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(lines=lines, gz=st.booleans(), cut=st.integers(0, 400))
 def test_jsonl_lines_of_any_shape(tmp_path_factory, lines, gz, cut):
