@@ -120,10 +120,18 @@ class Reader:
         raise AssertionError(f"{line!r} never answered: {log.read_text()}")
 
     def stop(self):
+        """SIGTERM, as an operator stops it: gunicorn lets requests in flight finish for up to
+        its graceful timeout (30 s) before it kills a worker, so allow that and a margin."""
         if self.server is not None:
-            self.server.terminate()
-            self.server.wait(timeout=30)
-            self.server = None
+            server, self.server = self.server, None
+            server.terminate()
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+                raise AssertionError("the server did not stop on SIGTERM: "
+                                     + (self.home / "server.log").read_text()[-4000:]) from None
 
 
 @pytest.fixture()
