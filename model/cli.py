@@ -5,13 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from .demo import DemoConfig, train_demo
 from .generate import GenerationRequest, Generator, generate_and_attribute
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: argparse._SubParsersAction, *, corpus_sample: Callable[[Path, int, int], list[str]]) -> None:
+    """Add ``train-demo`` and ``generate``. ``corpus_sample(index_dir, limit_bytes, seed)`` is how
+    ``train-demo`` reads its training texts from an index: the command line's composition root
+    passes the indexer's, as the model knows nothing of indexes."""
     p = sub.add_parser("train-demo", help="train the tiny demo model (a StarCoder-shaped GPTBigCode) "
                                           "on an index's own corpus")
     p.add_argument("index", type=Path)
@@ -26,7 +31,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         "enough to be seen many times)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     p.add_argument("--json", action="store_true", help="print the training record as JSON")
-    p.set_defaults(func=cmd_train_demo)
+    p.set_defaults(func=partial(cmd_train_demo, corpus_sample=corpus_sample))
 
     p = sub.add_parser("generate", help="generate with a StarCoder-family model (and attribute the output)")
     p.add_argument("--model", required=True, help="a transformers model folder (or a hub id, with network)")
@@ -49,9 +54,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_generate)
 
 
-def cmd_train_demo(args) -> int:
+def cmd_train_demo(args, *, corpus_sample: Callable[[Path, int, int], list[str]]) -> int:
     config = DemoConfig(budget_s=args.budget_s, train_bytes=int(args.train_mb * 1e6), max_steps=args.max_steps)
-    record = train_demo(args.index, args.out, config=config, device=args.device,
+    texts = corpus_sample(args.index, config.train_bytes, config.seed)
+    record = train_demo(texts, args.out, source=str(args.index.resolve()), config=config, device=args.device,
                         log=lambda m: print(m, file=sys.stderr, flush=True))
     if args.json:
         print(json.dumps(record))

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from indexer import cli as indexer_cli
+from indexer.corpus.sample import index_sample
 from indexer.stores import open_index
 from membership import cli as membership_cli
 from model import cli as model_cli
@@ -62,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     indexer_cli.add_commands(sub)
     membership_cli.add_commands(sub)
-    model_cli.add_commands(sub)
+    model_cli.add_commands(sub, corpus_sample=index_sample)
     p = sub.add_parser("serve", help="serve the JSON API and the web UI (gunicorn; the admin "
                                      f"endpoints need ${ADMIN_TOKEN_ENV})")
     p.add_argument("index", type=Path)
