@@ -1,9 +1,10 @@
-"""Generate, then attribute: the composition the API makes."""
+"""Generate, then attribute: the composition the API and ``starscope generate --attribute`` share."""
 
 import pytest
 
 from membership.attribution import AttributionConfig, AttributionInputError, MembershipIndex
-from search_api.compose import attribute_generated
+from model.generate import GenerationRequest, Generator
+from search_api.compose import attribute_generated, generate_and_attribute
 
 from .conftest import FIB
 
@@ -21,3 +22,18 @@ def test_text_too_little_to_attribute_is_a_reason_and_any_other_refusal_is_raise
     attribution, reason = attribute_generated(index, "# mine\n" + FIB)
     assert reason is None and attribution["length"] == len("# mine\n" + FIB) and attribution["spans"]
 
+
+def test_attribution_covers_the_generated_part_only(demo_model):
+    generator = Generator.load(demo_model.path, device="cpu")
+    index = MembershipIndex.open(demo_model.index)
+    body = generate_and_attribute(generator, index, GenerationRequest(prompt="import os\n\n\ndef ", max_new_tokens=120,
+                                                                      temperature=0))
+    assert body["generation"]["new_tokens"] >= 1 and body["generation"]["text"] == body["text"]
+    attribution, reason = attribute_generated(index, body["text"])  # the generated text alone, not the prompt
+    assert (body["attribution"], body.get("attribution_reason")) == (attribution, reason)
+    if body["attribution"] is None:  # too little text for one chunk (a tiny model may write spaces)
+        assert "characters" in body["attribution_reason"] or "empty" in body["attribution_reason"]
+    else:
+        assert body["attribution"]["length"] == len(body["text"])  # offsets are in the generated text
+        for span in body["attribution"]["spans"]:
+            assert body["text"][span["start"]:span["end"]] == span["text"]
