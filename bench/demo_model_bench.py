@@ -32,8 +32,9 @@ if str(ROOT) not in sys.path:
 
 
 def main(argv=None) -> int:
+    from indexer.corpus.sample import index_sample
     from membership.attribution import MembershipIndex
-    from model.demo import RECORD_FILE, DemoConfig, corpus_sample, train_demo
+    from model.demo import RECORD_FILE, DemoConfig, train_demo
     from model.generate import GenerationRequest, Generator
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -58,7 +59,8 @@ def main(argv=None) -> int:
                 p.error(f"--set {item}: DemoConfig has no field {key!r}")
             overrides[key] = float(value) if fields[key] in (float, "float") else int(value)
         config = DemoConfig(budget_s=args.budget_s, **overrides)
-        train_demo(args.index, args.out, config=config, device="cpu",
+        train_demo(index_sample(args.index, config.train_bytes, config.seed), args.out,
+                   source=str(args.index.resolve()), config=config, device="cpu",
                    log=lambda m: print(m, file=sys.stderr, flush=True))
     path = args.model or args.out
     record = json.loads((path / RECORD_FILE).read_text())
@@ -66,7 +68,7 @@ def main(argv=None) -> int:
     gen = Generator.load(path, device="cpu")
     index = MembershipIndex.open(args.index)
     rng = random.Random(7)
-    trained = [t for t in corpus_sample(args.index, config.train_bytes, config.seed) if len(t) > args.prompt_chars + 200]
+    trained = [t for t in index_sample(args.index, config.train_bytes, config.seed) if len(t) > args.prompt_chars + 200]
     trained_set = set(trained)
     others = []
     for repo, _ in index.store.repos("", limit=300):

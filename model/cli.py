@@ -5,15 +5,27 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from .demo import DemoConfig, train_demo
-from .generate import GenerationRequest, Generator, generate_and_attribute
+from .generate import GenerationRequest, Generator
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train-demo", help="train the tiny demo model (a StarCoder-shaped GPTBigCode) "
-                                          "on an index's own corpus")
+def add_commands(sub: argparse._SubParsersAction, *, corpus_sample: Callable[[Path, int, int], list[str]],
+                 generate_options: Callable[[argparse.ArgumentParser], None] | None = None
+                 ) -> dict[str, argparse.ArgumentParser]:
+    """Add ``train-demo`` and ``generate``; returns their parsers by name.
+
+    The command line's composition root wires in what the model knows nothing of:
+    ``corpus_sample(index_dir, limit_bytes, seed)`` reads ``train-demo``'s training texts from an
+    index, and ``generate_options(parser)`` adds the root's own options to ``generate`` (its help
+    lists them before ``--json``). A root that adds options gives ``generate`` its own handler,
+    built on :func:`load_generation` and :func:`print_generation`.
+    """
+    p = train = sub.add_parser("train-demo", help="train the tiny demo model (a StarCoder-shaped GPTBigCode) "
+                                                  "on an index's own corpus")
     p.add_argument("index", type=Path)
     p.add_argument("--out", type=Path, required=True, help="the model folder to write (transformers format)")
     p.add_argument("--budget-s", type=float, default=DemoConfig.budget_s,
@@ -26,7 +38,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         "enough to be seen many times)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     p.add_argument("--json", action="store_true", help="print the training record as JSON")
-    p.set_defaults(func=cmd_train_demo)
+    p.set_defaults(func=partial(cmd_train_demo, corpus_sample=corpus_sample))
 
     p = sub.add_parser("generate", help="generate with a StarCoder-family model (and attribute the output)")
     p.add_argument("--model", required=True, help="a transformers model folder (or a hub id, with network)")
@@ -43,15 +55,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--stop", action="append", default=[], help="stop at this text (repeatable)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
-    p.add_argument("--attribute", type=Path, metavar="INDEX_DIR",
-                   help="attribute the generated part (not the prompt) against this index")
+    if generate_options is not None:
+        generate_options(p)
     p.add_argument("--json", action="store_true", help='print {"text", "generation", "attribution"}')
     p.set_defaults(func=cmd_generate)
+    return {"train-demo": train, "generate": p}
 
 
-def cmd_train_demo(args) -> int:
+def cmd_train_demo(args, *, corpus_sample: Callable[[Path, int, int], list[str]]) -> int:
     config = DemoConfig(budget_s=args.budget_s, train_bytes=int(args.train_mb * 1e6), max_steps=args.max_steps)
-    record = train_demo(args.index, args.out, config=config, device=args.device,
+    texts = corpus_sample(args.index, config.train_bytes, config.seed)
+    record = train_demo(texts, args.out, source=str(args.index.resolve()), config=config, device=args.device,
                         log=lambda m: print(m, file=sys.stderr, flush=True))
     if args.json:
         print(json.dumps(record))
@@ -77,32 +91,21 @@ def request_from_args(args):
                              stop=tuple(_unescape(s) for s in args.stop))
 
 
-def cmd_generate(args) -> int:
+def load_generation(args) -> tuple[Generator, GenerationRequest]:
+    """``generate``'s model, loaded, and the request its options describe (checked first, so a bad
+    request is refused before any model loads)."""
     req = request_from_args(args)
-    generator = Generator.load(args.model, device=args.device)
-    if args.attribute:
-        from membership.attribution import MembershipIndex
+    return Generator.load(args.model, device=args.device), req
 
-        body = generate_and_attribute(generator, MembershipIndex.open(args.attribute), req)
-    else:
-        result = generator.generate(req)
-        body = {"text": result.text, "generation": result.to_json(), "attribution": None}
-    if args.json:
-        print(json.dumps(body, ensure_ascii=False))
-        return 0
-    print(body["text"])
-    attribution = body.get("attribution")
-    if attribution is not None:
-        real = [s for s in attribution["spans"] if not s["common"]]
-        print(f"\n-- {len(real)} verbatim span(s) from the corpus, {attribution['coverage']:.1%} of the output")
-        if attribution["truncated"]:
-            from membership.cli import truncation_warning
 
-            print(f"-- {truncation_warning(attribution, options=False)}")
-        for s in real:
-            src = s["sources"][0]
-            print(f"   [{s['start']}, {s['end']}) {src['repo']}/{src['path']}:{src['start_line']}-{src['end_line']}"
-                  f" [{', '.join(src['licenses'])}]")
-    elif args.attribute:
-        print(f"\n-- not attributed: {body.get('attribution_reason')}")
+def print_generation(body: dict, *, as_json: bool) -> None:
+    """``generate``'s output: ``{"text", "generation", "attribution"}`` as one JSON line, or the
+    generated text."""
+    print(json.dumps(body, ensure_ascii=False) if as_json else body["text"])
+
+
+def cmd_generate(args) -> int:
+    generator, req = load_generation(args)
+    result = generator.generate(req)
+    print_generation({"text": result.text, "generation": result.to_json(), "attribution": None}, as_json=args.json)
     return 0

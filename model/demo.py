@@ -1,4 +1,4 @@
-"""``starscope train-demo``: a tiny StarCoder-shaped model trained on an index's own corpus.
+"""``starscope train-demo``: a tiny StarCoder-shaped model trained on a sample of a corpus.
 
 Owns the demo model folder: a normal transformers folder (``save_pretrained`` of a
 ``GPTBigCodeForCausalLM`` and its tokenizer) plus ``starscope-demo.json`` (what it was trained
@@ -7,10 +7,11 @@ on, how long, its losses). Any transformers loader opens it like a downloaded ch
 The tokenizer is byte-level BPE (the tokenizers library) with StarCoder's special tokens at
 StarCoder's ids 0-18, so prompts written for StarCoder (FIM, ``<filename>``, ``<reponame>``)
 mean the same here. The model is a multi-query-attention GPTBigCode of a few million
-parameters. Training text is a fixed sample of the corpus (by default 100 kB, so that within
-the time budget the model sees it many times and, like a real code LLM, sometimes reproduces
-it), half of the documents in fill-in-the-middle form (``<fim_prefix>P<fim_suffix>S<fim_middle>M``,
-StarCoder's PSM order), separated by ``<|endoftext|>``.
+parameters. Training text is a fixed sample of the corpus, which the caller takes (the command
+line: of the index's own shards; by default 100 kB, so that within the time budget the model
+sees it many times and, like a real code LLM, sometimes reproduces it), half of the documents
+in fill-in-the-middle form (``<fim_prefix>P<fim_suffix>S<fim_middle>M``, StarCoder's PSM order),
+separated by ``<|endoftext|>``.
 """
 
 from __future__ import annotations
@@ -66,35 +67,6 @@ class DemoConfig:
             raise ValueError(f"vocab_size must exceed {len(SPECIAL_TOKENS) + 256} (special tokens + bytes)")
 
 
-def corpus_sample(index_dir: str | Path, limit_bytes: int, seed: int) -> list[str]:
-    """A deterministic sample of the index's documents: its shards (as its markers name them)
-    read in order, each document kept with a fixed probability until ``limit_bytes``."""
-    from collections import Counter
-
-    from indexer.corpus import iter_documents
-    from indexer.shard_log import ShardLog
-
-    markers = ShardLog(index_dir).done()
-    if not markers:
-        raise ValueError(f"{index_dir} has no finished shards to train on; build it with `starscope index`")
-    rng = random.Random(seed)
-    texts, total, seen = [], 0, set()
-    for rec in sorted(markers.values(), key=lambda r: r["key"]):
-        source = Path(rec["source"])
-        if not source.exists():
-            raise FileNotFoundError(f"shard {source} (named in {index_dir}'s markers) is gone; the demo model "
-                                    "trains on the index's own shards")
-        for doc in iter_documents(source, stats=Counter()):
-            if doc.sha in seen or not doc.content.strip() or rng.random() > 0.5:
-                continue
-            seen.add(doc.sha)
-            texts.append(doc.content)
-            total += len(doc.content.encode("utf-8", "surrogatepass"))
-            if total >= limit_bytes:
-                return texts
-    return texts
-
-
 def train_tokenizer(texts: list[str], vocab_size: int):
     """Byte-level BPE with StarCoder's special tokens at ids 0-18, as a transformers tokenizer."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -142,9 +114,13 @@ def build_model(tokenizer, config: DemoConfig):
     return GPTBigCodeForCausalLM(cfg)
 
 
-def train_demo(index_dir: str | Path, out_dir: str | Path, *, config: DemoConfig = DemoConfig(),
+def train_demo(texts: list[str], out_dir: str | Path, *, source: str, config: DemoConfig = DemoConfig(),
                device: str | None = None, log=print) -> dict:
-    """Train the demo model on ``index_dir``'s corpus into ``out_dir``; returns its record."""
+    """Train the demo model on ``texts`` into ``out_dir``; returns its record.
+
+    ``texts`` is the training sample, which the caller takes (``config.train_bytes`` of it, with
+    ``config.seed``: the record keeps both); ``source`` names what it was taken from, and is the
+    record's ``index``."""
     import numpy as np
     import torch
 
@@ -153,7 +129,6 @@ def train_demo(index_dir: str | Path, out_dir: str | Path, *, config: DemoConfig
     if config.threads:
         torch.set_num_threads(config.threads)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    texts = corpus_sample(index_dir, config.train_bytes, config.seed)
     tokenizer = train_tokenizer(texts, config.vocab_size)
     stream = token_stream(texts, tokenizer, config)
     n_seq = len(stream) // config.seq_len
@@ -190,7 +165,7 @@ def train_demo(index_dir: str | Path, out_dir: str | Path, *, config: DemoConfig
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     first, last = losses[:min(20, len(losses))], losses[-min(20, len(losses)):]
-    record = {"format": "starscope-demo-model", "version": FORMAT_VERSION, "index": str(Path(index_dir).resolve()),
+    record = {"format": "starscope-demo-model", "version": FORMAT_VERSION, "index": source,
               "config": asdict(config), "device": device, "parameters": params, "documents": len(texts),
               "tokens": int(len(stream)), "steps": step, "tokens_seen": step * config.batch * config.seq_len,
               "epochs": round(step * config.batch / n_seq, 2), "loss_first": sum(first) / len(first),

@@ -1,5 +1,4 @@
-"""Generation with StarCoder-family models: loading, prompts, sampling, streaming, and
-generate-then-attribute.
+"""Generation with StarCoder-family models: loading, prompts, sampling, streaming.
 
 Any causal LM that transformers loads from a folder (or a hub id, where there is network) works;
 ``GPTBigCodeForCausalLM`` (StarCoder, the demo model) and ``Starcoder2ForCausalLM`` are the
@@ -426,22 +425,4 @@ class Generator:
         if len(new_ids) and eos_id is not None and int(new_ids[-1]) == eos_id:
             return text, "eos"
         return text, "max_new_tokens" if len(new_ids) >= req.max_new_tokens else "eos"
-
-
-def generate_and_attribute(generator: Generator, index, req: GenerationRequest) -> dict:
-    """Generate, then attribute the generated part only (never the prompt): ``{"text",
-    "generation", "attribution"}``, attribution None (with ``attribution_reason``) when the text
-    is too short to hold one 50-character chunk."""
-    from membership.attribution import AttributionInputError
-
-    result = generator.generate(req)
-    body = {"text": result.text, "generation": result.to_json(), "attribution": None}
-    try:
-        body["attribution"] = index.attribute(result.text).to_json()
-    except AttributionInputError as e:
-        if e.code not in ("empty_text", "text_too_short"):
-            raise
-        body["attribution_reason"] = str(e)
-    return body
-
 

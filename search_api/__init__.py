@@ -12,4 +12,8 @@ the blueprints, never the other way round. Endpoints:
 * ``GET /`` and ``GET /doc/<sha>`` - the pages (:mod:`search_api.web`).
 
 Errors have one JSON shape, made in :mod:`search_api.errors`.
+
+``POST /api/generate`` (:mod:`search_api.generation`) is where the model and membership meet: the
+model knows nothing of attribution, so :mod:`search_api.compose`, which imports no Flask, composes
+generate-then-attribute for it and for the command line's ``generate --attribute``.
 """

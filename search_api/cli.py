@@ -1,4 +1,9 @@
-"""The ``starscope`` command: the indexer's and membership's commands plus ``serve``."""
+"""The ``starscope`` command: the indexer's, membership's and the model's commands plus ``serve``.
+
+This is the command line's composition root, as ``create_app`` is for HTTP: each package offers
+its own subcommands, and only this module wires the packages together (the indexer's sample of
+an index for ``train-demo``, membership's attribution after the model's ``generate``).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,14 @@ import sys
 from pathlib import Path
 
 from indexer import cli as indexer_cli
+from indexer.corpus.sample import index_sample
 from indexer.stores import open_index
 from membership import cli as membership_cli
+from membership.attribution import MembershipIndex
 from model import cli as model_cli
 from model.generate import check_model
+
+from .compose import generate_and_attribute
 
 
 ADMIN_TOKEN_ENV = "STARSCOPE_ADMIN_TOKEN"
@@ -24,6 +33,36 @@ def proxy_hops(args) -> int:
     if args.proxy_hops is not None:
         return args.proxy_hops
     return 1 if args.trust_proxy else 0
+
+
+def _add_attribute_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--attribute", type=Path, metavar="INDEX_DIR",
+                   help="attribute the generated part (not the prompt) against this index")
+
+
+def cmd_generate(args) -> int:
+    """``generate``; with ``--attribute INDEX_DIR``, the model generates, membership attributes the
+    generated part, and a summary of the spans follows the text."""
+    if not args.attribute:
+        return model_cli.cmd_generate(args)
+    generator, req = model_cli.load_generation(args)
+    body = generate_and_attribute(generator, MembershipIndex.open(args.attribute), req)
+    model_cli.print_generation(body, as_json=args.json)
+    if args.json:
+        return 0
+    attribution = body["attribution"]
+    if attribution is None:
+        print(f"\n-- not attributed: {body.get('attribution_reason')}")
+        return 0
+    real = [s for s in attribution["spans"] if not s["common"]]
+    print(f"\n-- {len(real)} verbatim span(s) from the corpus, {attribution['coverage']:.1%} of the output")
+    if attribution["truncated"]:
+        print(f"-- {membership_cli.truncation_warning(attribution, options=False)}")
+    for s in real:
+        src = s["sources"][0]
+        print(f"   [{s['start']}, {s['end']}) {src['repo']}/{src['path']}:{src['start_line']}-{src['end_line']}"
+              f" [{', '.join(src['licenses'])}]")
+    return 0
 
 
 def cmd_serve(args) -> int:
@@ -62,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     indexer_cli.add_commands(sub)
     membership_cli.add_commands(sub)
-    model_cli.add_commands(sub)
+    model = model_cli.add_commands(sub, corpus_sample=index_sample, generate_options=_add_attribute_option)
+    model["generate"].set_defaults(func=cmd_generate)
     p = sub.add_parser("serve", help="serve the JSON API and the web UI (gunicorn; the admin "
                                      f"endpoints need ${ADMIN_TOKEN_ENV})")
     p.add_argument("index", type=Path)

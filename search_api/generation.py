@@ -7,10 +7,10 @@ import json
 
 from flask import Blueprint, Response, stream_with_context
 
-from membership.attribution import AttributionInputError
 from model.generate import GenerationError, GenerationRequest
 
 from . import models
+from .compose import attribute_generated
 from .errors import ApiError
 from .membership import membership_index
 from .openapi import json_body, operation
@@ -44,12 +44,8 @@ def _request(body: models.GenerateRequest) -> GenerationRequest:
 
 
 def _attribution(text: str) -> tuple[dict | None, str | None]:
-    try:
-        return attribution_json(membership_index().attribute(text).to_json(), served_index().store), None
-    except AttributionInputError as e:
-        if e.code not in ("empty_text", "text_too_short"):
-            raise
-        return None, str(e)
+    attribution, reason = attribute_generated(membership_index(), text)
+    return (None if attribution is None else attribution_json(attribution, served_index().store)), reason
 
 
 @operation(bp, "/api/generate", "POST", summary="Generate code (and attribute it)",

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from indexer.build import build_index
+from indexer.corpus.sample import index_sample
 from model.demo import DemoConfig, train_demo
 
 from .indexer.conftest import real_documents
@@ -23,7 +24,9 @@ def demo_model(tmp_path_factory):
     build_index([base / "c.jsonl"], base / "index", progress=False)
     config = DemoConfig(budget_s=600, max_steps=300, train_bytes=300_000, vocab_size=1024, n_layer=2, n_embd=64, n_head=4,
                         context=256, seq_len=128, batch=8, lr=3e-3, warmup_steps=10)
-    record = train_demo(base / "index", base / "model", config=config, device="cpu", log=lambda *_: None)
+    texts = index_sample(base / "index", config.train_bytes, config.seed)
+    record = train_demo(texts, base / "model", source=str(base / "index"), config=config, device="cpu",
+                        log=lambda *_: None)
     return SimpleNamespace(path=base / "model", record=record, index=base / "index")
 
 

@@ -63,4 +63,5 @@ def test_the_command_line_trains_and_says_what_it_did(tmp_path, capsys):
                  "--train-mb", "0.05", "--device", "cpu", "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["steps"] > 0 and (tmp_path / "m" / "config.json").exists()
+    assert record["index"] == str((tmp_path / "index").resolve())  # what it was trained on
     assert main(["train-demo", str(tmp_path / "nothing"), "--out", str(tmp_path / "m2")]) == 1
