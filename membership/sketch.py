@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .bloom import BloomConfig, BloomFileError, BloomFilter
+from . import bloom as bloom_format
+from .bloom import BloomConfig, BloomFileError, BloomFilter, BloomFormatOutdated
 from .chunks import ChunkConfig, distinct
 
 SKETCH_DIR = "membership"
@@ -90,16 +91,21 @@ def build_bloom(index_dir: str | Path, *, chunks: ChunkConfig = ChunkConfig(), f
     ``ledger_seq`` is the last opt-out whose removed chunks the log no longer holds
     (:func:`indexer.optout.rebuild_filter` sets it; other rebuilds keep the recorded one).
 
+    A filter of an older format (``bloom_format``) is rebuilt too, so rerunning ``starscope
+    index`` upgrades it.
+
     Note:
-        Sized for ``n`` distinct hashes at false-positive rate ``p``: ``m = -n ln p / (ln 2)^2``
-        bits (14.4 bits per chunk at 0.1%) and ``k = (m / n) ln 2`` hash functions. The measured
-        rate (random probes) and the rate implied by the fill (``fill^k``) are recorded beside
-        the configured one, so a wrong sizing or a broken hash shows up in the manifest.
+        Sized for ``n`` distinct hashes at false-positive rate ``p`` by
+        :meth:`BloomConfig.for_capacity` (15.7 bits per chunk and k = 8 at 0.1%, blocked). The
+        measured rate (random probes) and the rate of the bits as set (``fpr_from_fill``) are
+        recorded beside the configured one, so a wrong sizing or a broken hash shows up in the
+        manifest.
     """
     log = ChunkLog(index_dir)
     keys = log.keys()
     meta = read_meta(index_dir)
-    wanted = {"format_version": FORMAT_VERSION, "chunks": chunks.to_json(), "fpr": fpr, "shards": keys}
+    wanted = {"format_version": FORMAT_VERSION, "bloom_format": bloom_format.FORMAT_VERSION,
+              "chunks": chunks.to_json(), "fpr": fpr, "shards": keys}
     if (not force and meta and {k: meta.get(k) for k in wanted} == wanted
             and bloom_path(index_dir).exists()):
         return meta
@@ -139,4 +145,11 @@ def open_bloom(index_dir: str | Path, *, chunks: ChunkConfig = ChunkConfig()) ->
     if not path.exists():
         raise SketchMissing(f"{index_dir} has no membership sketch ({path} is missing); rebuild "
                             "the index with `starscope index` (a current build writes one)")
-    return BloomFilter.open(path, expect_chunk=chunks.to_json())
+    try:
+        return BloomFilter.open(path, expect_chunk=chunks.to_json())
+    except BloomFormatOutdated as e:
+        raise BloomFormatOutdated(
+            f"{index_dir}: the membership filter is format version {e.version}, written by an older "
+            f"StarScope; this one reads version {e.expected}. Rebuild it from the index's chunk log: "
+            f"`starscope rebuild-filter {index_dir}` (or rerun `starscope index`)",
+            version=e.version, expected=e.expected) from e

@@ -93,8 +93,11 @@ def test_a_reindented_crlf_copy_is_a_member_in_raw_coordinates(corpus, index, he
     for exact in (False, True):
         result = index.test(query, exact=exact)
         assert result.member
-        inside = [s for s in result.spans if a - 2 <= s.start and s.end <= b + 2]
-        assert sum(s.end - s.start for s in inside) >= (b - a) - 2 * 99
+        # Covered; without exact a false positive of the filter that touches the copy may widen
+        # its span by a window (it does with this filter's bits), so only the confirmed spans
+        # are held inside it (below).
+        covered = sum(max(0, min(s.end, b) - max(s.start, a)) for s in result.spans)
+        assert covered >= (b - a) - 2 * 99
         assert result.longest_chain >= 500 and 0 < result.fraction < 1
     confirmed = index.test(query, exact=True)
     assert all(a - 2 <= s.start and s.end <= b + 2 for s in confirmed.spans)

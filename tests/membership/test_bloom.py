@@ -7,7 +7,7 @@ import pytest
 
 from membership import bloom
 from membership.bloom import (BloomConfig, BloomConfigMismatch, BloomFileError, BloomFilter,
-                              BloomReadOnlyError, verify)
+                              BloomFormatOutdated, BloomReadOnlyError, blocked_fpr, verify)
 
 CHUNK = {"chars": 50, "normalize": "whitespace", "hash": "xxh3_64"}
 MASK = (1 << 64) - 1
@@ -22,16 +22,21 @@ def set_bits(bf: BloomFilter) -> list[int]:
 
 
 def reference_positions(x: int, config: BloomConfig) -> list[int]:
-    """The documented index scheme in plain Python integers, independent of numpy's wraparound."""
+    """The documented bit scheme in plain Python integers, independent of numpy's wraparound."""
     def fmix64(v):
         v ^= v >> 33
         v = (v * 0xFF51AFD7ED558CCD) & MASK
         v ^= v >> 33
         v = (v * 0xC4CEB9FE1A85EC53) & MASK
         return v ^ (v >> 33)
-    h1 = fmix64(x ^ config.seed)
-    h2 = fmix64(h1 ^ 0x9E3779B97F4A7C15) | 1
-    return [((h1 + i * h2) & MASK) % config.bits for i in range(config.hashes)]
+    h = fmix64(x ^ config.seed)
+    block = ((h >> 32) * (config.bits // 512)) >> 32
+    g, positions = h, []
+    for i in range(config.hashes):
+        if i % 8 == 0:
+            g = fmix64(g ^ 0x9E3779B97F4A7C15)
+        positions.append(block * 512 + (i % 8) * 64 + ((g >> (8 * (i % 8))) & 63))
+    return positions
 
 
 def saved_filter(tmp_path, n=5_000, chunk=CHUNK):
@@ -56,20 +61,61 @@ def rewrite_header(path, **changes):
 
 # --- sizing ---------------------------------------------------------------------------------
 
-def test_for_capacity_gives_about_14_4_bits_per_item_and_10_hashes_at_one_in_a_thousand():
+def test_for_capacity_gives_about_15_7_bits_per_item_and_8_hashes_at_one_in_a_thousand():
     config = BloomConfig.for_capacity(1_000_000, 0.001)
-    assert config.bits % 64 == 0
-    assert 14.37 < config.bits / 1_000_000 < 14.39
-    assert config.hashes == 10
+    assert config.bits % 512 == 0
+    assert 15.72 < config.bits / 1_000_000 < 15.73
+    assert config.hashes == 8
     assert config.theoretical_fpr(1_000_000) == pytest.approx(0.001, rel=0.01)
+    assert config.theoretical_fpr(1_000_000) <= 0.001
     assert config.theoretical_fpr(0) == 0.0
     assert config.theoretical_fpr(2_000_000) > 0.01  # overfilling degrades quickly
+
+
+@pytest.mark.parametrize("p", [0.05, 0.01, 0.001, 1e-4])
+def test_for_capacity_sizes_with_the_blocked_rate_and_gives_the_fewest_blocks(p):
+    n = 300_000
+    config = BloomConfig.for_capacity(n, p)
+    assert config.theoretical_fpr(n) <= p
+    for k in range(1, 33):  # no other number of hashes meets p with fewer blocks
+        smaller = BloomConfig(bits=config.bits - 512, hashes=k)
+        assert smaller.theoretical_fpr(n) > p, k
+    # The classic formula's size falls short: blocks that draw more than their share of hashes
+    # answer "present" more often, so a blocked filter of that size misses the target.
+    classic_bits = -(-math.ceil(-n * math.log(p) / math.log(2) ** 2) // 512) * 512
+    assert BloomConfig(bits=classic_bits, hashes=config.hashes).theoretical_fpr(n) > 1.05 * p
+    assert config.bits > classic_bits
+
+
+def poisson(load: float, j: int) -> float:
+    return math.exp(-load + j * math.log(load) - math.lgamma(j + 1))
+
+
+def test_the_blocked_rate_is_the_poisson_mixture_of_per_word_rates():
+    """Putze et al.: a non-member's block holds j hashes with Poisson probability, and then each
+    word it has bits in must hold them, independently."""
+    # One bit per word (k <= 8): after j hashes a word's bit is set with probability 1 - (63/64)^j.
+    for k, load in [(1, 3.0), (5, 20.0), (8, 32.5), (8, 0.5)]:
+        expected = sum(poisson(load, j) * (1 - (63 / 64) ** j) ** k for j in range(400))
+        assert blocked_fpr(k, load) == pytest.approx(expected, rel=1e-9), (k, load)
+
+    # Two bits per word (k = 16), m = 2j throws: a non-member's two positions coincide with
+    # probability 1/64 (one bit must be set), else both must be.
+    def two_bits(j):
+        one, both = 1 - (63 / 64) ** (2 * j), 1 - 2 * (63 / 64) ** (2 * j) + (62 / 64) ** (2 * j)
+        return one / 64 + both * 63 / 64
+
+    expected = sum(poisson(40.0, j) * two_bits(j) ** 8 for j in range(400))
+    assert blocked_fpr(16, 40.0) == pytest.approx(expected, rel=1e-9)
+    # k = 11: three words get two bits, five get one.
+    expected = sum(poisson(25.0, j) * two_bits(j) ** 3 * (1 - (63 / 64) ** j) ** 5 for j in range(400))
+    assert blocked_fpr(11, 25.0) == pytest.approx(expected, rel=1e-9)
 
 
 def test_for_capacity_sizes_an_empty_corpus_as_one_item_and_keeps_seed_and_chunk():
     config = BloomConfig.for_capacity(0, 0.01, seed=5, chunk=CHUNK)
     assert config == BloomConfig.for_capacity(1, 0.01, seed=5, chunk=CHUNK)
-    assert config.bits == 64 and config.seed == 5 and config.chunk == CHUNK
+    assert config.bits == 512 and config.seed == 5 and config.chunk == CHUNK
 
 
 @pytest.mark.parametrize("args, message", [
@@ -82,11 +128,13 @@ def test_for_capacity_rejects_bad_arguments(args, message):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"bits": 100, "hashes": 3}, "multiple of 64"), ({"bits": 0, "hashes": 3}, "multiple of 64"),
-    ({"bits": True, "hashes": 3}, "multiple of 64"), ({"bits": 64, "hashes": 0}, "hashes"),
-    ({"bits": 64, "hashes": 3, "seed": -1}, "seed"), ({"bits": 64, "hashes": 3, "seed": 1 << 64}, "seed"),
-    ({"bits": 64, "hashes": 3, "chunk": [50]}, "chunk must be a dict"),
-    ({"bits": 64, "hashes": 3, "chunk": {"f": object()}}, "JSON"),
+    ({"bits": 100, "hashes": 3}, "multiple of 512"), ({"bits": 0, "hashes": 3}, "multiple of 512"),
+    ({"bits": 1024 + 64, "hashes": 3}, "multiple of 512"), ({"bits": True, "hashes": 3}, "multiple of 512"),
+    ({"bits": 512 << 33, "hashes": 3}, "at most"), ({"bits": 512, "hashes": 0}, "hashes"),
+    ({"bits": 512, "hashes": 65}, "hashes"),
+    ({"bits": 512, "hashes": 3, "seed": -1}, "seed"), ({"bits": 512, "hashes": 3, "seed": 1 << 64}, "seed"),
+    ({"bits": 512, "hashes": 3, "chunk": [50]}, "chunk must be a dict"),
+    ({"bits": 512, "hashes": 3, "chunk": {"f": object()}}, "JSON"),
 ])
 def test_config_rejects_bad_fields_with_a_message_naming_them(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -94,9 +142,9 @@ def test_config_rejects_bad_fields_with_a_message_naming_them(kwargs, message):
 
 
 def test_config_chunk_is_stored_as_it_reads_back_from_json():
-    config = BloomConfig(bits=64, hashes=1, chunk={"sizes": (50, 100)})
+    config = BloomConfig(bits=512, hashes=1, chunk={"sizes": (50, 100)})
     assert config.chunk == {"sizes": [50, 100]}
-    assert hash(config) == hash(BloomConfig(bits=64, hashes=1, chunk={"sizes": [50, 100]}))
+    assert hash(config) == hash(BloomConfig(bits=512, hashes=1, chunk={"sizes": [50, 100]}))
 
 
 # --- membership -----------------------------------------------------------------------------
@@ -118,28 +166,35 @@ def test_an_empty_filter_contains_nothing_and_empty_input_is_fine():
     assert bf.fill_ratio() == 0.0 and bf.items == 0
 
 
-def test_one_hash_sets_k_distinct_bits_and_duplicates_change_nothing_but_the_count():
+def test_one_hash_sets_k_bits_in_one_cache_line_and_duplicates_change_nothing_but_the_count():
     bf = BloomFilter(BloomConfig(bits=1 << 20, hashes=7, seed=9))
     bf.add([42])
     first = set_bits(bf)
     assert len(first) == 7
+    assert len({p // 512 for p in first}) == 1  # one 512-bit block: one 64-byte line to read
+    assert sorted(p % 512 // 64 for p in first) == list(range(7))  # bit i in word i
     bf.add([42, 42])
     assert set_bits(bf) == first and bf.items == 3
 
 
-def test_numpy_positions_match_a_plain_python_reference_of_the_scheme():
-    config = BloomConfig(bits=64 * 1001, hashes=5, seed=(1 << 64) - 12345)  # not a power of two
-    for x in [0, 1, 2**63, MASK, *random_hashes(200, seed=4).tolist()]:
+@pytest.mark.parametrize("hashes", [5, 8, 19])  # one word each; 19: three rounds of g
+def test_numpy_positions_match_a_plain_python_reference_of_the_scheme(hashes):
+    config = BloomConfig(bits=512 * 1001, hashes=hashes, seed=(1 << 64) - 12345)  # not a power of two
+    xs = [0, 1, 2**63, MASK, *random_hashes(200, seed=4).tolist()]
+    for x in xs:
         bf = BloomFilter(config)
         bf.add([x])
         assert set_bits(bf) == sorted(set(reference_positions(x, config)))
+    together = BloomFilter(config)
+    together.add(np.array(xs, dtype=np.uint64))  # many hashes in one block are all kept
+    assert set_bits(together) == sorted({p for x in xs for p in reference_positions(x, config)})
 
 
 def test_bit_positions_are_pinned_forever():
     """Golden values: if this fails, the hashing scheme changed and every saved filter is wrong."""
-    config = BloomConfig(bits=1024, hashes=3, seed=7)
-    golden = {0: [477, 602, 727], 1: [21, 371, 708], 2**63: [526, 663, 800],
-              2**64 - 1: [302, 460, 893], 12345678901234567890: [69, 79, 586]}
+    config = BloomConfig(bits=8192, hashes=3, seed=7)
+    golden = {0: [3644, 3648, 3769], 1: [7184, 7257, 7305], 2**63: [6153, 6260, 6328],
+              2**64 - 1: [7729, 7773, 7843], 12345678901234567890: [1083, 1113, 1173]}
     for x, positions in golden.items():
         bf = BloomFilter(config)
         bf.add(np.array([x], dtype=np.uint64))
@@ -150,28 +205,35 @@ def test_bit_positions_are_pinned_forever():
 
 
 def test_signed_or_out_of_range_hashes_are_refused_not_reinterpreted():
-    bf = BloomFilter(BloomConfig(bits=64, hashes=1))
+    bf = BloomFilter(BloomConfig(bits=512, hashes=1))
     with pytest.raises(TypeError, match="view"):
         bf.add(np.array([1, 2], dtype=np.int64))
     with pytest.raises(OverflowError):
         bf.add([-1])
 
 
-@pytest.mark.parametrize("n, p", [(50_000, 0.01), (100_000, 0.001)])
-def test_measured_false_positive_rate_matches_theory(n, p):
+@pytest.mark.parametrize("n, p, load", [
+    (50_000, 0.01, 1.0), (100_000, 0.001, 1.0),  # at capacity
+    (50_000, 0.01, 0.5), (50_000, 0.001, 2.0),  # half full; overfilled twice over (k = 8)
+    (50_000, 0.0001, 3.0),  # k = 16: two bits per word, overfilled to a rate near 1%
+])
+def test_measured_false_positive_rate_matches_the_blocked_theory(n, p, load):
     config = BloomConfig.for_capacity(n, p, seed=123)
-    theory = config.theoretical_fpr(n)
-    assert theory == pytest.approx(p, rel=0.05)
+    items = int(n * load)
+    theory = config.theoretical_fpr(items)
+    if load == 1.0:
+        assert theory == pytest.approx(p, rel=0.05)
+    added = random_hashes(items, seed=100)
     bf = BloomFilter(config)
-    bf.add(random_hashes(n, seed=100))
-    probes = random_hashes(200_000, seed=200)
-    probes = probes[~np.isin(probes, random_hashes(n, seed=100))]
+    bf.add(added)
+    probes = random_hashes(400_000, seed=200)
+    probes = probes[~np.isin(probes, added)]
     sd = math.sqrt(theory * (1 - theory) / len(probes))
     measured = bf.contains(probes).mean()
     assert abs(measured - theory) <= 5 * sd, (measured, theory, sd)
-    assert abs(bf.measure_fpr(200_000, seed=300) - theory) <= 5 * sd
-    # fill^k: expected fill is 1 - e^(-kn/m); its spread is ~0.1% at these sizes, times k.
-    assert bf.fill_ratio() == pytest.approx(1 - math.exp(-config.hashes * n / config.bits), rel=0.01)
+    assert abs(bf.measure_fpr(400_000, seed=300) - theory) <= 5 * sd
+    # The rate of these very bits (per-word fill, block by block) is what the probes measure.
+    assert abs(measured - bf.estimated_fpr()) <= 5 * sd
     assert bf.estimated_fpr() == pytest.approx(theory, rel=0.05)
 
 
@@ -309,14 +371,14 @@ def test_a_foreign_file_is_not_a_bloom_filter(tmp_path, content):
 def test_a_future_format_version_is_refused(tmp_path):
     _, path = saved_filter(tmp_path)
     rewrite_header(path, format_version=7)
-    with pytest.raises(BloomFileError, match="format version 7, this version reads 1"):
+    with pytest.raises(BloomFileError, match="format version 7, this version reads 2"):
         BloomFilter.open(path)
     with pytest.raises(BloomFileError, match="format version 7"):
         verify(path)
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"bits": 100}, "invalid config.*multiple of 64"), ({"items": -1}, "items"),
+    ({"bits": 100}, "invalid config.*multiple of 512"), ({"items": -1}, "items"),
     ({"checksum": 5}, "checksum"), ({"hashes": None}, "invalid config.*hashes"),
 ])
 def test_a_header_with_bad_fields_is_refused(tmp_path, changes, message):
@@ -343,3 +405,18 @@ def test_a_flipped_bit_fails_verify_with_a_checksum_mismatch(tmp_path):
     BloomFilter.open(path)  # open reads no bits, so it cannot notice
     with pytest.raises(BloomFileError, match=f"{path.name}: checksum mismatch"):
         verify(path)
+
+
+def test_a_version_1_file_is_refused_with_the_rebuild_command(tmp_path):
+    """Version 1 spread a hash's bits over the whole filter: its bits mean nothing to this
+    reader, so it is refused, saying how to rebuild it, and never read as blocks."""
+    _, path = saved_filter(tmp_path)
+    rewrite_header(path, format_version=1)
+    for check in (BloomFilter.open, verify):
+        with pytest.raises(BloomFormatOutdated) as err:
+            check(path)
+        assert err.value.version == 1 and err.value.expected == 2
+        message = str(err.value)
+        assert str(path) in message and "older StarScope" in message
+        assert "starscope rebuild-filter" in message
+        assert isinstance(err.value, BloomFileError)

@@ -1,10 +1,13 @@
 import json
+import shutil
 import subprocess
 import sys
 
+from membership.sketch import bloom_path
 from search_api.cli import main
 
 from .conftest import pieces_of
+from .test_bloom import rewrite_header
 
 
 def run(capsys, *argv):
@@ -131,3 +134,21 @@ def test_near_dups_says_when_its_candidates_were_cut(crowd, tmp_path, capsys):
     assert json.loads(out)["truncated"] is True
     code, out, _ = run(capsys, "near-dups", str(index), str(f))
     assert code == 0 and "warning" not in out
+
+
+def test_an_older_filter_exits_1_naming_the_rebuild_and_rebuild_filter_upgrades_it(corpus, tmp_path, capsys):
+    index, docs = corpus
+    copy = tmp_path / "index"
+    shutil.copytree(index, copy)
+    rewrite_header(bloom_path(copy), format_version=1)  # as an older StarScope wrote it
+    text = tmp_path / "q.py"
+    text.write_text(docs[2].content[:800])
+    for command in ("membership", "attribute"):
+        code, out, err = run(capsys, command, str(copy), "--text-file", str(text))
+        assert code == 1 and not out
+        assert err.startswith("starscope: error: ") and err.count("\n") == 1  # one line, no traceback
+        assert "format version 1" in err and f"`starscope rebuild-filter {copy}`" in err
+    code, out, _ = run(capsys, "rebuild-filter", str(copy), "--json")
+    assert code == 0 and json.loads(out)["dropped"] == 0
+    code, out, _ = run(capsys, "membership", str(copy), "--text-file", str(text), "--json")
+    assert code == 0 and json.loads(out)["member"]

@@ -1,14 +1,18 @@
+import json
+
 import numpy as np
 import pytest
 
 from indexer.build import BuildConfig, build_index
 from indexer.manifest import read_manifest
-from membership.bloom import BloomFilter
+from membership.attribution import MembershipIndex
+from membership.bloom import BloomFilter, BloomFormatOutdated
 from membership.chunks import document_chunk_hashes
 from membership.sketch import ChunkLog, bloom_path, build_bloom, read_meta
 
 from ..indexer.conftest import real_documents
 from .conftest import write_jsonl
+from .test_bloom import rewrite_header
 
 
 def shards(tmp_path, docs, n=3):
@@ -86,7 +90,8 @@ def test_a_looser_rate_gives_a_smaller_filter(tmp_path):
     parts = shards(tmp_path, docs)
     tight = build_index(parts, tmp_path / "a")["configs"]["membership"]
     loose = build_index(parts, tmp_path / "b", config=BuildConfig(bloom_fpr=0.01))["configs"]["membership"]
-    assert loose["bits"] < tight["bits"] and loose["hashes"] < tight["hashes"]
+    # One bit per word of the block (k = 8) is best from 5% down to 0.1%: only the size moves.
+    assert loose["bits"] < tight["bits"] and loose["hashes"] == tight["hashes"] == 8
     assert read_manifest(tmp_path / "b")["configs"]["build"]["bloom_fpr"] == 0.01
     with pytest.raises(ValueError, match="probability"):
         BuildConfig(bloom_fpr=0)
@@ -107,3 +112,30 @@ def test_a_search_only_index_has_no_sketch_and_says_so(tmp_path):
         MembershipIndex.open(tmp_path / "index")
     with pytest.raises(StoreFormatError, match="new directory"):
         build_index(parts, tmp_path / "index")  # resuming it with membership would mix the two
+
+
+def as_built_before_the_blocked_filter(index_dir):
+    """What an index built by a StarScope of filter format 1 holds: that version in the
+    filter's header, and no ``bloom_format`` in ``sketch.json`` (the bits do not matter: a
+    reader refuses the file on its version alone)."""
+    rewrite_header(bloom_path(index_dir), format_version=1)
+    meta_path = index_dir / "membership" / "sketch.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["bloom_format"]
+    meta_path.write_text(json.dumps(meta))
+
+
+def test_an_older_filter_is_refused_with_the_command_that_rebuilds_it_and_a_rerun_upgrades_it(tmp_path):
+    docs = real_documents(12)
+    parts = shards(tmp_path, docs)
+    index_dir = tmp_path / "index"
+    build_index(parts, index_dir)
+    as_built_before_the_blocked_filter(index_dir)
+    with pytest.raises(BloomFormatOutdated) as err:
+        MembershipIndex.open(index_dir)
+    message = str(err.value)
+    assert message.startswith(f"{index_dir}: the membership filter is format version 1")
+    assert f"`starscope rebuild-filter {index_dir}`" in message and "starscope index" in message
+    build_index(parts, index_dir)  # every shard is done: only the filter is rebuilt
+    assert read_meta(index_dir)["bloom_format"] == 2
+    assert MembershipIndex.open(index_dir).test(docs[0].content).member
