@@ -24,6 +24,8 @@ code                    status  raised by
 ``invalid_json``        400     a body that does not parse (``invalid_body``: not an object)
 ``unsupported_media_type`` 415  a body not sent as ``application/json``
 ``no_membership_sketch`` 409    membership on an index built with ``--no-membership``
+``filter_outdated``     409     membership on an index whose Bloom filter an older
+                                StarScope wrote (``starscope rebuild-filter``)
 ``no_model``            409     ``/api/generate`` on a server started without ``--model``
 ``unauthorized``        401     admin endpoints: missing or wrong bearer token
 ``admin_disabled``      403     admin endpoints on a server without ``ADMIN_TOKEN``

@@ -28,12 +28,16 @@ def health():
     manifest as of the last build (its ``corpus_fingerprint`` tells which index a worker
     serves); ``switched_at`` is when this worker last followed the served link, and
     ``switch_error`` says when the directory the link points at now could not be opened (the
-    old one is served meanwhile). Which directories, and why, are the operator's: the server
-    log and ``GET /api/admin/status`` say; a public answer never names a path."""
+    old one is served meanwhile). ``membership_error`` says why membership is off on an index
+    that has a sketch (its filter is of an older format). Which directories, and why, are the
+    operator's: the server log and ``GET /api/admin/status`` say; a public answer never names a
+    path."""
     index = served_index()
     live = current_app.extensions[EXTENSION]
     failure = live.switch_error
+    outdated = index.filter_outdated_message
     return {"status": "ok", "documents": index.store.stats().documents,
+            "membership_error": None if outdated is None else {"code": "filter_outdated", "message": outdated},
             "index": index_summary(index.manifest), "switched_at": live.switched_at,
             "switch_error": None if failure is None else {
                 "at": failure["at"], "message": "the index the served link points at could not be opened; "

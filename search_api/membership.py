@@ -26,7 +26,10 @@ bp = Blueprint("membership", __name__)
 
 
 def membership_index() -> MembershipIndex:
-    index = served_index().membership
+    served = served_index()
+    index = served.membership
+    if index is None and served.filter_outdated is not None:
+        raise ApiError(served.filter_outdated_message, status=409, code="filter_outdated")
     if index is None:
         raise ApiError("this index was built without the membership sketch (--no-membership); "
                        "rebuild it with `starscope index` to test membership and attribute text",

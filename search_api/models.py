@@ -337,6 +337,8 @@ class HealthResponse(Response):
     index: IndexSummary
     switched_at: Optional[str] = None
     switch_error: Optional[SwitchFailure] = None
+    membership_error: Optional[ErrorBody] = Field(
+        None, description="why membership and attribution are off (`filter_outdated`: rebuild the filter)")
 
 
 class SwitchFailureDetails(SwitchFailure):

@@ -20,6 +20,7 @@ from indexer.optout import OptoutLedger
 from indexer.store import Store
 from indexer.stores import open_index
 from membership.attribution import AttributionConfig, MembershipIndex
+from membership.bloom import BloomFormatOutdated
 from membership.sketch import SketchMissing
 from model.generate import Generator
 
@@ -37,6 +38,18 @@ class ServedIndex:
     membership: MembershipIndex | None = None  # None without a sketch
     generator: Generator | None = None  # None without MODEL
     ledger: OptoutLedger | None = None  # the index's opt-outs (re-read only when they change)
+    filter_outdated: BloomFormatOutdated | None = None  # why membership is off: an older filter
+
+    @property
+    def filter_outdated_message(self) -> str | None:
+        """What clients are told while the filter is of an older format (no path in it)."""
+        e = self.filter_outdated
+        if e is None:
+            return None
+        return (f"this index's membership filter was written by an older StarScope (format version "
+                f"{e.version}; this server reads version {e.expected}), so membership and attribution are "
+                "off until the operator rebuilds it (`starscope rebuild-filter INDEX`) and restarts the "
+                "server; search is unaffected")
 
     @classmethod
     def open(cls, index_dir: str | Path, *, es=None, max_text_chars: int = 1_000_000,
@@ -51,6 +64,7 @@ class ServedIndex:
         """
         manifest = read_manifest(index_dir)
         store = open_index(index_dir, es=es)
+        outdated = None
         store.warm()
         try:
             membership = MembershipIndex.open(index_dir, store=store,
@@ -58,11 +72,13 @@ class ServedIndex:
                                                                        max_candidates=max_candidates))
         except SketchMissing:
             membership = None  # a search-only index: the membership endpoints say so
+        except BloomFormatOutdated as e:
+            membership, outdated = None, e  # search is served; membership and health say why not
         if generator is None and model:
             generator = Generator.load(model, device=model_device)
         ledger = membership.ledger if membership is not None else OptoutLedger(index_dir)
         return cls(path=Path(index_dir), store=store, manifest=manifest, membership=membership,
-                   generator=generator, ledger=ledger)
+                   generator=generator, ledger=ledger, filter_outdated=outdated)
 
     @property
     def languages(self) -> list[str]:
@@ -90,10 +106,15 @@ class LiveIndex:
         self.logger = logger or logging.getLogger(__name__)
         self._open_args = open_args
         self.current = ServedIndex.open(Path(os.path.realpath(self.link)), **open_args)
+        self._log_outdated(self.current)
         self.switched_at: str | None = None
         self.switch_error: dict | None = None
         self._switching = threading.Lock()  # held while the link is looked at or followed
         self._next_check = time.monotonic() + self.CHECK_SECONDS
+
+    def _log_outdated(self, index: ServedIndex) -> None:
+        if index.filter_outdated is not None:
+            self.logger.error("membership is off: %s", index.filter_outdated)
 
     def get(self) -> ServedIndex:
         """The index to answer from now (starting a switch in the background when due)."""
@@ -134,6 +155,7 @@ class LiveIndex:
         else:
             self.logger.info("switched from %s to %s", self.current.path, target)
             self.current, self.switch_error = index, None
+            self._log_outdated(index)
             self.switched_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         finally:
             if release:

@@ -180,6 +180,34 @@ def test_a_search_only_index_says_what_is_missing(tmp_path):
     assert client.get("/api/search?q=fibonacci").get_json()["total"] == 1
 
 
+def test_an_index_with_an_older_filter_serves_search_and_says_how_to_rebuild(index_dir, tmp_path, caplog):
+    """A filter written by an older StarScope: search goes on, membership, attribution and
+    generation-with-attribution refuse with the fix, and health says so; no path is shown."""
+    import shutil
+
+    from membership.sketch import bloom_path
+
+    from ..membership.test_bloom import rewrite_header
+
+    copy = tmp_path / "index"
+    shutil.copytree(index_dir, copy)
+    rewrite_header(bloom_path(copy), format_version=1)
+    client = create_app({"INDEX_DIR": str(copy), "TESTING": True}).test_client()
+    for path in ("/api/membership", "/api/attribution"):
+        error = error_of(client.post(path, json={"text": TEXT}), 409, "filter_outdated")
+        assert "format version 1" in error["message"] and "`starscope rebuild-filter INDEX`" in error["message"]
+        assert str(tmp_path) not in error["message"]
+    health = client.get("/api/health").get_json()
+    models.HealthResponse.model_validate(health)
+    assert health["membership_error"]["code"] == "filter_outdated"
+    assert health["membership_error"]["message"] == error["message"]
+    assert client.get("/api/search?q=fibonacci").get_json()["total"] == 1
+    assert f"membership is off: {copy}" in caplog.text  # the operator's log names the directory
+    assert client.get("/api/health").get_json()["membership_error"] is not None
+    assert create_app({"INDEX_DIR": str(index_dir), "TESTING": True}).test_client().get(
+        "/api/health").get_json()["membership_error"] is None
+
+
 def test_no_line_stops_the_batch_whatever_it_holds(client, caplog):
     """Lines Python's json cannot hold (too deep, too long a number), an id no UTF-8 can encode
     (a lone surrogate): each gets its own record, first line or not, and the lines after are
