@@ -50,7 +50,7 @@ _MAX_HEADER = 1 << 20  # a real header is a few hundred bytes; more means a fore
 _BATCH = 1 << 20  # hashes (or words) handled per vectorized step, to bound temporary memory
 # Hashes per step of a lookup: its (n, 8) temporaries stay at 64 kB, under glibc's mmap
 # threshold. Larger ones are fresh pages that fault in on every call and cost more than the work.
-_PROBE_BATCH = 1024
+_PROBE_BATCH = 4096
 _WORD = np.dtype("<u8")
 _U64 = np.uint64
 
@@ -262,7 +262,8 @@ class BloomConfig:
         blocks, k = best
         if blocks > _MAX_BLOCKS:
             raise ValueError(f"{n_items} items at fpr {fpr} need {blocks * BLOCK_BITS} bits, over the "
-                             f"{BLOCK_BITS * _MAX_BLOCKS} a filter can hold; split the corpus or allow a higher rate")
+                             f"{BLOCK_BITS * _MAX_BLOCKS} a filter can hold; split the corpus or allow "
+                             "a higher rate")
         return cls(bits=blocks * BLOCK_BITS, hashes=k, seed=seed, chunk={} if chunk is None else chunk)
 
     def theoretical_fpr(self, n_items: int) -> float:
@@ -351,22 +352,25 @@ class BloomFilter:
         """The bit words as a plain (blocks, 8) array: row ``b`` is block ``b``."""
         return np.asarray(self.words).reshape(-1, _BLOCK_WORDS)
 
-    def _locate(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The block of every hash and its bits there: ``(block indices, (n, 8) uint64 masks)``."""
-        k = self.config.hashes
+    def _place(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The block of every hash (``intp``) and its first ``g`` (see the class docstring)."""
         h = _fmix64_inplace(hashes ^ _U64(self.config.seed))
         block = h >> _U64(32)
         block *= _U64(self.config.blocks)
         block >>= _U64(32)
-        g = _fmix64_inplace(h ^ _GOLDEN)  # h is not needed again: ^ makes the one new array
+        return block.astype(np.intp), _fmix64_inplace(np.bitwise_xor(h, _GOLDEN, out=h))
+
+    def _masks(self, g: np.ndarray) -> np.ndarray:
+        """The bits of each hash in its block, from its first ``g``: (n, 8) ``uint64`` words."""
+        k = self.config.hashes
         masks = np.left_shift(_ONE, _bit_fields(g))
         if k < _BLOCK_WORDS:
             masks[:, k:] = 0
         for r in range(1, -(-k // _BLOCK_WORDS)):
-            _fmix64_inplace(np.bitwise_xor(g, _GOLDEN, out=g))
+            g = _fmix64_inplace(g ^ _GOLDEN)
             used = min(_BLOCK_WORDS, k - r * _BLOCK_WORDS)
             masks[:, :used] |= np.left_shift(_ONE, _bit_fields(g)[:, :used])
-        return block.astype(np.intp), masks
+        return masks
 
     def add(self, hashes: npt.ArrayLike) -> None:
         """Set the bits of every hash; duplicates are harmless (and still counted in ``items``)."""
@@ -374,7 +378,8 @@ class BloomFilter:
         hashes = _as_hashes(hashes)
         rows = self._rows()
         for start in range(0, len(hashes), _BATCH):
-            block, masks = self._locate(hashes[start:start + _BATCH])
+            block, g = self._place(hashes[start:start + _BATCH])
+            masks = self._masks(g)
             # Sorted by block, the masks of one block are OR-ed together first: a plain
             # rows[block] |= masks would keep only one of several hashes landing in a block.
             order = np.argsort(block, kind="stable")
@@ -388,12 +393,14 @@ class BloomFilter:
         hashes = _as_hashes(hashes)
         out = np.empty(len(hashes), dtype=bool)
         rows = self._rows()
-        for start in range(0, len(hashes), _PROBE_BATCH):
-            block, masks = self._locate(hashes[start:start + _PROBE_BATCH])
-            found = np.take(rows, block, axis=0)  # one cache line per hash
-            found &= masks
-            # All eight words hold their bits: eight True bytes, read as one word.
-            out[start:start + len(block)] = (found == masks).view(_U64).reshape(-1) == _ALL_TRUE
+        for start in range(0, len(hashes), _BATCH):
+            block, g = self._place(hashes[start:start + _BATCH])
+            for at in range(0, len(block), _PROBE_BATCH):
+                masks = self._masks(g[at:at + _PROBE_BATCH])
+                found = np.take(rows, block[at:at + _PROBE_BATCH], axis=0)  # one cache line per hash
+                found &= masks
+                # All eight words hold their bits: eight True bytes, read as one word.
+                out[start + at:start + at + len(masks)] = (found == masks).view(_U64).reshape(-1) == _ALL_TRUE
         return out
 
     def __contains__(self, x: int) -> bool:
