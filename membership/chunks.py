@@ -163,6 +163,11 @@ def _hash_rows(rows: np.ndarray, seed: int) -> np.ndarray:
     for j in range(rows.shape[1]):
         h ^= rows[:, j]
         h *= _FNV_PRIME
+    return _fmix64(h)
+
+
+def _fmix64(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finalizer, in place."""
     h ^= h >> np.uint64(33)
     h *= np.uint64(0xFF51AFD7ED558CCD)
     h ^= h >> np.uint64(33)
@@ -172,11 +177,24 @@ def _hash_rows(rows: np.ndarray, seed: int) -> np.ndarray:
 
 
 def window_hashes(codes: np.ndarray, config: ChunkConfig = ChunkConfig()) -> np.ndarray:
-    """The hash of the window starting at every offset (``len - width + 1`` of them)."""
-    if len(codes) < config.width:
+    """The hash of the window starting at every offset (``len - width + 1`` of them).
+
+    The same values as ``_hash_rows`` over the sliding windows, computed for a query: the code
+    points are widened to ``uint64`` once, so that each of the ``width`` steps is one xor and
+    one multiply in place over a contiguous slice (column ``j`` of the windows is
+    ``codes[j:j + n]``), with no cast and no temporary per step.
+    """
+    n = len(codes) - config.width + 1
+    if n < 1:
         return np.zeros(0, np.uint64)
-    view = np.lib.stride_tricks.sliding_window_view(codes, config.width)
-    return _hash_rows(view, config.seed)
+    wide = codes.astype(np.uint64)
+    h = wide[:n] ^ np.uint64(_FNV_OFFSET ^ config.seed)
+    h *= _FNV_PRIME
+    xor, multiply = np.bitwise_xor, np.multiply
+    for j in range(1, config.width):
+        xor(h, wide[j:j + n], out=h)
+        multiply(h, _FNV_PRIME, out=h)
+    return _fmix64(h)
 
 
 def chunk_hashes(codes: np.ndarray, config: ChunkConfig = ChunkConfig()) -> np.ndarray:

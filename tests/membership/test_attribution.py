@@ -3,7 +3,7 @@ import random
 import numpy as np
 import pytest
 
-from membership.attribution import (AttributionConfig, AttributionInputError, MembershipIndex,
+from membership.attribution import (AttributionConfig, AttributionInputError, MembershipIndex, hit_spans,
                                     TextTooLong)
 from membership.bloom import BloomFileError
 from membership.chunks import normalize
@@ -82,6 +82,35 @@ def test_planted_spans_are_found_whole_verbatim_and_maximal(corpus, index, held_
                 growable.append(extendable(nq, qs, qs + len(piece), ns, ss, ss + len(piece)))
             # maximal: in its first source (others may hold a longer match, a span of its own)
             assert growable and not growable[0], trial
+
+
+def spans_by_definition(offsets: list[int], width: int, stride: int):
+    """Hit windows grouped one by one, as membership defines its spans: windows that overlap or
+    touch join a span; a hit ``stride`` after another extends that one's chain."""
+    chain: dict[int, int] = {}
+    for i in offsets:
+        chain[i] = chain.get(i - stride, 0) + 1
+    spans, group = [], []
+    for i in offsets + [None]:
+        if group and (i is None or i > group[-1] + width):
+            spans.append((group[0], group[-1] + width, len(group), max(chain[j] for j in group)))
+            group = []
+        if i is not None:
+            group.append(i)
+    return spans, max(chain.values(), default=0)
+
+
+def test_hit_spans_group_and_chain_hits_as_defined():
+    rng = np.random.default_rng(18)
+    for trial in range(2000):
+        n = int(rng.integers(1, 800))
+        hit = rng.random(n) < rng.choice([0.005, 0.05, 0.3, 0.95])
+        for _ in range(rng.integers(0, 4)):  # chains of chunks, as a copied passage gives
+            start = rng.integers(0, n)
+            hit[start::50][:rng.integers(1, 12)] = True
+        offsets = np.flatnonzero(hit)
+        for width, stride in ((50, 50), (20, 7), (8, 1)):
+            assert hit_spans(offsets, width, stride) == spans_by_definition(offsets.tolist(), width, stride), trial
 
 
 def test_a_reindented_crlf_copy_is_a_member_in_raw_coordinates(corpus, index, held_out):

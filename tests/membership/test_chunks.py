@@ -103,6 +103,19 @@ def test_hashes_follow_the_documented_scheme_and_are_pinned():
         "1de80d12e91b6afe", "1ada95c7d1551ca6"]
 
 
+@pytest.mark.parametrize("text", ["x = 1\n" * 20 + "é😀" * 30, "def f(a, b):\n    return a + b\n" * 9])
+@pytest.mark.parametrize("config", [ChunkConfig(), ChunkConfig(width=20, stride=7, seed=(1 << 64) - 3)])
+def test_every_window_hash_follows_the_documented_scheme(text, config):
+    """Query windows are hashed apart from stored chunks (at every offset, for speed): they
+    must stay the same values, or nothing a query asks would ever hit."""
+    norm = normalize(text)
+    got = window_hashes(norm.codes, config).tolist()
+    assert got == [python_chunk_hash(norm.text[i:i + config.width], config.seed)
+                   for i in range(len(norm.text) - config.width + 1)]
+    assert got[::config.stride] == chunk_hashes(norm.codes, config).tolist()
+    assert window_hashes(norm.codes[:config.width - 1], config).dtype == np.uint64
+
+
 @pytest.mark.slow
 def test_distinct_windows_of_real_code_get_distinct_hashes():
     text = "\n".join(d.content for d in real_documents(30))
