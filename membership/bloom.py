@@ -48,8 +48,9 @@ _LENGTH = struct.Struct("<I")
 _PREFIX = len(MAGIC) + _LENGTH.size
 _MAX_HEADER = 1 << 20  # a real header is a few hundred bytes; more means a foreign file
 _BATCH = 1 << 20  # hashes (or words) handled per vectorized step, to bound temporary memory
-# Hashes per step of a lookup: its (n, 8) temporaries stay at 64 kB, under glibc's mmap
-# threshold. Larger ones are fresh pages that fault in on every call and cost more than the work.
+# Hashes per step of a lookup's (n, 8) part: a 4 KB query's windows in one step, with 256 kB
+# temporaries that malloc reuses. Much larger ones (a whole _BATCH: 64 MB) are mapped fresh and
+# fault in page by page on every call, which costs more than the work (4x at 32k hashes).
 _PROBE_BATCH = 4096
 _WORD = np.dtype("<u8")
 _U64 = np.uint64
