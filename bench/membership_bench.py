@@ -25,7 +25,7 @@ layout's k scattered reads per hash go to memory.
 ``--root DIR`` also times ``MembershipIndex.test`` as the code of another checkout runs it (the
 code before a change: ``git worktree add DIR main``), in a subprocess, on the same inputs, over
 a copy of the index whose filter is the peer's written in format 1 (the store and the chunk log
-are linked, not copied); it runs after the two sides above, not alternating with them.
+are linked, not copied); each input goes to it right after our two sides have run it.
 
 False positives: ``measure_fpr`` with ``--probes`` random hashes for every filter against its
 theory (ours: the blocked rate, ``BloomConfig.theoretical_fpr``; the peer's: the classic
@@ -179,33 +179,32 @@ def timed_pair(fa, fb, repeat: int) -> tuple[float, float]:
     return statistics.median(ta), statistics.median(tb)
 
 
+# Run by the other checkout's Python path: one line in (a text, as JSON), one line out (the
+# median ms of its test after a warm-up call), so that its calls alternate with ours.
 OTHER_CHECKOUT = r"""
 import json, statistics, sys, time
 from membership.attribution import MembershipIndex
-index = MembershipIndex.open(sys.argv[1])
-kinds, repeat = json.load(open(sys.argv[2])), int(sys.argv[3])
-out = {}
-for kind, texts in kinds.items():
-    medians = []
-    for text in texts:
+index, repeat = MembershipIndex.open(sys.argv[1]), int(sys.argv[2])
+print("ready", flush=True)
+for line in sys.stdin:
+    text = json.loads(line)
+    index.test(text)
+    runs = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
         index.test(text)
-        runs = []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            index.test(text)
-            runs.append((time.perf_counter() - t0) * 1e3)
-        medians.append(statistics.median(runs))
-    out[kind] = medians
-print(json.dumps(out))
+        runs.append((time.perf_counter() - t0) * 1e3)
+    print(statistics.median(runs), flush=True)
 """
 
 
-def time_other_checkout(root: Path, index_dir: Path, peer: ClassicBloom, meta: dict, kinds: dict,
-                        repeat: int) -> dict:
-    """Per-input medians of ``MembershipIndex.test`` run by the code under ``root`` on a copy of
-    the index whose filter is ``peer`` in format 1."""
-    with tempfile.TemporaryDirectory(prefix="membership-bench-") as tmp:
-        copy = Path(tmp) / "index"
+class OtherCheckout:
+    """``MembershipIndex.test`` as the code under ``root`` runs it, in a subprocess, on a copy of
+    the index whose filter is ``peer`` written in format 1 (the store and chunk log linked)."""
+
+    def __init__(self, root: Path, index_dir: Path, peer: ClassicBloom, meta: dict, repeat: int):
+        self.tmp = tempfile.TemporaryDirectory(prefix="membership-bench-")
+        copy = Path(self.tmp.name) / "index"
         copy.mkdir()
         for entry in index_dir.iterdir():
             if entry.name != "membership":
@@ -216,12 +215,21 @@ def time_other_checkout(root: Path, index_dir: Path, peer: ClassicBloom, meta: d
         old = {k: v for k, v in meta.items() if k != "bloom_format"}
         old.update(bits=peer.bits, hashes=peer.hashes)
         (copy / "membership" / "sketch.json").write_text(json.dumps(old))
-        inputs = Path(tmp) / "inputs.json"
-        inputs.write_text(json.dumps(kinds))
-        done = subprocess.run([sys.executable, "-c", OTHER_CHECKOUT, str(copy), str(inputs), str(repeat)],
-                              capture_output=True, text=True, cwd=root, env={"PYTHONPATH": str(root.resolve())},
-                              check=True)
-        return json.loads(done.stdout)
+        self.proc = subprocess.Popen([sys.executable, "-c", OTHER_CHECKOUT, str(copy), str(repeat)], cwd=root,
+                                     env={"PYTHONPATH": str(root.resolve())}, text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"the code under {root} could not open the format 1 copy of {index_dir}")
+
+    def test_ms(self, text: str) -> float:
+        self.proc.stdin.write(json.dumps(text) + "\n")
+        self.proc.stdin.flush()
+        return float(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+        self.tmp.cleanup()
 
 
 def pcts(values: list[float]) -> dict:
@@ -298,12 +306,14 @@ def main(argv: list[str] | None = None) -> int:
     kinds = {k: v for k, v in kinds.items() if v}
     print("  inputs: " + ", ".join(f"{k} {len(v)}" for k, v in kinds.items()), file=sys.stderr)
 
+    other = OtherCheckout(args.root, args.index, peer_filter, meta, args.repeat) if args.root else None
     latency: dict = {}
     for setup, (mine, classic, _) in setups.items():
         with_mine = MembershipIndex(store, mine, chunks=ours.chunks, sketch=meta)
         with_classic = MembershipIndex(store, classic, chunks=ours.chunks, sketch=meta)
         for kind, texts in kinds.items():
             rows = {"filter": ([], []), "test": ([], [])}
+            root_ms = []
             for text in texts:
                 windows = window_hashes(normalize(text).codes, ours.chunks)
                 for call, fa, fb in (("filter", lambda: mine.contains(windows), lambda: classic.contains(windows)),
@@ -311,14 +321,15 @@ def main(argv: list[str] | None = None) -> int:
                     a, b = timed_pair(fa, fb, args.repeat)
                     rows[call][0].append(a)
                     rows[call][1].append(b)
+                if other and setup == "index":
+                    root_ms.append(other.test_ms(text))
             latency.setdefault(setup, {})[kind] = {call: {"ours": pcts(a), "peer": pcts(b)}
                                                    for call, (a, b) in rows.items()}
+            if root_ms:
+                latency[setup][kind]["root"] = pcts(root_ms)
             print(f"  {setup}: {kind} done", file=sys.stderr)
-    if args.root:
-        for kind, medians in time_other_checkout(args.root, args.index, peer_filter, meta, kinds,
-                                                 args.repeat).items():
-            latency["index"][kind]["root"] = pcts(medians)
-        print(f"  {args.root} done", file=sys.stderr)
+    if other:
+        other.close()
 
     novel_windows = [window_hashes(normalize(text).codes, ours.chunks) for text in kinds.get("novel", [])]
     fpr = {}
