@@ -158,7 +158,8 @@ def build_index(inputs: Iterable[str | Path], out_dir: str | Path, *, config: Bu
     finally:
         report.close()
     try:
-        sketch = build_bloom(out, chunks=store.chunks, fpr=config.bloom_fpr) if config.membership else None
+        sketch = (build_bloom(out, chunks=store.sketch_config().chunks, fpr=config.bloom_fpr)
+                  if config.membership else None)
         return refresh_manifest(out, config=config, store=store, log=log, sketch=sketch)
     except OSError as e:
         if e.errno not in WRITE_ERRNOS:
@@ -210,8 +211,7 @@ def refresh_manifest(out: Path, *, config: BuildConfig, store, log: ShardLog, sk
     counts.update(documents=stats.documents, sources=stats.sources, content_bytes=stats.content_bytes,
                   duplicate_sources=stats.sources - stats.documents)
     sketch = {k: v for k, v in sketch.items() if k != "shards"} if sketch else None
-    where = {"elasticsearch": {"url": store.url, "index": store.name}} if config.store == "elasticsearch" else {}
     return write_manifest(out, configs={"build": asdict(config), "store": store.describe(),
                                         "membership": sketch},
                           shards=list(done), counts=counts,
-                          store={"backend": config.store, "by_lang": stats.by_lang, **where})
+                          store={"backend": config.store, "by_lang": stats.by_lang, **store.location()})

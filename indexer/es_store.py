@@ -38,6 +38,8 @@ import numpy as np
 from elastic_transport import ConnectionError as TransportConnectionError, ConnectionTimeout
 from elasticsearch import BadRequestError, Elasticsearch, helpers
 
+from membership.sketch import SketchConfig
+
 from . import analysis
 from .document import Document
 from .es_config import ENV_API_KEY, ENV_PASSWORD, ENV_USER, POINTER_FILE, ElasticsearchConfig
@@ -48,7 +50,7 @@ from .store import (STORE_DIR, Page, SearchResult, Source, StoredDocument,
                     StoreFormatError, StoreStats, StoreUnavailable, StoreWriteError,
                     group_documents)
 from .sketching import SketchingSession
-from .store_meta import check_meta, check_resume, sketch_configs, sketch_meta
+from .store_meta import check_meta, check_resume, sketch_config, sketch_meta
 
 FORMAT_VERSION = 1
 SCAN_BATCH = 1_000
@@ -227,7 +229,7 @@ class ElasticsearchStore:
             check_resume(meta, wanted, self._where, sketch=sketch)
             self._write_pointer()
         self._meta = meta
-        self.chunks, self.minhash = sketch_configs(meta)
+        self._sketch = sketch_config(meta)
         self._minhasher = None
         self._view: tuple = (None, 0.0)
         self._view_lock = threading.Lock()
@@ -277,7 +279,16 @@ class ElasticsearchStore:
         return check_meta(meta, _FIXED_META, self._where)
 
     def describe(self) -> dict:
+        """The store's format, analysis and sketch configs, as its mapping's ``_meta`` holds them."""
         return dict(self._meta)
+
+    def sketch_config(self) -> SketchConfig | None:
+        """The membership sketch the store was built with (None: a search-only store)."""
+        return self._sketch
+
+    def location(self) -> dict:
+        """The server and index name, which the manifest records (never credentials)."""
+        return {"elasticsearch": {"url": self.url, "index": self.name}}
 
     def drop(self) -> None:
         """Delete the index and the pointer file (tests and `starscope` never call it implicitly)."""
@@ -354,10 +365,10 @@ class ElasticsearchStore:
         self.planner.forget()
 
     def _hasher(self):
-        if self.minhash is not None and self._minhasher is None:
+        if self._sketch is not None and self._minhasher is None:
             from membership.minhash import MinHasher
 
-            self._minhasher = MinHasher(self.minhash)
+            self._minhasher = MinHasher(self._sketch.minhash)
         return self._minhasher
 
     def _to_source(self, rec: StoredDocument, camel: str, chunks: np.ndarray, sigs: tuple) -> dict:
@@ -448,7 +459,7 @@ class ElasticsearchStore:
         return [self._record(h["_source"]) for h in self._term_hits(field, terms, limit, self._RECORD_FIELDS)]
 
     def signed_docs_with_terms(self, field: str, terms: Sequence[str], *, limit: int = 1000):
-        dtype = self.minhash.dtype if self.minhash else None
+        dtype = self._sketch.minhash.dtype if self._sketch else None
         out = []
         for h in self._term_hits(field, terms, limit, self._RECORD_FIELDS + ["sig_plain", "sig_abstract"]):
             src = h["_source"]
@@ -653,6 +664,7 @@ class ElasticsearchSession(SketchingSession):
         # sha -> (merged record, write condition, indexed document), in queue order
         self._queued: dict[str, tuple[StoredDocument, object, dict]] = {}
         self._chunk_hashes: list[np.ndarray] = []
+        self._minhasher = None
         self.counts: Counter = Counter()
 
     def add(self, documents: Iterable[Document]) -> int:

@@ -86,5 +86,6 @@ def merge_indexes(out_dir: str | Path, parts: list[str | Path]) -> dict:
             _copy(part_log.dir / f"{key}.done.json", log.dir / f"{key}.done.json")
     config = _build_config(first)
     store = open_store(out, backend="elasticsearch")
-    sketch = build_bloom(out, chunks=store.chunks, fpr=config.bloom_fpr) if config.membership else None
+    sketch = (build_bloom(out, chunks=store.sketch_config().chunks, fpr=config.bloom_fpr)
+              if config.membership else None)
     return refresh_manifest(out, config=config, store=store, log=log, sketch=sketch)

@@ -8,7 +8,8 @@ Write side: ``session()`` yields a :class:`StoreSession` with ``add(documents)``
 Adding a document whose sha is stored already merges its source in, and adding the same source
 twice changes nothing, which is what makes an interrupted build safe to rerun.
 
-Read side: ``search``, ``get``, ``docs_with_terms``, ``repos``, ``stats``.
+Read side: ``search``, ``get``, ``docs_with_terms``, ``repos``, ``stats``. Description:
+``describe``, ``sketch_config``, ``location``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from contextlib import AbstractContextManager
 from typing import Iterable, Protocol, Sequence
 
 import numpy as np
+
+from membership.sketch import SketchConfig
 
 from .document import Document, UNKNOWN_LICENSE
 from .query import SearchQuery
@@ -213,7 +216,8 @@ class StoreSession(Protocol):
 
 
 class Store(Protocol):
-    """What the build, the search API and attribution need from a backend."""
+    """What the build, the search API and attribution need from a backend: nothing else of a
+    store is read outside its module."""
 
     def session(self, *, sign_workers: int = 1) -> "StoreSession": ...
     def loading(self) -> AbstractContextManager:
@@ -232,3 +236,12 @@ class Store(Protocol):
     def stats(self) -> StoreStats: ...
     def warm(self) -> None:
         """Load now what the first query would otherwise wait for (a server calls it at start)."""
+    def drop_cached_rankings(self) -> None:
+        """Forget the verified rankings of literal queries (benchmarks time cold queries)."""
+    def describe(self) -> dict:
+        """The store's recorded format, analysis and sketch configs (the manifest keeps a copy)."""
+    def sketch_config(self) -> SketchConfig | None:
+        """The membership sketch the store was built with; None for a search-only store."""
+    def location(self) -> dict:
+        """Where the store lives beyond the index directory, as the manifest records it: ``{}``
+        for one inside it, ``{"elasticsearch": {"url", "index"}}`` for a server's index."""

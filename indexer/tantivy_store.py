@@ -18,6 +18,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from membership.sketch import SketchConfig
 
 from . import analysis
 from .document import Document
@@ -27,7 +28,7 @@ from .search_plan import (CHUNK_KEY_BITS, WORDS, AnyOf, ConstantTerms, Lookup, N
 from .store import (STORE_DIR, Page, SearchResult, Source, StoredDocument, StoreFormatError,
                     StoreStats, group_documents)
 from .sketching import SketchingSession
-from .store_meta import check_meta, check_resume, sketch_configs, sketch_meta
+from .store_meta import check_meta, check_resume, sketch_config, sketch_meta
 
 FORMAT_VERSION = 3
 META_FILE = "starscope-store.json"
@@ -161,7 +162,7 @@ class TantivyStore:
             self._schema = _schema()
             self._index = tantivy.Index.open(str(self.path))
         self._meta = json.loads(meta_path.read_text())
-        self.chunks, self.minhash = sketch_configs(self._meta)
+        self._sketch = sketch_config(self._meta)
         self._minhasher = None
         for name, analyzer in _analyzers().items():
             self._index.register_tokenizer(name, analyzer)
@@ -179,6 +180,14 @@ class TantivyStore:
     def describe(self) -> dict:
         """The store's format and analysis, as recorded in the manifest."""
         return dict(self._meta)
+
+    def sketch_config(self) -> SketchConfig | None:
+        """The membership sketch the store was built with (None: a search-only store)."""
+        return self._sketch
+
+    def location(self) -> dict:
+        """Nothing beyond the index directory: the store is in it."""
+        return {}
 
     # -- write side ----------------------------------------------------------------------
     @contextmanager
@@ -302,10 +311,10 @@ class TantivyStore:
 
     def _hasher(self):
         """The MinHasher of this store's config (None for a search-only store)."""
-        if self.minhash is not None and self._minhasher is None:
+        if self._sketch is not None and self._minhasher is None:
             from membership.minhash import MinHasher
 
-            self._minhasher = MinHasher(self.minhash)
+            self._minhasher = MinHasher(self._sketch.minhash)
         return self._minhasher
 
     def signed_docs_with_terms(self, field: str, terms: Sequence[str], *, limit: int = 1000
@@ -313,7 +322,7 @@ class TantivyStore:
         """Like :meth:`docs_with_terms`, with each document's plain and abstracted MinHash
         signatures (None where the document had too few tokens, or in a search-only store)."""
         searcher, hits = self._term_hits(field, terms, limit)
-        dtype = self.minhash.dtype if self.minhash else None
+        dtype = self._sketch.minhash.dtype if self._sketch else None
         out = []
         for addr in hits:
             doc = searcher.doc(addr)
@@ -473,6 +482,7 @@ class TantivySession(SketchingSession):
                                            num_threads=store.config.num_threads)
         self._pending: dict[str, StoredDocument] = {}
         self._chunk_hashes: list[np.ndarray] = []
+        self._minhasher = None
         self.counts: Counter = Counter()
 
     def add(self, documents: Iterable[Document]) -> int:

@@ -1,4 +1,5 @@
-"""An index's membership sketch: the per-shard chunk-hash log and the Bloom filter built from it.
+"""An index's membership sketch: its config, the per-shard chunk-hash log and the Bloom filter
+built from it.
 
 Owns ``<index>/membership/``::
 
@@ -18,12 +19,14 @@ import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .bloom import BloomConfig, BloomFileError, BloomFilter
 from .chunks import ChunkConfig, distinct
+from .minhash import MinHashConfig
 
 SKETCH_DIR = "membership"
 FORMAT_VERSION = 1
@@ -34,6 +37,29 @@ FPR_PROBES = 200_000
 
 class SketchMissing(BloomFileError):
     """The index has no membership sketch (built before membership existed, or unfinished)."""
+
+
+@dataclass(frozen=True)
+class SketchConfig:
+    """What an index's membership sketch is made with: the chunking (of the Bloom filter and of
+    the store's chunk keys) and the MinHash config (of the near-duplicate signatures).
+
+    The store records it beside its documents, as the two keys of :meth:`to_json`; a
+    search-only store records both as null, which :meth:`from_json` reads as None.
+    """
+
+    chunks: ChunkConfig = ChunkConfig()
+    minhash: MinHashConfig = MinHashConfig()
+
+    def to_json(self) -> dict:
+        return {"chunks": self.chunks.to_json(), "minhash": self.minhash.to_json()}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "SketchConfig | None":
+        """The config of a store's ``{"chunks", "minhash"}``; None when both are null."""
+        if data.get("chunks") is None and data.get("minhash") is None:
+            return None
+        return cls(chunks=ChunkConfig.from_json(data["chunks"]), minhash=MinHashConfig.from_json(data["minhash"]))
 
 
 class ChunkLog:

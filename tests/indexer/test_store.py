@@ -11,6 +11,10 @@ from indexer.query import Filters, parse_query
 from indexer.store import Page, PageOutOfRange
 from indexer.store import StoreFormatError
 from indexer.tantivy_store import TantivyStore
+from membership.minhash import MinHashConfig
+from membership.sketch import SketchConfig
+
+from ..backends import BACKENDS, new_store
 
 
 
@@ -245,6 +249,20 @@ def test_count_docs_with_terms_counts_every_live_holder_past_any_limit(empty_sto
     assert store.count_docs_with_terms("owner", owners) == 3  # deleted documents are not counted
     with pytest.raises(ValueError):
         store.count_docs_with_terms("content", ["x"])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_store_describes_its_sketch_and_location_through_the_protocol(backend, tmp_path, request):
+    store = new_store(backend, tmp_path / "default", request)
+    assert store.sketch_config() == SketchConfig()
+    assert store.sketch_config().to_json() == {k: store.describe()[k] for k in ("chunks", "minhash")}
+    bigcode = new_store(backend, tmp_path / "bigcode", request, minhash=MinHashConfig.bigcode())
+    assert bigcode.sketch_config() == SketchConfig(minhash=MinHashConfig.bigcode())
+    assert new_store(backend, tmp_path / "search-only", request, sketch=False).sketch_config() is None
+    if backend == "tantivy":
+        assert store.location() == {}  # the store is inside the index directory
+    else:
+        assert store.location() == {"elasticsearch": {"url": store.config.url, "index": store.config.index}}
 
 
 def test_opening_a_directory_without_a_store_is_a_clear_error(tmp_path):

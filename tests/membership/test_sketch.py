@@ -102,7 +102,7 @@ def test_a_search_only_index_has_no_sketch_and_says_so(tmp_path):
     parts = shards(tmp_path, docs, n=1)
     manifest = build_index(parts, tmp_path / "index", config=BuildConfig(membership=False))
     assert manifest["configs"]["membership"] is None and not bloom_path(tmp_path / "index").exists()
-    assert open_index(tmp_path / "index").chunks is None
+    assert open_index(tmp_path / "index").sketch_config() is None
     with pytest.raises(SketchMissing, match="without the membership sketch"):
         MembershipIndex.open(tmp_path / "index")
     with pytest.raises(StoreFormatError, match="new directory"):
