@@ -753,7 +753,7 @@ def rank_one_signature(index, text: str, kind: str) -> list[tuple[float, str]]:
     if sig is None:
         return []
     keys = hasher.band_keys(sig, kind="a" if kind == "abstracted" else "p")
-    cands = index.store.signed_docs_with_terms("band", keys, limit=index.near.max_candidates)
+    cands = index.store.signed_contents_with_bands(keys, limit=index.near.max_candidates)
     col = 1 if kind == "plain" else 2
     scored = [(float(np.mean(sig == c[col])), c[0].sha) for c in cands
               if c[col] is not None and len(c[col]) == len(sig)]

@@ -44,8 +44,8 @@ from . import analysis
 from .document import Document
 from .es_config import ENV_API_KEY, ENV_PASSWORD, ENV_USER, POINTER_FILE, ElasticsearchConfig
 from .query import SearchQuery
-from .search_plan import (CHUNK_KEY_BITS, AnyOf, ConstantTerms, Lookup, Node, Phrase, Plan, Regex,
-                          SearchPlanner, Snapshot, Term, chunk_keys, plan_lookup)
+from .search_plan import (CHUNK, CHUNK_KEY_BITS, AnyOf, ConstantTerms, Lookup, Node, Phrase, Plan, Regex,
+                          SearchPlanner, Snapshot, Term, chunk_keys, plan_chunk_lookup, plan_lookup)
 from .store import (STORE_DIR, Page, SearchResult, Source, StoredDocument,
                     StoreFormatError, StoreStats, StoreUnavailable, StoreWriteError,
                     group_documents)
@@ -55,7 +55,8 @@ from .store_meta import check_meta, check_resume, sketch_config, sketch_meta
 FORMAT_VERSION = 1
 SCAN_BATCH = 1_000
 TERMS_PER_QUERY = 50_000
-# Per request of term_doc_counts (one filters aggregation; the server allows 65,536 buckets).
+# Terms per request of term_doc_counts and chunk_doc_counts (one filters aggregation; the server
+# allows 65,536 buckets).
 COUNT_BATCH = 1_024
 # How long a search may reuse the camel vocabulary and literal rankings without asking the
 # server whether the index changed (a write through this process forgets them at once).
@@ -153,7 +154,7 @@ def _mapping(meta: dict) -> dict:
 
 def _keyword(field: str, value) -> str:
     """The keyword a term field indexes for a lookup's value: a chunk key as 8 hex digits."""
-    return f"{value:08x}" if field == "chunk" else value
+    return f"{value:08x}" if field == CHUNK else value
 
 
 def _term_query(field: str, value: str) -> dict:
@@ -431,58 +432,81 @@ class ElasticsearchStore:
         with _reaching(self.url, doing):
             return self._es.search(index=self.name, **body)
 
-    @staticmethod
-    def _terms_query(field: str, terms: Sequence[str]) -> dict:
-        """Documents holding any of ``terms`` in ``field`` (see :func:`indexer.search_plan.plan_lookup`)."""
-        return _lookup_query(plan_lookup(field, terms))
+    def _lookup_count(self, lookup: Lookup) -> int:
+        """How many live documents ``lookup`` finds (an exact total)."""
+        if not lookup.values:
+            return 0
+        resp = self._search("counting documents", size=0, track_total_hits=True, query=_lookup_query(lookup))
+        return resp["hits"]["total"]["value"]
+
+    def _lookup_hits(self, lookup: Lookup, limit: int, fields: list[str]) -> list[dict]:
+        if not lookup.values or limit < 1:
+            return []
+        hits = []
+        for batch in self._scan(_lookup_query(lookup), source=fields, limit=limit):
+            hits += batch
+        return hits
+
+    def _doc_counts(self, field: str, values: Sequence) -> list[int]:
+        """How many stored contents hold each value of ``field`` (one filters aggregation per
+        batch, which the server answers from its term statistics)."""
+        out: list[int] = []
+        for i in range(0, len(values), COUNT_BATCH):
+            batch = values[i:i + COUNT_BATCH]
+            filters = {str(j): _term_query(field, _keyword(field, v)) for j, v in enumerate(batch)}
+            resp = self._search("counting terms", size=0, track_total_hits=False,
+                                aggs={"t": {"filters": {"filters": filters}}})
+            buckets = resp["aggregations"]["t"]["buckets"]
+            out += [buckets[str(j)]["doc_count"] for j in range(len(batch))]
+        return out
 
     def count_docs_with_terms(self, field: str, terms: Sequence[str]) -> int:
         """How many live documents hold any of ``terms`` in ``field`` (an exact total)."""
-        query = self._terms_query(field, terms)
-        if not terms:
-            return 0
-        resp = self._search("counting documents", size=0, track_total_hits=True, query=query)
-        return resp["hits"]["total"]["value"]
-
-    def _term_hits(self, field: str, terms: Sequence[str], limit: int, fields: list[str]) -> list[dict]:
-        query = self._terms_query(field, terms)
-        if not terms or limit < 1:
-            return []
-        hits = []
-        for batch in self._scan(query, source=fields, limit=limit):
-            hits += batch
-        return hits
+        return self._lookup_count(plan_lookup(field, terms))
 
     def docs_with_terms(self, field: str, terms: Sequence[str], *, limit: int = 1000) -> list[StoredDocument]:
         """Documents holding any of ``terms`` in the exact-match ``field``, those holding more
         (and rarer) terms first."""
-        return [self._record(h["_source"]) for h in self._term_hits(field, terms, limit, self._RECORD_FIELDS)]
+        hits = self._lookup_hits(plan_lookup(field, terms), limit, self._RECORD_FIELDS)
+        return [self._record(h["_source"]) for h in hits]
 
-    def signed_docs_with_terms(self, field: str, terms: Sequence[str], *, limit: int = 1000):
+    def term_doc_counts(self, field: str, terms: Sequence[str]) -> dict[str, int]:
+        """How many stored contents hold each term of the exact-match ``field``."""
+        lookup = plan_lookup(field, terms)
+        return dict(zip(lookup.terms, self._doc_counts(field, lookup.values)))
+
+    # -- membership's lookups (membership.store.ContentStore) -----------------------------
+    def chunk_doc_counts(self, hashes: np.ndarray) -> np.ndarray:
+        """How many stored contents hold the key of each chunk hash, aligned with ``hashes``."""
+        keys, where = np.unique(chunk_keys(np.asarray(hashes, dtype=np.uint64)), return_inverse=True)
+        counts = np.array(self._doc_counts(CHUNK, keys.tolist()), dtype=np.int64)
+        return counts[where.reshape(-1)]
+
+    def contents_with_chunks(self, hashes: np.ndarray, *, limit: int) -> list[StoredDocument]:
+        """Contents holding the key of any chunk hash, those holding more (and rarer) first."""
+        hits = self._lookup_hits(plan_chunk_lookup(hashes), limit, self._RECORD_FIELDS)
+        return [self._record(h["_source"]) for h in hits]
+
+    def count_contents_with_chunks(self, hashes: np.ndarray) -> int:
+        return self._lookup_count(plan_chunk_lookup(hashes))
+
+    def signed_contents_with_bands(self, keys: Sequence[str], *, limit: int
+                                   ) -> list[tuple[StoredDocument, np.ndarray | None, np.ndarray | None]]:
+        """Contents holding any of the band ``keys``, more first, each with its plain and
+        abstracted MinHash signatures (None where it had too few tokens, or in a search-only
+        store)."""
         dtype = self._sketch.minhash.dtype if self._sketch else None
         out = []
-        for h in self._term_hits(field, terms, limit, self._RECORD_FIELDS + ["sig_plain", "sig_abstract"]):
+        for h in self._lookup_hits(plan_lookup("band", keys), limit,
+                                   self._RECORD_FIELDS + ["sig_plain", "sig_abstract"]):
             src = h["_source"]
             sigs = [np.frombuffer(base64.b64decode(src[name]), dtype) if dtype and src.get(name) else None
                     for name in ("sig_plain", "sig_abstract")]
             out.append((self._record(src), *sigs))
         return out
 
-    def term_doc_counts(self, field: str, terms: Sequence[str]) -> dict[str, int]:
-        """How many stored contents hold each term (one filters aggregation per batch, which the
-        server answers from its term statistics)."""
-        lookup = plan_lookup(field, terms)
-        terms = lookup.terms
-        out: dict[str, int] = {}
-        for i in range(0, len(terms), COUNT_BATCH):
-            batch = terms[i:i + COUNT_BATCH]
-            filters = {str(j): _term_query(field, _keyword(field, v))
-                       for j, v in enumerate(lookup.values[i:i + COUNT_BATCH])}
-            resp = self._search("counting terms", size=0, track_total_hits=False,
-                                aggs={"t": {"filters": {"filters": filters}}})
-            buckets = resp["aggregations"]["t"]["buckets"]
-            out.update({t: buckets[str(j)]["doc_count"] for j, t in enumerate(batch)})
-        return out
+    def count_contents_with_bands(self, keys: Sequence[str]) -> int:
+        return self._lookup_count(plan_lookup("band", keys))
 
     def repos(self, prefix: str = "", *, limit: int = 100, field: str = "repo") -> list[tuple[str, int]]:
         """Repositories (``field="owner"``: owners) whose lowercased name starts with ``prefix``,

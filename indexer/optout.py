@@ -56,7 +56,7 @@ FORMAT = "starscope-optout-ledger"
 VERSION = 1
 HEADER = {"format": FORMAT, "version": VERSION}
 DIR = "optout"
-BATCH_TERMS = 1000  # chunk keys per store lookup in rebuild_filter
+BATCH_HASHES = 1000  # chunk hashes per store lookup in rebuild_filter
 MAX_NAME_CHARS = 1000
 """The longest repository or owner name an opt-out takes: far above any real one (GitHub's
 are at most 140 characters, a folder's name 255 bytes), so only garbage is refused."""
@@ -296,9 +296,8 @@ def rebuild_filter(index_dir: str | Path, store) -> dict:
     # key with the removed ones are read and their own chunks compared (exact, and blind to
     # deleted documents that the store's term statistics still count).
     held: list[np.ndarray] = []
-    terms = [f"{int(h):016x}" for h in gone]
-    for i in range(0, len(terms), BATCH_TERMS):
-        for doc in store.docs_with_terms("chunk", terms[i:i + BATCH_TERMS], limit=10_000_000):
+    for i in range(0, len(gone), BATCH_HASHES):
+        for doc in store.contents_with_chunks(gone[i:i + BATCH_HASHES], limit=10_000_000):
             held.append(np.intersect1d(document_chunk_hashes([doc.content], chunks)[0], gone))
     keep = np.isin(gone, np.concatenate(held)) if held else np.zeros(len(gone), dtype=bool)
     drop = gone[~keep]

@@ -8,7 +8,8 @@ Write side: ``session()`` yields a :class:`StoreSession` with ``add(documents)``
 Adding a document whose sha is stored already merges its source in, and adding the same source
 twice changes nothing, which is what makes an interrupted build safe to rerun.
 
-Read side: ``search``, ``get``, ``docs_with_terms``, ``repos``, ``stats``. Description:
+Read side: ``search``, ``get``, ``docs_with_terms``, ``repos``, ``stats``; the lookups by chunk
+hash and band key that membership declares (:class:`membership.store.ContentStore`). Description:
 ``describe``, ``sketch_config``, ``location``.
 """
 
@@ -22,6 +23,7 @@ from typing import Iterable, Protocol, Sequence
 import numpy as np
 
 from membership.sketch import SketchConfig
+from membership.store import ContentStore
 
 from .document import Document, UNKNOWN_LICENSE
 from .query import SearchQuery
@@ -215,9 +217,11 @@ class StoreSession(Protocol):
     def commit(self) -> None: ...
 
 
-class Store(Protocol):
-    """What the build, the search API and attribution need from a backend: nothing else of a
-    store is read outside its module."""
+class Store(ContentStore, Protocol):
+    """What the build, the search API and membership need from a backend: nothing else of a
+    store is read outside its module. The term lookups take exact-match string fields (``sha``,
+    ``repo``, ``owner``, ...; see :data:`indexer.search_plan.TERM_FIELDS`); chunk hashes are
+    looked up as integers, through the :class:`membership.store.ContentStore` methods."""
 
     def session(self, *, sign_workers: int = 1) -> "StoreSession": ...
     def loading(self) -> AbstractContextManager:
@@ -230,8 +234,6 @@ class Store(Protocol):
     def count_docs_with_terms(self, field: str, terms: Sequence[str]) -> int:
         """How many live documents hold any of ``terms``: what a ``docs_with_terms`` limit
         left out is the difference (attribution reports it instead of cutting silently)."""
-    def signed_docs_with_terms(self, field: str, terms: Sequence[str], *, limit: int = 1000
-                               ) -> list[tuple[StoredDocument, np.ndarray | None, np.ndarray | None]]: ...
     def repos(self, prefix: str = "", *, limit: int = 100, field: str = "repo") -> list[tuple[str, int]]: ...
     def stats(self) -> StoreStats: ...
     def warm(self) -> None:

@@ -23,8 +23,8 @@ from membership.sketch import SketchConfig
 from . import analysis
 from .document import Document
 from .query import SearchQuery
-from .search_plan import (CHUNK_KEY_BITS, WORDS, AnyOf, ConstantTerms, Lookup, Node, Phrase, Plan, Regex,
-                          SearchPlanner, Snapshot, Term, chunk_keys, plan_lookup)
+from .search_plan import (CHUNK, CHUNK_KEY_BITS, WORDS, AnyOf, ConstantTerms, Lookup, Node, Phrase, Plan,
+                          Regex, SearchPlanner, Snapshot, Term, chunk_keys, plan_chunk_lookup, plan_lookup)
 from .store import (STORE_DIR, Page, SearchResult, Source, StoredDocument, StoreFormatError,
                     StoreStats, group_documents)
 from .sketching import SketchingSession
@@ -99,9 +99,9 @@ def _schema():
     sb.add_text_field("camel", stored=False, tokenizer_name="camel_words", index_option="basic")
     for name in ("repo", "owner", "path", "license", "lang"):
         sb.add_text_field(name, stored=False, tokenizer_name="raw", fast=name == "lang")
-    # Chunk hashes are u64 terms (no tokenizing; the protocol speaks 16-hex-digit strings);
-    # band keys are many whitespace-joined terms in one text.
-    sb.add_unsigned_field("chunk", stored=False, indexed=True)
+    # Chunk keys are u64 terms (no tokenizing); band keys are many whitespace-joined terms in
+    # one text.
+    sb.add_unsigned_field(CHUNK, stored=False, indexed=True)
     sb.add_text_field("band", stored=False, tokenizer_name="hash_terms", index_option="basic")
     sb.add_integer_field("stars", stored=False, indexed=True, fast=True)
     sb.add_integer_field("size", stored=False, indexed=False, fast=True)
@@ -231,7 +231,7 @@ class TantivyStore:
         d.add_text("content", rec.content)
         d.add_text("camel", camel)
         for key in chunk_keys(chunks).tolist():
-            d.add_unsigned("chunk", key)
+            d.add_unsigned(CHUNK, key)
         keys = []
         for name, kind, sig in (("sig_plain", "p", sigs[0]), ("sig_abstract", "a", sigs[1])):
             if sig is not None:
@@ -283,45 +283,62 @@ class TantivyStore:
     def get(self, sha: str) -> StoredDocument | None:
         return self._get_many(self._searcher(), [sha]).get(sha)
 
-    def _terms_query(self, field: str, terms: Sequence[str]):
-        """Documents holding any of ``terms`` in ``field`` (see :func:`indexer.search_plan.plan_lookup`)."""
-        return _lookup_query(self._schema, plan_lookup(field, terms))
-
-    def _term_hits(self, field: str, terms: Sequence[str], limit: int):
-        """A snapshot and the addresses of the first ``limit`` documents of :meth:`_terms_query`."""
-        query = self._terms_query(field, terms)
+    def _lookup_hits(self, lookup: Lookup, limit: int):
+        """A snapshot and the addresses of the first ``limit`` documents of ``lookup``."""
         searcher = self._searcher()
-        if not terms or limit < 1:
+        if not lookup.values or limit < 1:
             return searcher, []
+        query = _lookup_query(self._schema, lookup)
         return searcher, [addr for _, addr in searcher.search(query, limit=limit, count=False).hits]
+
+    def _lookup_count(self, lookup: Lookup) -> int:
+        """How many live documents ``lookup`` finds (deleted ones are not counted, unlike the
+        term statistics of :meth:`term_doc_counts` and :meth:`chunk_doc_counts`)."""
+        if not lookup.values:
+            return 0
+        return self._searcher().search(_lookup_query(self._schema, lookup), limit=1, count=True).count
 
     def count_docs_with_terms(self, field: str, terms: Sequence[str]) -> int:
         """How many live documents hold any of ``terms`` in ``field`` (deleted ones are not
         counted, unlike :meth:`term_doc_counts`)."""
-        query = self._terms_query(field, terms)
-        if not terms:
-            return 0
-        return self._searcher().search(query, limit=1, count=True).count
+        return self._lookup_count(plan_lookup(field, terms))
 
     def docs_with_terms(self, field: str, terms: Sequence[str], *, limit: int = 1000) -> list[StoredDocument]:
         """Documents holding any of ``terms`` in the exact-match ``field``, those holding more
         (and rarer) terms first."""
-        searcher, hits = self._term_hits(field, terms, limit)
+        searcher, hits = self._lookup_hits(plan_lookup(field, terms), limit)
         return [self._record(searcher.doc(addr)) for addr in hits]
 
-    def _hasher(self):
-        """The MinHasher of this store's config (None for a search-only store)."""
-        if self._sketch is not None and self._minhasher is None:
-            from membership.minhash import MinHasher
+    def term_doc_counts(self, field: str, terms: Sequence[str]) -> dict[str, int]:
+        """How many stored contents hold each term of the exact-match ``field`` (deleted ones
+        count until their segment is merged)."""
+        lookup = plan_lookup(field, terms)
+        searcher = self._searcher()
+        return {t: searcher.doc_freq(field, v) for t, v in zip(lookup.terms, lookup.values)}
 
-            self._minhasher = MinHasher(self._sketch.minhash)
-        return self._minhasher
+    # -- membership's lookups (membership.store.ContentStore) -----------------------------
+    def chunk_doc_counts(self, hashes: np.ndarray) -> np.ndarray:
+        """How many stored contents hold the key of each chunk hash, aligned with ``hashes``
+        (deleted ones count until their segment is merged)."""
+        keys, where = np.unique(chunk_keys(np.asarray(hashes, dtype=np.uint64)), return_inverse=True)
+        searcher = self._searcher()
+        counts = np.array([searcher.doc_freq(CHUNK, k) for k in keys.tolist()], dtype=np.int64)
+        return counts[where.reshape(-1)]
 
-    def signed_docs_with_terms(self, field: str, terms: Sequence[str], *, limit: int = 1000
-                               ) -> list[tuple[StoredDocument, np.ndarray | None, np.ndarray | None]]:
-        """Like :meth:`docs_with_terms`, with each document's plain and abstracted MinHash
-        signatures (None where the document had too few tokens, or in a search-only store)."""
-        searcher, hits = self._term_hits(field, terms, limit)
+    def contents_with_chunks(self, hashes: np.ndarray, *, limit: int) -> list[StoredDocument]:
+        """Contents holding the key of any chunk hash, those holding more (and rarer) first."""
+        searcher, hits = self._lookup_hits(plan_chunk_lookup(hashes), limit)
+        return [self._record(searcher.doc(addr)) for addr in hits]
+
+    def count_contents_with_chunks(self, hashes: np.ndarray) -> int:
+        return self._lookup_count(plan_chunk_lookup(hashes))
+
+    def signed_contents_with_bands(self, keys: Sequence[str], *, limit: int
+                                   ) -> list[tuple[StoredDocument, np.ndarray | None, np.ndarray | None]]:
+        """Contents holding any of the band ``keys``, more first, each with its plain and
+        abstracted MinHash signatures (None where it had too few tokens, or in a search-only
+        store)."""
+        searcher, hits = self._lookup_hits(plan_lookup("band", keys), limit)
         dtype = self._sketch.minhash.dtype if self._sketch else None
         out = []
         for addr in hits:
@@ -331,12 +348,16 @@ class TantivyStore:
             out.append((self._record(doc), *sigs))
         return out
 
-    def term_doc_counts(self, field: str, terms: Sequence[str]) -> dict[str, int]:
-        """How many stored contents hold each term of the exact-match ``field`` (deleted ones
-        count until their segment is merged)."""
-        lookup = plan_lookup(field, terms)
-        searcher = self._searcher()
-        return {t: searcher.doc_freq(field, v) for t, v in zip(lookup.terms, lookup.values)}
+    def count_contents_with_bands(self, keys: Sequence[str]) -> int:
+        return self._lookup_count(plan_lookup("band", keys))
+
+    def _hasher(self):
+        """The MinHasher of this store's config (None for a search-only store)."""
+        if self._sketch is not None and self._minhasher is None:
+            from membership.minhash import MinHasher
+
+            self._minhasher = MinHasher(self._sketch.minhash)
+        return self._minhasher
 
     def repos(self, prefix: str = "", *, limit: int = 100, field: str = "repo") -> list[tuple[str, int]]:
         """Repositories (``field="owner"``: owners) whose lowercased name starts with ``prefix``,

@@ -131,7 +131,7 @@ def test_texts_too_short_or_empty_are_all_untested(index):
 
 
 def test_a_text_over_the_size_limit_is_untested_with_its_reason(index, problems):
-    small = MembershipIndex(index.store, index.bloom, chunks=index.chunks,
+    small = MembershipIndex(index.store, index.bloom, chunks=index.chunks, minhash=index.near.config,
                             config=AttributionConfig(max_chars=400))
     report = check_contamination(small, [problems["HumanEval/0"]])
     row = report.rows[0]
