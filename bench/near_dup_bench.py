@@ -33,8 +33,8 @@ datasketch 2.0's default scheme (``affine32``, seed 1).
    the growth of inserting them (``LeanMinHash`` objects through ``insertion_session``); our
    process measures the growth from opening the index (``MembershipIndex.open``) through all
    the queries. On disk, ours is measured as the store of a normal ``build_index`` less the
-   store of the same build with MinHash signing switched off (bench-only patch of the tantivy
-   session's ``_signatures``): the stored signatures and band terms; the difference of the two
+   store of the same build with MinHash signing switched off (bench-only patch of the build's
+   sketch step, ``SketchStep.sign``): the stored signatures and band terms; the difference of the two
    build times is the MinHash share of the build (both signatures, ``minhash_workers=2``).
    ``--queries`` documents of the prefix are queried (each finds itself); per query the median
    over runs, then p50/p99 over queries.
@@ -329,19 +329,20 @@ def check_abstracted(records: list[Record], sigs: list, hasher, rng: random.Rand
 # -- 2. index and query ------------------------------------------------------------------------
 def build_ours(shards: list[Path], out: Path, *, signatures: bool = True) -> dict:
     """``build_index`` into ``out``; ``signatures=False`` patches MinHash signing out of the
-    tantivy session (bench only) to measure what signatures and band terms cost."""
+    build's sketch step (bench only) to measure what signatures and band terms cost."""
     from indexer.build import build_index
-    from indexer.tantivy_store import TantivySession
+    from indexer.sketching import SketchStep
+    from membership.sketch import NO_SIGNATURES
 
-    original = TantivySession._signatures
+    original = SketchStep.sign
     if not signatures:
-        TantivySession._signatures = lambda self, records: [(None, None)] * len(records)
+        SketchStep.sign = lambda self, records: [NO_SIGNATURES] * len(records)
     try:
         t0 = time.perf_counter()
         manifest = build_index(shards, out, progress=False)
         seconds = time.perf_counter() - t0
     finally:
-        TantivySession._signatures = original
+        SketchStep.sign = original
     return {"seconds": seconds, "contents": manifest["counts"]["documents"],
             "index_bytes": dir_bytes(out), "store_bytes": dir_bytes(out / "store")}
 

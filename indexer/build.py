@@ -2,10 +2,14 @@
 
 Data flow, one shard at a time::
 
-    shard file --corpus reader--> Document --size check--> batch --store session add--> commit
-                                          chunk-hash log <-- chunk hashes <--'          |
-                                                  marker (stats) <--------------------'
+    shard file --corpus reader--> Document --opt-out, size check--> batch --sketch step--.
+        chunk-hash log <-- the shard's distinct chunk hashes <-- chunk hashes <----------+
+        commit <-- store session add <-- batch, its chunk hashes (signed when written) <-'
+          '--> marker (stats)
     all shards done --> Bloom filter rebuilt from the chunk-hash log (if it changed) --> manifest
+
+The sketch step (:mod:`indexer.sketching`) computes what membership keeps of each content, once;
+the store indexes the keys it derives from that.
 
 A shard is done when its marker exists. Documents are committed in batches inside a shard, so
 a build killed mid-shard leaves some of them stored; the rerun adds the whole shard again, and
@@ -31,6 +35,7 @@ from .es_config import ElasticsearchConfig
 from .manifest import write_manifest
 from .optout import OptoutLedger, carry_optouts
 from .shard_log import ShardLog, shard_key
+from .sketching import SketchStep
 from .store import StoreError
 from .stores import BACKENDS, open_store
 
@@ -183,7 +188,8 @@ def _index_shard(path: Path, store, config: BuildConfig, fields, report: Progres
     chunk hashes."""
     stats: Counter = Counter()
     opted_out = OptoutLedger(out_dir).excluder()
-    with store.session(sign_workers=config.minhash_workers) as session:
+    step = SketchStep.of(store.sketch_config(), workers=config.minhash_workers)
+    with store.session(sketch=step) as session:
         pending_bytes = 0
         docs = iter_documents(path, stats=stats, fields=fields)
         for batch in _batches(docs, config.batch_docs):
@@ -191,7 +197,7 @@ def _index_shard(path: Path, store, config: BuildConfig, fields, report: Progres
             stats["skipped_opted_out"] += len(batch) - len(allowed)  # the ledger: never re-ingested
             kept = [d for d in allowed if d.size <= config.max_doc_bytes]
             stats["skipped_too_large"] += len(allowed) - len(kept)
-            session.add(kept)
+            session.add(kept, step.batch(kept))
             nbytes = sum(d.size for d in kept)
             pending_bytes += nbytes
             report.update(docs=len(kept), nbytes=nbytes)
@@ -200,7 +206,7 @@ def _index_shard(path: Path, store, config: BuildConfig, fields, report: Progres
                 pending_bytes = 0
     stats["docs_indexed"] = stats["docs_read"] - stats["skipped_too_large"] - stats["skipped_opted_out"]
     stats.update({f"store_{k}": v for k, v in session.counts.items()})
-    return stats, session.drain_chunk_hashes()
+    return stats, step.shard_hashes()
 
 
 def refresh_manifest(out: Path, *, config: BuildConfig, store, log: ShardLog, sketch: dict | None) -> dict:

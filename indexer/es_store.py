@@ -38,7 +38,7 @@ import numpy as np
 from elastic_transport import ConnectionError as TransportConnectionError, ConnectionTimeout
 from elasticsearch import BadRequestError, Elasticsearch, helpers
 
-from membership.sketch import SketchConfig
+from membership.sketch import Signatures, SketchConfig
 
 from . import analysis
 from .document import Document
@@ -49,7 +49,7 @@ from .search_plan import (CHUNK, CHUNK_KEY_BITS, AnyOf, ConstantTerms, Lookup, N
 from .store import (STORE_DIR, Page, SearchResult, Source, StoredDocument,
                     StoreFormatError, StoreStats, StoreUnavailable, StoreWriteError,
                     group_documents)
-from .sketching import SketchingSession
+from .sketching import SketchedBatch, SketchStep
 from .store_meta import check_meta, check_resume, sketch_config, sketch_meta
 
 FORMAT_VERSION = 1
@@ -231,7 +231,6 @@ class ElasticsearchStore:
             self._write_pointer()
         self._meta = meta
         self._sketch = sketch_config(meta)
-        self._minhasher = None
         self._view: tuple = (None, 0.0)
         self._view_lock = threading.Lock()
         self.planner = SearchPlanner(ElasticsearchSearch(self))
@@ -350,8 +349,10 @@ class ElasticsearchStore:
         return deleted
 
     @contextmanager
-    def session(self, *, sign_workers: int = 1) -> Iterator["ElasticsearchSession"]:
-        s = ElasticsearchSession(self, sign_workers=sign_workers)
+    def session(self, *, sketch: SketchStep | None = None) -> Iterator["ElasticsearchSession"]:
+        """A write session: sends what is queued on success, drops it (and re-raises) on error;
+        ``sketch`` as for :meth:`indexer.tantivy_store.TantivyStore.session`."""
+        s = ElasticsearchSession(self, sketch=sketch)
         try:
             yield s
         except BaseException:
@@ -365,14 +366,7 @@ class ElasticsearchStore:
             self._view = (None, 0.0)
         self.planner.forget()
 
-    def _hasher(self):
-        if self._sketch is not None and self._minhasher is None:
-            from membership.minhash import MinHasher
-
-            self._minhasher = MinHasher(self._sketch.minhash)
-        return self._minhasher
-
-    def _to_source(self, rec: StoredDocument, camel: str, chunks: np.ndarray, sigs: tuple) -> dict:
+    def _to_source(self, rec: StoredDocument, camel: str, chunks: np.ndarray, sigs: Signatures) -> dict:
         """The indexed document: what the content gives (words, camel words, chunk keys,
         signatures and their band keys) plus :meth:`_source_meta`."""
         words, dropped = analysis.word_text(rec.content)
@@ -380,14 +374,12 @@ class ElasticsearchStore:
         if dropped:
             camel_terms.add(analysis.LONG_WORD_MARK)
         keys = chunk_keys(chunks).tolist()
-        bands = []
         doc = {"sha": rec.sha, "content": rec.content, "words": words, "camel": sorted(camel_terms),
-               "chunk": sorted({f"{k:08x}" for k in keys})}
-        for name, kind, sig in (("sig_plain", "p", sigs[0]), ("sig_abstract", "a", sigs[1])):
+               "chunk": sorted({_keyword(CHUNK, k) for k in keys})}
+        for name, sig in (("sig_plain", sigs.plain), ("sig_abstract", sigs.abstracted)):
             if sig is not None:
                 doc[name] = base64.b64encode(sig.tobytes()).decode("ascii")
-                bands += self._hasher().band_keys(sig, kind=kind)
-        doc.update(band=bands, lang=rec.lang.lower(), lang_name=rec.lang,
+        doc.update(band=list(sigs.band_keys), lang=rec.lang.lower(), lang_name=rec.lang,
                    size=len(rec.content.encode("utf-8", "surrogatepass")), **self._source_meta(rec))
         return doc
 
@@ -671,7 +663,7 @@ CREATE, ANY = "create", None
 MAX_CONFLICT_ROUNDS = 20
 
 
-class ElasticsearchSession(SketchingSession):
+class ElasticsearchSession:
     """Buffered bulk writes to an :class:`ElasticsearchStore` (see its ``session``).
 
     Several sessions, in several processes or machines, may write one index at once (indexers
@@ -682,21 +674,19 @@ class ElasticsearchSession(SketchingSession):
     the server rejected with 429 and that were sent again) and ``conflicts_merged``.
     """
 
-    def __init__(self, store: ElasticsearchStore, *, sign_workers: int = 1):
+    def __init__(self, store: ElasticsearchStore, *, sketch: SketchStep | None = None):
         self._store = store
-        self.sign_workers = sign_workers
+        self._sketch = sketch or SketchStep.of(store.sketch_config())
         # sha -> (merged record, write condition, indexed document), in queue order
         self._queued: dict[str, tuple[StoredDocument, object, dict]] = {}
-        self._chunk_hashes: list[np.ndarray] = []
-        self._minhasher = None
         self.counts: Counter = Counter()
 
-    def add(self, documents: Iterable[Document]) -> int:
-        """Add a batch; returns how many stored records it created or changed."""
+    def add(self, documents: Iterable[Document], sketched: SketchedBatch | None = None) -> int:
+        """Add a batch (``sketched``: its sketch, made by the build's step; else the session
+        sketches it); returns how many stored records it created or changed."""
         batch = group_documents(documents)
         stored = self._store._get_versions([sha for sha in batch if sha not in self._queued])
-        hashes = dict(zip(batch, self._hashes([r.content for r in batch.values()])))
-        self._chunk_hashes.extend(hashes.values())
+        sketched = sketched or self._sketch.batch(batch.values(), logged=False)
         changed, conditions = [], {}
         for sha, rec in batch.items():
             if sha in self._queued:
@@ -710,19 +700,18 @@ class ElasticsearchSession(SketchingSession):
             self.counts["merged" if base else "new"] += 1
             changed.append(merged)
             conditions[sha] = cond
-        self._queue(changed, conditions, [hashes[r.sha] for r in changed])
+        self._queue(changed, conditions, sketched)
         if len(self._queued) >= self._store.config.bulk_docs:
             self._flush()
         return len(changed)
 
     def _queue(self, records: Sequence[StoredDocument], conditions: dict,
-               chunks: Sequence[np.ndarray] | None = None) -> None:
+               sketched: SketchedBatch | None = None) -> None:
         camel = analysis.camel_texts([r.content for r in records])
-        if chunks is None:
-            chunks = self._hashes([r.content for r in records])
-        for rec, text, hashes, sigs in zip(records, camel, chunks, self._signatures(records)):
+        sketched = sketched or self._sketch.batch(records, logged=False)
+        for rec, text, sigs in zip(records, camel, sketched.signatures(records)):
             self._queued[rec.sha] = (rec, conditions.get(rec.sha, ANY),
-                                     self._store._to_source(rec, text, hashes, sigs))
+                                     self._store._to_source(rec, text, sketched.hashes[rec.sha], sigs))
 
     def _actions(self) -> Iterator[dict]:
         for sha, (_, cond, source) in self._queued.items():

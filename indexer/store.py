@@ -5,6 +5,8 @@ The unit of the store is a unique content (keyed by its git blob sha) with every
 
 Write side: ``session()`` yields a :class:`StoreSession` with ``add(documents)``,
 ``delete(repo=... | owner=...)`` and ``commit()``; leaving the block commits, an error rolls back.
+What membership keeps of each content (chunk hashes, signatures) comes from the build's sketching
+step (:mod:`indexer.sketching`); a store only derives its keys from it.
 Adding a document whose sha is stored already merges its source in, and adding the same source
 twice changes nothing, which is what makes an interrupted build safe to rerun.
 
@@ -20,13 +22,12 @@ from dataclasses import dataclass, field
 from contextlib import AbstractContextManager
 from typing import Iterable, Protocol, Sequence
 
-import numpy as np
-
 from membership.sketch import SketchConfig
 from membership.store import ContentStore
 
 from .document import Document, UNKNOWN_LICENSE
 from .query import SearchQuery
+from .sketching import SketchedBatch, SketchStep
 from .snippets import Snippet
 
 MAX_PAGE_SIZE = 100
@@ -211,8 +212,7 @@ class StoreStats:
 
 
 class StoreSession(Protocol):
-    def add(self, documents: Iterable[Document]) -> int: ...
-    def drain_chunk_hashes(self) -> np.ndarray: ...
+    def add(self, documents: Iterable[Document], sketched: SketchedBatch | None = None) -> int: ...
     def delete(self, *, repo: str | None = None, owner: str | None = None) -> int: ...
     def commit(self) -> None: ...
 
@@ -223,7 +223,7 @@ class Store(ContentStore, Protocol):
     ``repo``, ``owner``, ...; see :data:`indexer.search_plan.TERM_FIELDS`); chunk hashes are
     looked up as integers, through the :class:`membership.store.ContentStore` methods."""
 
-    def session(self, *, sign_workers: int = 1) -> "StoreSession": ...
+    def session(self, *, sketch: SketchStep | None = None) -> AbstractContextManager[StoreSession]: ...
     def loading(self) -> AbstractContextManager:
         """A bulk load (a build): the store may trade search freshness for write speed until
         the block ends."""

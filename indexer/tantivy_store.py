@@ -18,7 +18,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from membership.sketch import SketchConfig
+from membership.sketch import Signatures, SketchConfig
 
 from . import analysis
 from .document import Document
@@ -27,7 +27,7 @@ from .search_plan import (CHUNK, CHUNK_KEY_BITS, WORDS, AnyOf, ConstantTerms, Lo
                           Regex, SearchPlanner, Snapshot, Term, chunk_keys, plan_chunk_lookup, plan_lookup)
 from .store import (STORE_DIR, Page, SearchResult, Source, StoredDocument, StoreFormatError,
                     StoreStats, group_documents)
-from .sketching import SketchingSession
+from .sketching import SketchedBatch, SketchStep
 from .store_meta import check_meta, check_resume, sketch_config, sketch_meta
 
 FORMAT_VERSION = 3
@@ -163,7 +163,6 @@ class TantivyStore:
             self._index = tantivy.Index.open(str(self.path))
         self._meta = json.loads(meta_path.read_text())
         self._sketch = sketch_config(self._meta)
-        self._minhasher = None
         for name, analyzer in _analyzers().items():
             self._index.register_tokenizer(name, analyzer)
         self.planner = SearchPlanner(TantivySearch(self))
@@ -196,10 +195,11 @@ class TantivyStore:
         yield
 
     @contextmanager
-    def session(self, *, sign_workers: int = 1) -> Iterator["TantivySession"]:
-        """A write session: commits on success, rolls back (and re-raises) on error;
-        ``sign_workers`` processes compute MinHash signatures."""
-        s = TantivySession(self, sign_workers=sign_workers)
+    def session(self, *, sketch: SketchStep | None = None) -> Iterator["TantivySession"]:
+        """A write session: commits on success, rolls back (and re-raises) on error; ``sketch``:
+        the step that sketches what the session writes without a batch sketched already
+        (default: one of the store's own sketch config, signing in this process)."""
+        s = TantivySession(self, sketch=sketch)
         try:
             yield s
         except BaseException as e:
@@ -221,9 +221,9 @@ class TantivyStore:
                 raise disk from e
             raise
 
-    def _to_tantivy(self, rec: StoredDocument, camel: str, chunks: np.ndarray, sigs: tuple):
-        """One tantivy document; ``camel``, ``chunks`` and ``sigs`` (plain and abstracted
-        MinHash signatures, None for too few tokens) are computed by the caller per batch."""
+    def _to_tantivy(self, rec: StoredDocument, camel: str, chunks: np.ndarray, sigs: Signatures):
+        """One tantivy document; ``camel``, ``chunks`` (its chunk hashes) and ``sigs`` are
+        computed by the caller per batch."""
         import tantivy
 
         d = tantivy.Document()
@@ -232,13 +232,11 @@ class TantivyStore:
         d.add_text("camel", camel)
         for key in chunk_keys(chunks).tolist():
             d.add_unsigned(CHUNK, key)
-        keys = []
-        for name, kind, sig in (("sig_plain", "p", sigs[0]), ("sig_abstract", "a", sigs[1])):
+        for name, sig in (("sig_plain", sigs.plain), ("sig_abstract", sigs.abstracted)):
             if sig is not None:
                 d.add_bytes(name, sig.tobytes())
-                keys += self._hasher().band_keys(sig, kind=kind)
-        if keys:
-            d.add_text("band", " ".join(keys))
+        if sigs.band_keys:
+            d.add_text("band", " ".join(sigs.band_keys))
         d.add_text("lang", rec.lang.lower())
         d.add_text("lang_stored", rec.lang)
         for field, values in (("repo", {s.repo.lower() for s in rec.sources}),
@@ -350,14 +348,6 @@ class TantivyStore:
 
     def count_contents_with_bands(self, keys: Sequence[str]) -> int:
         return self._lookup_count(plan_lookup("band", keys))
-
-    def _hasher(self):
-        """The MinHasher of this store's config (None for a search-only store)."""
-        if self._sketch is not None and self._minhasher is None:
-            from membership.minhash import MinHasher
-
-            self._minhasher = MinHasher(self._sketch.minhash)
-        return self._minhasher
 
     def repos(self, prefix: str = "", *, limit: int = 100, field: str = "repo") -> list[tuple[str, int]]:
         """Repositories (``field="owner"``: owners) whose lowercased name starts with ``prefix``,
@@ -489,30 +479,28 @@ def _disk_error(error: BaseException, path: Path) -> OSError | None:
     return None
 
 
-class TantivySession(SketchingSession):
+class TantivySession:
     """Buffered writes to a :class:`TantivyStore` (see :meth:`TantivyStore.session`).
 
     ``counts`` says what the session did: ``new`` contents, ``merged`` sources added to stored
     contents, ``unchanged`` documents that were already there exactly (a resumed build).
     """
 
-    def __init__(self, store: TantivyStore, *, sign_workers: int = 1):
+    def __init__(self, store: TantivyStore, *, sketch: SketchStep | None = None):
         self._store = store
-        self.sign_workers = sign_workers
+        self._sketch = sketch or SketchStep.of(store.sketch_config())
         self._writer = store._index.writer(heap_size=store.config.heap_bytes,
                                            num_threads=store.config.num_threads)
         self._pending: dict[str, StoredDocument] = {}
-        self._chunk_hashes: list[np.ndarray] = []
-        self._minhasher = None
         self.counts: Counter = Counter()
 
-    def add(self, documents: Iterable[Document]) -> int:
-        """Add a batch; returns how many stored records it created or changed."""
+    def add(self, documents: Iterable[Document], sketched: SketchedBatch | None = None) -> int:
+        """Add a batch (``sketched``: its sketch, made by the build's step; else the session
+        sketches it); returns how many stored records it created or changed."""
         batch = group_documents(documents)
         unseen = [sha for sha in batch if sha not in self._pending]
         stored = self._store._get_many(self._store._searcher(), unseen)
-        hashes = dict(zip(batch, self._hashes([r.content for r in batch.values()])))
-        self._chunk_hashes.extend(hashes.values())
+        sketched = sketched or self._sketch.batch(batch.values(), logged=False)
         changed = []
         for sha, rec in batch.items():
             base = self._pending.get(sha) or stored.get(sha)
@@ -525,15 +513,14 @@ class TantivySession(SketchingSession):
                 self._writer.delete_documents_by_term("sha", sha)
             self._pending[sha] = merged
             changed.append(merged)
-        self._write(changed, [hashes[r.sha] for r in changed])
+        self._write(changed, sketched)
         return len(changed)
 
-    def _write(self, records: Sequence[StoredDocument], chunks: Sequence[np.ndarray] | None = None) -> None:
+    def _write(self, records: Sequence[StoredDocument], sketched: SketchedBatch | None = None) -> None:
         camel = analysis.camel_texts([r.content for r in records])
-        if chunks is None:
-            chunks = self._hashes([r.content for r in records])
-        for rec, text, hashes, sigs in zip(records, camel, chunks, self._signatures(records)):
-            self._writer.add_document(self._store._to_tantivy(rec, text, hashes, sigs))
+        sketched = sketched or self._sketch.batch(records, logged=False)
+        for rec, text, sigs in zip(records, camel, sketched.signatures(records)):
+            self._writer.add_document(self._store._to_tantivy(rec, text, sketched.hashes[rec.sha], sigs))
 
     def delete(self, *, repo: str | None = None, owner: str | None = None) -> int:
         """Remove a repository's (or an owner's) sources; contents left without any source are

@@ -60,7 +60,9 @@ class ContentStore(Protocol):
     """Lookups by chunk hash (integers) and by band key: what membership needs from a store."""
 
     def chunk_doc_counts(self, hashes: np.ndarray) -> np.ndarray:
-        """How many stored contents hold each of ``hashes`` (``uint64``), aligned with them."""
+        """How many stored contents hold each of ``hashes`` (``uint64``), aligned with them: by
+        the store's key, so a count is never below the true one (a content sharing only the key,
+        or one deleted but not yet merged away, may count too)."""
     def contents_with_chunks(self, hashes: np.ndarray, *, limit: int) -> list[StoredContent]:
         """Up to ``limit`` contents holding any of ``hashes``, those holding more (and rarer)
         first."""
