@@ -31,7 +31,7 @@ datasketch 2.0's default scheme (``affine32``, seed 1).
    side runs in its own subprocess (``--repeat`` times, alternating), so ``ru_maxrss`` gives an
    honest peak: the LSH process loads the precomputed signature matrices first, then measures
    the growth of inserting them (``LeanMinHash`` objects through ``insertion_session``); our
-   process measures the growth from opening the index (``MembershipIndex.open``) through all
+   process measures the growth from opening the index (``IndexDir.membership``) through all
    the queries. On disk, ours is measured as the store of a normal ``build_index`` less the
    store of the same build with MinHash signing switched off (bench-only patch of the build's
    sketch step, ``SketchStep.sign``): the stored signatures and band terms; the difference of the two
@@ -451,7 +451,7 @@ def worker_lsh(data: Path, queries_path: Path, out_path: Path) -> None:
 def worker_ours(index_dir: Path, queries_path: Path, out_path: Path) -> None:
     """In a subprocess: memory growth from opening our index through all the queries, and
     ``near_duplicates`` timings (and of its signing part alone)."""
-    from membership.attribution import MembershipIndex
+    from indexer.index_dir import IndexDir
 
     from membership.lexers import abstract_tokens
     from membership.minhash import MinHashConfig, MinHasher
@@ -464,7 +464,7 @@ def worker_ours(index_dir: Path, queries_path: Path, out_path: Path) -> None:
         warm.sign(warm.shingles(q["text"][:2000], abstracted=True, lang=q["lang"], path=q["path"]))
     reset = reset_peak_rss()
     before = rss_kb()
-    index = MembershipIndex.open(index_dir)
+    index = IndexDir(index_dir).membership()
     opened = rss_kb()
     hasher = index.near.hasher
     res = {"query_ms": [], "sign_ms": [], "candidates": [], "self_top": 0, "self_found": 0,
@@ -899,7 +899,7 @@ def report(info: dict, corpus: dict, signing: dict, sig_check: dict, abstracted:
          "(`RssFile`)", "heap growth / doc (B)", "disk MB", "disk / doc (B)"], rows), "",
         "Memory, in a fresh subprocess per run (median of "
         f"{len(runs['lsh'])} runs per side): for the LSH from after loading the precomputed signature "
-        "matrices to after the inserts; for ours from before `MembershipIndex.open` (after loading the "
+        "matrices to after the inserts; for ours from before `IndexDir.membership` (after loading the "
         "queries' pygments lexers, which the LSH process never loads) to after a warm-up and a timed "
         "pass of the queries. Peak: `VmHWM` "
         + ("reset to the current RSS through `/proc/self/clear_refs` just before the step"
@@ -1040,7 +1040,8 @@ def main(argv: list[str] | None = None) -> int:
     import pygments
 
     from indexer.build import BuildConfig
-    from membership.attribution import AttributionConfig, MembershipIndex
+    from indexer.index_dir import IndexDir
+    from membership.attribution import AttributionConfig
     from membership.minhash import MinHashConfig, MinHasher, close_worker_pools
 
     info = machine_info()
@@ -1092,7 +1093,7 @@ def main(argv: list[str] | None = None) -> int:
             quality = lsh_quality(records, plain, hasher, rng, QUALITY_DOCS)
             print("quality: mutated copies...", file=sys.stderr)
             files = pick_python(records, rng, MUTATED_FILES)
-            index = MembershipIndex.open(work / "ours")
+            index = IndexDir(work / "ours").membership()
             mutated = mutated_recall(index, files, hasher)
             del index
             qsizes = sorted(q.nbytes for q in queries)

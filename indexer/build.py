@@ -28,16 +28,17 @@ from pathlib import Path
 from typing import Iterable
 
 from membership.minhash import MinHashConfig
-from membership.sketch import ChunkLog, build_bloom
+from membership.sketch import build_bloom
 
 from .corpus import FieldMap, iter_documents, list_shards
 from .es_config import ElasticsearchConfig
+from .index_dir import IndexDir
 from .manifest import write_manifest
 from .optout import OptoutLedger, carry_optouts
 from .shard_log import ShardLog, shard_key
 from .sketching import SketchStep
 from .store import StoreError
-from .stores import BACKENDS, open_store
+from .stores import BACKENDS
 
 
 @dataclass(frozen=True)
@@ -130,13 +131,13 @@ def build_index(inputs: Iterable[str | Path], out_dir: str | Path, *, config: Bu
     """
     out = Path(out_dir)
     shards = list_shards(inputs)
-    out.mkdir(parents=True, exist_ok=True)
-    store = open_store(out, backend=config.store, create=True, sketch=config.membership,
-                       minhash=config.minhash_config(), es=config.es)
+    index = IndexDir.create(out, backend=config.store, sketch=config.membership,
+                            minhash=config.minhash_config(), es=config.es)
+    store = index.store
     if optouts_from is not None:
         carry_optouts(Path(optouts_from).resolve(), out.resolve(), store, who="starscope index --optouts-from")
-    log = ShardLog(out)
-    chunk_log = ChunkLog(out)
+    log = index.shard_log
+    chunk_log = index.chunk_log
     report = Progress(total_shards=len(shards),
                       enabled=sys.stderr.isatty() if progress is None else progress)
     try:
@@ -147,7 +148,7 @@ def build_index(inputs: Iterable[str | Path], out_dir: str | Path, *, config: Bu
                     report.update(shards=1)
                     continue
                 try:
-                    stats, hashes = _index_shard(path, store, config, fields, report, out)
+                    stats, hashes = _index_shard(path, store, config, fields, report, index.ledger)
                     if config.membership:
                         stats["chunk_hashes"] = chunk_log.write(key, hashes)
                     log.mark_done(key, source=path, stats=+stats)
@@ -183,11 +184,11 @@ class BuildWriteError(RuntimeError):
     was committed before stays valid and a rerun resumes."""
 
 
-def _index_shard(path: Path, store, config: BuildConfig, fields, report: Progress, out_dir: Path):
+def _index_shard(path: Path, store, config: BuildConfig, fields, report: Progress, ledger: OptoutLedger):
     """Add one shard's documents in committed batches; return its stats and its distinct
     chunk hashes."""
     stats: Counter = Counter()
-    opted_out = OptoutLedger(out_dir).excluder()
+    opted_out = ledger.excluder()
     step = SketchStep.of(store.sketch_config(), workers=config.minhash_workers)
     with store.session(sketch=step) as session:
         pending_bytes = 0

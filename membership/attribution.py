@@ -1,6 +1,8 @@
 """Is this text in the corpus, and where did each part of it come from?
 
-``MembershipIndex.open(index_dir)`` loads an index's store and Bloom filter once; then
+A :class:`MembershipIndex` holds an index's store and Bloom filter, opened once (by
+:meth:`indexer.index_dir.IndexDir.membership`, which hands it the sketch config the store
+records); then
 
 * :meth:`MembershipIndex.test` answers membership as Data Portraits does: every window of the
   normalized input is tested against the filter, hits spaced by the stride chain into spans,
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -41,7 +44,6 @@ from .bloom import BloomFilter
 from .chunks import ChunkConfig, Normalized, chunk_hashes, distinct, normalize, window_hashes
 from .minhash import MinHashConfig
 from .near_dups import NearDuplicateFinder, NearDuplicates
-from .sketch import SketchMissing, open_bloom, read_meta
 from .store import ContentStore, StoredContent
 
 
@@ -287,14 +289,16 @@ class MembershipIndex:
 
     def __init__(self, store: ContentStore, bloom: BloomFilter, *, chunks: ChunkConfig = ChunkConfig(),
                  minhash: MinHashConfig | None = None, config: AttributionConfig = AttributionConfig(),
-                 sketch: dict | None = None):
+                 sketch: dict | None = None, pending_optouts: Callable[[int], int] | None = None):
         """``chunks`` and ``minhash`` are the sketch the store and the filter were built with
-        (``minhash`` None: no near-duplicates); ``sketch`` is the filter's ``sketch.json``."""
+        (``minhash`` None: no near-duplicates); ``sketch`` is the filter's ``sketch.json``;
+        ``pending_optouts(seq)`` counts the opt-outs after ``seq`` that removed chunks (the
+        opt-out ledger's; None: there are none)."""
         self.store, self.bloom, self.chunks, self.config = store, bloom, chunks, config
         self.near = (NearDuplicateFinder(store, minhash, max_candidates=config.max_candidates)
                      if minhash is not None else None)
         sketch = sketch or {}
-        self.ledger = None  # the index's opt-out ledger (open() sets it)
+        self._pending_optouts = pending_optouts
         self.filter_seq = sketch.get("ledger_seq", 0)  # the last opt-out the filter reflects
         self.filter_info = {"fpr_configured": sketch.get("fpr"),
                             "fpr_theoretical": sketch.get("fpr_theoretical"),
@@ -304,30 +308,18 @@ class MembershipIndex:
     @classmethod
     def open(cls, index_dir: str | Path, *, config: AttributionConfig = AttributionConfig(),
              store: ContentStore | None = None) -> "MembershipIndex":
-        """Open the store (unless given) and the memory-mapped filter of ``index_dir``.
+        """Deprecated: ``IndexDir(index_dir, store=store).membership(config)``
+        (:mod:`indexer.index_dir`) opens an index's membership. Kept only while ``starscope
+        generate --attribute`` (model/cli.py) still calls it; it goes when that moves to the
+        command line's composition root (issue 17, step 11)."""
+        from indexer.index_dir import IndexDir
 
-        Raises:
-            membership.sketch.SketchMissing: the index was built without a membership sketch.
-            membership.bloom.BloomFileError: the filter is truncated, foreign or of another config.
-        """
-        from indexer.stores import open_index
-
-        store = store or open_index(index_dir)
-        sketch = store.sketch_config()
-        if sketch is None:
-            raise SketchMissing(f"{index_dir} was built without the membership sketch "
-                                "(--no-membership); rebuild it with `starscope index`")
-        from indexer.optout import OptoutLedger
-
-        index = cls(store, open_bloom(index_dir, chunks=sketch.chunks), chunks=sketch.chunks,
-                    minhash=sketch.minhash, config=config, sketch=read_meta(index_dir))
-        index.ledger = OptoutLedger(index_dir)
-        return index
+        return IndexDir(index_dir, store=store).membership(config)
 
     def optouts_pending(self) -> int:
         """Opt-outs whose removed chunks the Bloom filter still holds (until
         ``starscope rebuild-filter``); while any are, membership checks its hits in the store."""
-        return self.ledger.pending(self.filter_seq) if self.ledger is not None else 0
+        return self._pending_optouts(self.filter_seq) if self._pending_optouts is not None else 0
 
     # -- input -------------------------------------------------------------------------------
     def _normalized(self, text: str) -> Normalized:
