@@ -17,14 +17,14 @@ from .languages import language_for
 
 def _open(args) -> MembershipIndex:
     from indexer.cli import es_config
-    from indexer.stores import open_index
+    from indexer.index_dir import IndexDir
 
     candidates = getattr(args, "max_candidates", None)
     candidates = AttributionConfig.max_candidates if candidates is None else candidates
     if candidates < 1:
         raise ValueError(f"--max-candidates must be at least 1, got {candidates}")
     config = AttributionConfig(max_chars=args.max_chars, max_candidates=candidates)
-    return MembershipIndex.open(args.index, config=config, store=open_index(args.index, es=es_config(args)))
+    return IndexDir(args.index, es=es_config(args)).membership(config)
 
 
 def _add_candidates_option(p: argparse.ArgumentParser) -> None:
@@ -255,7 +255,9 @@ def cmd_contamination(args) -> int:
         if args.limit < 1:
             raise ValueError(f"--limit must be at least 1, got {args.limit}")
         problems = problems[:args.limit]
-    report = check_contamination(MembershipIndex.open(args.index), problems, min_length=args.min_length)
+    from indexer.index_dir import IndexDir
+
+    report = check_contamination(IndexDir(args.index).membership(), problems, min_length=args.min_length)
     print(json.dumps(report.to_json(), ensure_ascii=False) if args.json else report.to_markdown())
     return 0
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from indexer import cli as indexer_cli
 from indexer.corpus.sample import index_sample
+from indexer.index_dir import IndexDir
 from indexer.stores import open_index
 from membership import cli as membership_cli
-from membership.attribution import MembershipIndex
 from model import cli as model_cli
 from model.generate import check_model
 
@@ -46,7 +46,7 @@ def cmd_generate(args) -> int:
     if not args.attribute:
         return model_cli.cmd_generate(args)
     generator, req = model_cli.load_generation(args)
-    body = generate_and_attribute(generator, MembershipIndex.open(args.attribute), req)
+    body = generate_and_attribute(generator, IndexDir(args.attribute).membership(), req)
     model_cli.print_generation(body, as_json=args.json)
     if args.json:
         return 0

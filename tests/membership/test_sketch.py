@@ -95,15 +95,15 @@ def test_a_looser_rate_gives_a_smaller_filter(tmp_path):
 def test_a_search_only_index_has_no_sketch_and_says_so(tmp_path):
     from indexer.stores import open_index
     from indexer.tantivy_store import StoreFormatError
-    from membership.attribution import MembershipIndex
+    from indexer.index_dir import IndexDir
     from membership.sketch import SketchMissing
 
     docs = real_documents(8)
     parts = shards(tmp_path, docs, n=1)
     manifest = build_index(parts, tmp_path / "index", config=BuildConfig(membership=False))
     assert manifest["configs"]["membership"] is None and not bloom_path(tmp_path / "index").exists()
-    assert open_index(tmp_path / "index").chunks is None
+    assert open_index(tmp_path / "index").sketch_config() is None
     with pytest.raises(SketchMissing, match="without the membership sketch"):
-        MembershipIndex.open(tmp_path / "index")
+        IndexDir(tmp_path / "index").membership()
     with pytest.raises(StoreFormatError, match="new directory"):
         build_index(parts, tmp_path / "index")  # resuming it with membership would mix the two
