@@ -157,9 +157,11 @@ def add_es_options(p: argparse.ArgumentParser, *, build: bool = False) -> None:
 
 
 def es_config(args):
-    """The ElasticsearchConfig the options ask for, or None when none was given."""
-    given = {"url": args.es_url, "index": args.es_index, "ca_certs": args.es_ca_certs,
-             "verify_certs": False if args.es_no_verify_certs else None,
+    """The ElasticsearchConfig the options ask for, or None when none was given (a command
+    without them opens an index where it was built)."""
+    given = {"url": getattr(args, "es_url", None), "index": getattr(args, "es_index", None),
+             "ca_certs": getattr(args, "es_ca_certs", None),
+             "verify_certs": False if getattr(args, "es_no_verify_certs", False) else None,
              "shards": getattr(args, "es_shards", None), "replicas": getattr(args, "es_replicas", None)}
     if all(v is None for v in given.values()) and getattr(args, "store", None) != "elasticsearch":
         return None
@@ -326,10 +328,12 @@ def cmd_search(args) -> int:
     return 0
 
 
-def run(args) -> int:
+def run(args, errors: tuple[type[Exception], ...] = USER_ERRORS) -> int:
+    """Run the parsed command; an error of ``errors`` (the user's, not a bug) is printed as
+    ``starscope: error: ...`` with exit status 1."""
     try:
         return args.func(args)
-    except USER_ERRORS as e:
+    except errors as e:
         print(f"starscope: error: {e}", file=sys.stderr)
         return 1
 
