@@ -153,7 +153,7 @@ def under_load(port: int, reqs: list, clients: int, seconds: float) -> dict:
 
 def main(argv=None) -> int:
     from indexer.stores import open_index
-    from membership.attribution import MembershipIndex
+    from indexer.index_dir import IndexDir
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--index", type=Path, required=True)
@@ -167,7 +167,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     store = open_index(args.index)
     store.warm()
-    index = MembershipIndex.open(args.index, store=store)
+    index = IndexDir(args.index, store=store).membership()
     loads = workloads(store, random.Random(5), args.n)
     log = Path("/tmp") / f"api-bench-{int(time.time())}.log"
     proc, port = start_server(args.index, args.workers, args.threads, log)

@@ -591,7 +591,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.queries < 1 or args.repeat < 1 or args.limit_mb <= 0:
         parser.error("--queries and --repeat must be >= 1 and --limit-mb > 0")
 
-    from membership.attribution import AttributionInputError, MembershipIndex
+    from indexer.index_dir import IndexDir
+    from membership.attribution import AttributionInputError
     from membership.chunks import ChunkConfig
 
     guaranteed = ChunkConfig().guaranteed_overlap
@@ -630,7 +631,7 @@ def main(argv: list[str] | None = None) -> int:
                              + build["peer"]["log_tail"])
                 print(f"infini-gram not run: {peer_note}", file=sys.stderr)
 
-        index = MembershipIndex.open(work / "ours")
+        index = IndexDir(work / "ours").membership()
         fill_docs = filler_documents(args.shards, set(docs), FILLER_POOL)
         if not fill_docs:
             print("ERROR: no documents beyond the prefix for filler; lower --limit-mb", file=sys.stderr)

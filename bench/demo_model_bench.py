@@ -33,7 +33,7 @@ if str(ROOT) not in sys.path:
 
 def main(argv=None) -> int:
     from indexer.corpus.sample import index_sample
-    from membership.attribution import MembershipIndex
+    from indexer.index_dir import IndexDir
     from model.demo import RECORD_FILE, DemoConfig, train_demo
     from model.generate import GenerationRequest, Generator
 
@@ -66,13 +66,14 @@ def main(argv=None) -> int:
     record = json.loads((path / RECORD_FILE).read_text())
     config = DemoConfig(**record["config"])
     gen = Generator.load(path, device="cpu")
-    index = MembershipIndex.open(args.index)
+    corpus = IndexDir(args.index)
+    index = corpus.membership()
     rng = random.Random(7)
     trained = [t for t in index_sample(args.index, config.train_bytes, config.seed) if len(t) > args.prompt_chars + 200]
     trained_set = set(trained)
     others = []
-    for repo, _ in index.store.repos("", limit=300):
-        others += [d.content for d in index.store.docs_with_terms("repo", [repo], limit=3)
+    for repo, _ in corpus.store.repos("", limit=300):
+        others += [d.content for d in corpus.store.docs_with_terms("repo", [repo], limit=3)
                    if d.content not in trained_set and len(d.content) > args.prompt_chars + 200]
     half = args.prompts // 2
     groups = {"prompt from the training sample": rng.sample(trained, min(half, len(trained))),

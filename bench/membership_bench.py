@@ -183,8 +183,13 @@ def timed_pair(fa, fb, repeat: int) -> tuple[float, float]:
 # median ms of its test after a warm-up call), so that its calls alternate with ours.
 OTHER_CHECKOUT = r"""
 import json, statistics, sys, time
-from membership.attribution import MembershipIndex
-index, repeat = MembershipIndex.open(sys.argv[1]), int(sys.argv[2])
+try:  # an index directory's membership, as that checkout opens it
+    from indexer.index_dir import IndexDir
+    index = IndexDir(sys.argv[1]).membership()
+except ImportError:  # before IndexDir (issue 17)
+    from membership.attribution import MembershipIndex
+    index = MembershipIndex.open(sys.argv[1])
+repeat = int(sys.argv[2])
 print("ready", flush=True)
 for line in sys.stdin:
     text = json.loads(line)
@@ -253,6 +258,7 @@ def fpr_row(bf, theory: float, items: int, probes: int, seed: int, novel_windows
 
 def main(argv: list[str] | None = None) -> int:
     from indexer.stores import open_index
+    from indexer.index_dir import IndexDir
     from membership.attribution import MembershipIndex
     from membership.bloom import BloomConfig, BloomFilter
     from membership.chunks import distinct, normalize, window_hashes
@@ -276,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
 
     store = open_index(args.index)
     store.warm()
-    ours = MembershipIndex.open(args.index, store=store)
+    ours = IndexDir(args.index, store=store).membership()
     meta = read_meta(args.index)
     log = ChunkLog(args.index)
     hashes = distinct(np.concatenate([log.read(k) for k in log.keys()]))

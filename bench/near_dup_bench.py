@@ -31,10 +31,10 @@ datasketch 2.0's default scheme (``affine32``, seed 1).
    side runs in its own subprocess (``--repeat`` times, alternating), so ``ru_maxrss`` gives an
    honest peak: the LSH process loads the precomputed signature matrices first, then measures
    the growth of inserting them (``LeanMinHash`` objects through ``insertion_session``); our
-   process measures the growth from opening the index (``MembershipIndex.open``) through all
+   process measures the growth from opening the index (``IndexDir.membership``) through all
    the queries. On disk, ours is measured as the store of a normal ``build_index`` less the
-   store of the same build with MinHash signing switched off (bench-only patch of the tantivy
-   session's ``_signatures``): the stored signatures and band terms; the difference of the two
+   store of the same build with MinHash signing switched off (bench-only patch of the build's
+   sketch step, ``SketchStep.sign``): the stored signatures and band terms; the difference of the two
    build times is the MinHash share of the build (both signatures, ``minhash_workers=2``).
    ``--queries`` documents of the prefix are queried (each finds itself); per query the median
    over runs, then p50/p99 over queries.
@@ -329,19 +329,20 @@ def check_abstracted(records: list[Record], sigs: list, hasher, rng: random.Rand
 # -- 2. index and query ------------------------------------------------------------------------
 def build_ours(shards: list[Path], out: Path, *, signatures: bool = True) -> dict:
     """``build_index`` into ``out``; ``signatures=False`` patches MinHash signing out of the
-    tantivy session (bench only) to measure what signatures and band terms cost."""
+    build's sketch step (bench only) to measure what signatures and band terms cost."""
     from indexer.build import build_index
-    from indexer.tantivy_store import TantivySession
+    from indexer.sketching import SketchStep
+    from membership.sketch import NO_SIGNATURES
 
-    original = TantivySession._signatures
+    original = SketchStep.sign
     if not signatures:
-        TantivySession._signatures = lambda self, records: [(None, None)] * len(records)
+        SketchStep.sign = lambda self, records: [NO_SIGNATURES] * len(records)
     try:
         t0 = time.perf_counter()
         manifest = build_index(shards, out, progress=False)
         seconds = time.perf_counter() - t0
     finally:
-        TantivySession._signatures = original
+        SketchStep.sign = original
     return {"seconds": seconds, "contents": manifest["counts"]["documents"],
             "index_bytes": dir_bytes(out), "store_bytes": dir_bytes(out / "store")}
 
@@ -450,7 +451,7 @@ def worker_lsh(data: Path, queries_path: Path, out_path: Path) -> None:
 def worker_ours(index_dir: Path, queries_path: Path, out_path: Path) -> None:
     """In a subprocess: memory growth from opening our index through all the queries, and
     ``near_duplicates`` timings (and of its signing part alone)."""
-    from membership.attribution import MembershipIndex
+    from indexer.index_dir import IndexDir
 
     from membership.lexers import abstract_tokens
     from membership.minhash import MinHashConfig, MinHasher
@@ -463,7 +464,7 @@ def worker_ours(index_dir: Path, queries_path: Path, out_path: Path) -> None:
         warm.sign(warm.shingles(q["text"][:2000], abstracted=True, lang=q["lang"], path=q["path"]))
     reset = reset_peak_rss()
     before = rss_kb()
-    index = MembershipIndex.open(index_dir)
+    index = IndexDir(index_dir).membership()
     opened = rss_kb()
     hasher = index.near.hasher
     res = {"query_ms": [], "sign_ms": [], "candidates": [], "self_top": 0, "self_found": 0,
@@ -753,7 +754,7 @@ def rank_one_signature(index, text: str, kind: str) -> list[tuple[float, str]]:
     if sig is None:
         return []
     keys = hasher.band_keys(sig, kind="a" if kind == "abstracted" else "p")
-    cands = index.store.signed_docs_with_terms("band", keys, limit=index.near.max_candidates)
+    cands = index.store.signed_contents_with_bands(keys, limit=index.near.max_candidates)
     col = 1 if kind == "plain" else 2
     scored = [(float(np.mean(sig == c[col])), c[0].sha) for c in cands
               if c[col] is not None and len(c[col]) == len(sig)]
@@ -898,7 +899,7 @@ def report(info: dict, corpus: dict, signing: dict, sig_check: dict, abstracted:
          "(`RssFile`)", "heap growth / doc (B)", "disk MB", "disk / doc (B)"], rows), "",
         "Memory, in a fresh subprocess per run (median of "
         f"{len(runs['lsh'])} runs per side): for the LSH from after loading the precomputed signature "
-        "matrices to after the inserts; for ours from before `MembershipIndex.open` (after loading the "
+        "matrices to after the inserts; for ours from before `IndexDir.membership` (after loading the "
         "queries' pygments lexers, which the LSH process never loads) to after a warm-up and a timed "
         "pass of the queries. Peak: `VmHWM` "
         + ("reset to the current RSS through `/proc/self/clear_refs` just before the step"
@@ -1039,7 +1040,8 @@ def main(argv: list[str] | None = None) -> int:
     import pygments
 
     from indexer.build import BuildConfig
-    from membership.attribution import AttributionConfig, MembershipIndex
+    from indexer.index_dir import IndexDir
+    from membership.attribution import AttributionConfig
     from membership.minhash import MinHashConfig, MinHasher, close_worker_pools
 
     info = machine_info()
@@ -1091,7 +1093,7 @@ def main(argv: list[str] | None = None) -> int:
             quality = lsh_quality(records, plain, hasher, rng, QUALITY_DOCS)
             print("quality: mutated copies...", file=sys.stderr)
             files = pick_python(records, rng, MUTATED_FILES)
-            index = MembershipIndex.open(work / "ours")
+            index = IndexDir(work / "ours").membership()
             mutated = mutated_recall(index, files, hasher)
             del index
             qsizes = sorted(q.nbytes for q in queries)

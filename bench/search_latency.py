@@ -384,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--repeat must be >= 1, --queries >= 3 and --max-pages >= 0")
 
     from indexer.build import BuildConfig, build_index
-    from indexer.cli import open_index
+    from indexer.stores import open_index
     from indexer.manifest import read_manifest
 
     info = machine_info()

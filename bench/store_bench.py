@@ -77,9 +77,9 @@ def latency_summary(summary: dict) -> dict:
 
 
 def attribution_latency(out: Path, docs: dict[str, str], rng: random.Random, n: int, repeat: int) -> dict:
-    from membership.attribution import MembershipIndex
+    from indexer.index_dir import IndexDir
 
-    index = MembershipIndex.open(out)
+    index = IndexDir(out).membership()
     big = [d for d in docs.values() if len(d) >= 6000]
     texts = {}
     for size in (1000, 4000):

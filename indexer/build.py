@@ -2,10 +2,14 @@
 
 Data flow, one shard at a time::
 
-    shard file --corpus reader--> Document --size check--> batch --store session add--> commit
-                                          chunk-hash log <-- chunk hashes <--'          |
-                                                  marker (stats) <--------------------'
+    shard file --corpus reader--> Document --opt-out, size check--> batch --sketch step--.
+        chunk-hash log <-- the shard's distinct chunk hashes <-- chunk hashes <----------+
+        commit <-- store session add <-- batch, its chunk hashes (signed when written) <-'
+          '--> marker (stats)
     all shards done --> Bloom filter rebuilt from the chunk-hash log (if it changed) --> manifest
+
+The sketch step (:mod:`indexer.sketching`) computes what membership keeps of each content, once;
+the store indexes the keys it derives from that.
 
 A shard is done when its marker exists. Documents are committed in batches inside a shard, so
 a build killed mid-shard leaves some of them stored; the rerun adds the whole shard again, and
@@ -24,15 +28,17 @@ from pathlib import Path
 from typing import Iterable
 
 from membership.minhash import MinHashConfig
-from membership.sketch import ChunkLog, build_bloom
+from membership.sketch import build_bloom
 
 from .corpus import FieldMap, iter_documents, list_shards
 from .es_config import ElasticsearchConfig
+from .index_dir import IndexDir
 from .manifest import write_manifest
 from .optout import OptoutLedger, carry_optouts
 from .shard_log import ShardLog, shard_key
+from .sketching import SketchStep
 from .store import StoreError
-from .stores import BACKENDS, open_store
+from .stores import BACKENDS
 
 
 @dataclass(frozen=True)
@@ -125,13 +131,13 @@ def build_index(inputs: Iterable[str | Path], out_dir: str | Path, *, config: Bu
     """
     out = Path(out_dir)
     shards = list_shards(inputs)
-    out.mkdir(parents=True, exist_ok=True)
-    store = open_store(out, backend=config.store, create=True, sketch=config.membership,
-                       minhash=config.minhash_config(), es=config.es)
+    index = IndexDir.create(out, backend=config.store, sketch=config.membership,
+                            minhash=config.minhash_config(), es=config.es)
+    store = index.store
     if optouts_from is not None:
         carry_optouts(Path(optouts_from).resolve(), out.resolve(), store, who="starscope index --optouts-from")
-    log = ShardLog(out)
-    chunk_log = ChunkLog(out)
+    log = index.shard_log
+    chunk_log = index.chunk_log
     report = Progress(total_shards=len(shards),
                       enabled=sys.stderr.isatty() if progress is None else progress)
     try:
@@ -142,7 +148,7 @@ def build_index(inputs: Iterable[str | Path], out_dir: str | Path, *, config: Bu
                     report.update(shards=1)
                     continue
                 try:
-                    stats, hashes = _index_shard(path, store, config, fields, report, out)
+                    stats, hashes = _index_shard(path, store, config, fields, report, index.ledger)
                     if config.membership:
                         stats["chunk_hashes"] = chunk_log.write(key, hashes)
                     log.mark_done(key, source=path, stats=+stats)
@@ -158,7 +164,8 @@ def build_index(inputs: Iterable[str | Path], out_dir: str | Path, *, config: Bu
     finally:
         report.close()
     try:
-        sketch = build_bloom(out, chunks=store.chunks, fpr=config.bloom_fpr) if config.membership else None
+        sketch = (build_bloom(out, chunks=store.sketch_config().chunks, fpr=config.bloom_fpr)
+                  if config.membership else None)
         return refresh_manifest(out, config=config, store=store, log=log, sketch=sketch)
     except OSError as e:
         if e.errno not in WRITE_ERRNOS:
@@ -177,12 +184,13 @@ class BuildWriteError(RuntimeError):
     was committed before stays valid and a rerun resumes."""
 
 
-def _index_shard(path: Path, store, config: BuildConfig, fields, report: Progress, out_dir: Path):
+def _index_shard(path: Path, store, config: BuildConfig, fields, report: Progress, ledger: OptoutLedger):
     """Add one shard's documents in committed batches; return its stats and its distinct
     chunk hashes."""
     stats: Counter = Counter()
-    opted_out = OptoutLedger(out_dir).excluder()
-    with store.session(sign_workers=config.minhash_workers) as session:
+    opted_out = ledger.excluder()
+    step = SketchStep.of(store.sketch_config(), workers=config.minhash_workers)
+    with store.session(sketch=step) as session:
         pending_bytes = 0
         docs = iter_documents(path, stats=stats, fields=fields)
         for batch in _batches(docs, config.batch_docs):
@@ -190,7 +198,7 @@ def _index_shard(path: Path, store, config: BuildConfig, fields, report: Progres
             stats["skipped_opted_out"] += len(batch) - len(allowed)  # the ledger: never re-ingested
             kept = [d for d in allowed if d.size <= config.max_doc_bytes]
             stats["skipped_too_large"] += len(allowed) - len(kept)
-            session.add(kept)
+            session.add(kept, step.batch(kept))
             nbytes = sum(d.size for d in kept)
             pending_bytes += nbytes
             report.update(docs=len(kept), nbytes=nbytes)
@@ -199,7 +207,7 @@ def _index_shard(path: Path, store, config: BuildConfig, fields, report: Progres
                 pending_bytes = 0
     stats["docs_indexed"] = stats["docs_read"] - stats["skipped_too_large"] - stats["skipped_opted_out"]
     stats.update({f"store_{k}": v for k, v in session.counts.items()})
-    return stats, session.drain_chunk_hashes()
+    return stats, step.shard_hashes()
 
 
 def refresh_manifest(out: Path, *, config: BuildConfig, store, log: ShardLog, sketch: dict | None) -> dict:
@@ -210,8 +218,7 @@ def refresh_manifest(out: Path, *, config: BuildConfig, store, log: ShardLog, sk
     counts.update(documents=stats.documents, sources=stats.sources, content_bytes=stats.content_bytes,
                   duplicate_sources=stats.sources - stats.documents)
     sketch = {k: v for k, v in sketch.items() if k != "shards"} if sketch else None
-    where = {"elasticsearch": {"url": store.url, "index": store.name}} if config.store == "elasticsearch" else {}
     return write_manifest(out, configs={"build": asdict(config), "store": store.describe(),
                                         "membership": sketch},
                           shards=list(done), counts=counts,
-                          store={"backend": config.store, "by_lang": stats.by_lang, **where})
+                          store={"backend": config.store, "by_lang": stats.by_lang, **store.location()})

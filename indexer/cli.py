@@ -15,13 +15,14 @@ from pathlib import Path
 from .build import BuildConfig, BuildWriteError, build_index
 from .corpus import CorpusError, FieldMap, ingest_python_env, ingest_trees
 from .es_config import ElasticsearchConfig
+from .index_dir import IndexDir
 from .live import SwitchError, switch
-from .manifest import ManifestError, read_manifest
+from .manifest import ManifestError
 from .merge import merge_indexes
-from .optout import OptoutLedger, opt_out, rebuild_filter
+from .optout import opt_out, rebuild_filter
 from .query import Filters, QueryError, SORTS, parse_query
 from .store import Page, PageOutOfRange
-from .stores import BACKENDS, open_index
+from .stores import BACKENDS
 from .store import StoreError
 from .superseded import IndexSuperseded
 
@@ -156,9 +157,11 @@ def add_es_options(p: argparse.ArgumentParser, *, build: bool = False) -> None:
 
 
 def es_config(args):
-    """The ElasticsearchConfig the options ask for, or None when none was given."""
-    given = {"url": args.es_url, "index": args.es_index, "ca_certs": args.es_ca_certs,
-             "verify_certs": False if args.es_no_verify_certs else None,
+    """The ElasticsearchConfig the options ask for, or None when none was given (a command
+    without them opens an index where it was built)."""
+    given = {"url": getattr(args, "es_url", None), "index": getattr(args, "es_index", None),
+             "ca_certs": getattr(args, "es_ca_certs", None),
+             "verify_certs": False if getattr(args, "es_no_verify_certs", False) else None,
              "shards": getattr(args, "es_shards", None), "replicas": getattr(args, "es_replicas", None)}
     if all(v is None for v in given.values()) and getattr(args, "store", None) != "elasticsearch":
         return None
@@ -205,7 +208,7 @@ _SHA = re.compile(r"[0-9a-fA-F]{40}")
 def cmd_get(args) -> int:
     if not _SHA.fullmatch(args.id):
         raise ValueError(f"a document id is 40 hexadecimal digits (the content's git blob sha), got {args.id[:60]!r}")
-    doc = open_index(args.index, es=es_config(args)).get(args.id.lower())
+    doc = IndexDir(args.index, es=es_config(args)).store.get(args.id.lower())
     if doc is None:
         raise LookupError(f"no document with id {args.id.lower()} in {args.index}")
     if args.json:
@@ -218,10 +221,10 @@ def cmd_get(args) -> int:
 
 
 def cmd_repos(args) -> int:
-    store = open_index(args.index, es=es_config(args))
-    repos = store.repos(args.prefix, limit=args.limit)
-    owners = store.repos(args.prefix, limit=args.limit, field="owner")
-    opted = OptoutLedger(args.index).opted_out(args.prefix, limit=args.limit)
+    index = IndexDir(args.index, es=es_config(args))
+    repos = index.store.repos(args.prefix, limit=args.limit)
+    owners = index.store.repos(args.prefix, limit=args.limit, field="owner")
+    opted = index.ledger.opted_out(args.prefix, limit=args.limit)
     if args.json:
         print(json.dumps({"repos": [{"repo": r, "documents": n} for r, n in repos],
                           "owners": [{"owner": o, "documents": n} for o, n in owners], "opted_out": opted}))
@@ -236,8 +239,8 @@ def cmd_repos(args) -> int:
 
 
 def cmd_stats(args) -> int:
-    store = open_index(args.index, es=es_config(args))
-    manifest = read_manifest(args.index)
+    index = IndexDir(args.index, es=es_config(args))
+    store, manifest = index.store, index.manifest
     body = {**store.stats().to_json(), "counts": manifest["counts"], "store": store.describe(),
             "membership": manifest["configs"].get("membership")}
     if args.json:
@@ -270,7 +273,7 @@ def cmd_switch(args) -> int:
 
 def cmd_optout_add(args) -> int:
     index = args.index.resolve()  # one directory for the store and the ledger, even if a switch moves the link
-    store = open_index(index, es=es_config(args))
+    store = IndexDir(index, es=es_config(args)).store
     entry = opt_out(index, store, repo=args.repo, owner=args.owner, reason=args.reason, who=_who())
     if args.json:
         print(json.dumps(entry))
@@ -286,7 +289,7 @@ def cmd_optout_add(args) -> int:
 
 
 def cmd_optout_list(args) -> int:
-    entries = OptoutLedger(args.index).entries()
+    entries = IndexDir(args.index).ledger.entries()
     if args.json:
         print(json.dumps({"optouts": entries}))
         return 0
@@ -299,8 +302,7 @@ def cmd_optout_list(args) -> int:
 
 
 def cmd_rebuild_filter(args) -> int:
-    store = open_index(args.index, es=es_config(args))
-    sketch = rebuild_filter(args.index, store)
+    sketch = rebuild_filter(args.index, IndexDir(args.index, es=es_config(args)).store)
     print(json.dumps(sketch) if args.json else
           f"rebuilt the filter of {args.index}: {sketch['dropped']} removed chunks dropped "
           f"({sketch['kept_shared']} kept: other files hold them), {sketch['items']:,} chunks, "
@@ -309,7 +311,7 @@ def cmd_rebuild_filter(args) -> int:
 
 
 def cmd_search(args) -> int:
-    store = open_index(args.index, es=es_config(args))
+    store = IndexDir(args.index, es=es_config(args)).store
     query = parse_query(args.query, exact=args.exact,
                         filters=Filters(lang=args.lang, license=args.license, repo=args.repo))
     result = store.search(query, page=Page(args.page, args.size), sort=args.sort)
@@ -326,10 +328,12 @@ def cmd_search(args) -> int:
     return 0
 
 
-def run(args) -> int:
+def run(args, errors: tuple[type[Exception], ...] = USER_ERRORS) -> int:
+    """Run the parsed command; an error of ``errors`` (the user's, not a bug) is printed as
+    ``starscope: error: ...`` with exit status 1."""
     try:
         return args.func(args)
-    except USER_ERRORS as e:
+    except errors as e:
         print(f"starscope: error: {e}", file=sys.stderr)
         return 1
 

@@ -38,22 +38,25 @@ import numpy as np
 from elastic_transport import ConnectionError as TransportConnectionError, ConnectionTimeout
 from elasticsearch import BadRequestError, Elasticsearch, helpers
 
+from membership.sketch import Signatures, SketchConfig
+
 from . import analysis
 from .document import Document
 from .es_config import ENV_API_KEY, ENV_PASSWORD, ENV_USER, POINTER_FILE, ElasticsearchConfig
 from .query import SearchQuery
-from .search_plan import (CHUNK_KEY_BITS, AnyOf, ConstantTerms, Lookup, Node, Phrase, Plan, Regex,
-                          SearchPlanner, Snapshot, Term, chunk_keys, plan_lookup)
+from .search_plan import (CHUNK, CHUNK_KEY_BITS, AnyOf, ConstantTerms, Lookup, Node, Phrase, Plan, Regex,
+                          SearchPlanner, Snapshot, Term, chunk_keys, plan_chunk_lookup, plan_lookup)
 from .store import (STORE_DIR, Page, SearchResult, Source, StoredDocument,
                     StoreFormatError, StoreStats, StoreUnavailable, StoreWriteError,
                     group_documents)
-from .sketching import SketchingSession
-from .store_meta import check_meta, check_resume, sketch_configs, sketch_meta
+from .sketching import SketchedBatch, SketchStep
+from .store_meta import check_meta, check_resume, sketch_config, sketch_meta
 
 FORMAT_VERSION = 1
 SCAN_BATCH = 1_000
 TERMS_PER_QUERY = 50_000
-# Per request of term_doc_counts (one filters aggregation; the server allows 65,536 buckets).
+# Terms per request of term_doc_counts and chunk_doc_counts (one filters aggregation; the server
+# allows 65,536 buckets).
 COUNT_BATCH = 1_024
 # How long a search may reuse the camel vocabulary and literal rankings without asking the
 # server whether the index changed (a write through this process forgets them at once).
@@ -151,7 +154,7 @@ def _mapping(meta: dict) -> dict:
 
 def _keyword(field: str, value) -> str:
     """The keyword a term field indexes for a lookup's value: a chunk key as 8 hex digits."""
-    return f"{value:08x}" if field == "chunk" else value
+    return f"{value:08x}" if field == CHUNK else value
 
 
 def _term_query(field: str, value: str) -> dict:
@@ -227,8 +230,7 @@ class ElasticsearchStore:
             check_resume(meta, wanted, self._where, sketch=sketch)
             self._write_pointer()
         self._meta = meta
-        self.chunks, self.minhash = sketch_configs(meta)
-        self._minhasher = None
+        self._sketch = sketch_config(meta)
         self._view: tuple = (None, 0.0)
         self._view_lock = threading.Lock()
         self.planner = SearchPlanner(ElasticsearchSearch(self))
@@ -277,7 +279,16 @@ class ElasticsearchStore:
         return check_meta(meta, _FIXED_META, self._where)
 
     def describe(self) -> dict:
+        """The store's format, analysis and sketch configs, as its mapping's ``_meta`` holds them."""
         return dict(self._meta)
+
+    def sketch_config(self) -> SketchConfig | None:
+        """The membership sketch the store was built with (None: a search-only store)."""
+        return self._sketch
+
+    def location(self) -> dict:
+        """The server and index name, which the manifest records (never credentials)."""
+        return {"elasticsearch": {"url": self.url, "index": self.name}}
 
     def drop(self) -> None:
         """Delete the index and the pointer file (tests and `starscope` never call it implicitly)."""
@@ -338,8 +349,10 @@ class ElasticsearchStore:
         return deleted
 
     @contextmanager
-    def session(self, *, sign_workers: int = 1) -> Iterator["ElasticsearchSession"]:
-        s = ElasticsearchSession(self, sign_workers=sign_workers)
+    def session(self, *, sketch: SketchStep | None = None) -> Iterator["ElasticsearchSession"]:
+        """A write session: sends what is queued on success, drops it (and re-raises) on error;
+        ``sketch`` as for :meth:`indexer.tantivy_store.TantivyStore.session`."""
+        s = ElasticsearchSession(self, sketch=sketch)
         try:
             yield s
         except BaseException:
@@ -353,14 +366,7 @@ class ElasticsearchStore:
             self._view = (None, 0.0)
         self.planner.forget()
 
-    def _hasher(self):
-        if self.minhash is not None and self._minhasher is None:
-            from membership.minhash import MinHasher
-
-            self._minhasher = MinHasher(self.minhash)
-        return self._minhasher
-
-    def _to_source(self, rec: StoredDocument, camel: str, chunks: np.ndarray, sigs: tuple) -> dict:
+    def _to_source(self, rec: StoredDocument, camel: str, chunks: np.ndarray, sigs: Signatures) -> dict:
         """The indexed document: what the content gives (words, camel words, chunk keys,
         signatures and their band keys) plus :meth:`_source_meta`."""
         words, dropped = analysis.word_text(rec.content)
@@ -368,14 +374,12 @@ class ElasticsearchStore:
         if dropped:
             camel_terms.add(analysis.LONG_WORD_MARK)
         keys = chunk_keys(chunks).tolist()
-        bands = []
         doc = {"sha": rec.sha, "content": rec.content, "words": words, "camel": sorted(camel_terms),
-               "chunk": sorted({f"{k:08x}" for k in keys})}
-        for name, kind, sig in (("sig_plain", "p", sigs[0]), ("sig_abstract", "a", sigs[1])):
+               "chunk": sorted({_keyword(CHUNK, k) for k in keys})}
+        for name, sig in (("sig_plain", sigs.plain), ("sig_abstract", sigs.abstracted)):
             if sig is not None:
                 doc[name] = base64.b64encode(sig.tobytes()).decode("ascii")
-                bands += self._hasher().band_keys(sig, kind=kind)
-        doc.update(band=bands, lang=rec.lang.lower(), lang_name=rec.lang,
+        doc.update(band=list(sigs.band_keys), lang=rec.lang.lower(), lang_name=rec.lang,
                    size=len(rec.content.encode("utf-8", "surrogatepass")), **self._source_meta(rec))
         return doc
 
@@ -420,58 +424,81 @@ class ElasticsearchStore:
         with _reaching(self.url, doing):
             return self._es.search(index=self.name, **body)
 
-    @staticmethod
-    def _terms_query(field: str, terms: Sequence[str]) -> dict:
-        """Documents holding any of ``terms`` in ``field`` (see :func:`indexer.search_plan.plan_lookup`)."""
-        return _lookup_query(plan_lookup(field, terms))
+    def _lookup_count(self, lookup: Lookup) -> int:
+        """How many live documents ``lookup`` finds (an exact total)."""
+        if not lookup.values:
+            return 0
+        resp = self._search("counting documents", size=0, track_total_hits=True, query=_lookup_query(lookup))
+        return resp["hits"]["total"]["value"]
+
+    def _lookup_hits(self, lookup: Lookup, limit: int, fields: list[str]) -> list[dict]:
+        if not lookup.values or limit < 1:
+            return []
+        hits = []
+        for batch in self._scan(_lookup_query(lookup), source=fields, limit=limit):
+            hits += batch
+        return hits
+
+    def _doc_counts(self, field: str, values: Sequence) -> list[int]:
+        """How many stored contents hold each value of ``field`` (one filters aggregation per
+        batch, which the server answers from its term statistics)."""
+        out: list[int] = []
+        for i in range(0, len(values), COUNT_BATCH):
+            batch = values[i:i + COUNT_BATCH]
+            filters = {str(j): _term_query(field, _keyword(field, v)) for j, v in enumerate(batch)}
+            resp = self._search("counting terms", size=0, track_total_hits=False,
+                                aggs={"t": {"filters": {"filters": filters}}})
+            buckets = resp["aggregations"]["t"]["buckets"]
+            out += [buckets[str(j)]["doc_count"] for j in range(len(batch))]
+        return out
 
     def count_docs_with_terms(self, field: str, terms: Sequence[str]) -> int:
         """How many live documents hold any of ``terms`` in ``field`` (an exact total)."""
-        query = self._terms_query(field, terms)
-        if not terms:
-            return 0
-        resp = self._search("counting documents", size=0, track_total_hits=True, query=query)
-        return resp["hits"]["total"]["value"]
-
-    def _term_hits(self, field: str, terms: Sequence[str], limit: int, fields: list[str]) -> list[dict]:
-        query = self._terms_query(field, terms)
-        if not terms or limit < 1:
-            return []
-        hits = []
-        for batch in self._scan(query, source=fields, limit=limit):
-            hits += batch
-        return hits
+        return self._lookup_count(plan_lookup(field, terms))
 
     def docs_with_terms(self, field: str, terms: Sequence[str], *, limit: int = 1000) -> list[StoredDocument]:
         """Documents holding any of ``terms`` in the exact-match ``field``, those holding more
         (and rarer) terms first."""
-        return [self._record(h["_source"]) for h in self._term_hits(field, terms, limit, self._RECORD_FIELDS)]
+        hits = self._lookup_hits(plan_lookup(field, terms), limit, self._RECORD_FIELDS)
+        return [self._record(h["_source"]) for h in hits]
 
-    def signed_docs_with_terms(self, field: str, terms: Sequence[str], *, limit: int = 1000):
-        dtype = self.minhash.dtype if self.minhash else None
+    def term_doc_counts(self, field: str, terms: Sequence[str]) -> dict[str, int]:
+        """How many stored contents hold each term of the exact-match ``field``."""
+        lookup = plan_lookup(field, terms)
+        return dict(zip(lookup.terms, self._doc_counts(field, lookup.values)))
+
+    # -- membership's lookups (membership.store.ContentStore) -----------------------------
+    def chunk_doc_counts(self, hashes: np.ndarray) -> np.ndarray:
+        """How many stored contents hold the key of each chunk hash, aligned with ``hashes``."""
+        keys, where = np.unique(chunk_keys(np.asarray(hashes, dtype=np.uint64)), return_inverse=True)
+        counts = np.array(self._doc_counts(CHUNK, keys.tolist()), dtype=np.int64)
+        return counts[where.reshape(-1)]
+
+    def contents_with_chunks(self, hashes: np.ndarray, *, limit: int) -> list[StoredDocument]:
+        """Contents holding the key of any chunk hash, those holding more (and rarer) first."""
+        hits = self._lookup_hits(plan_chunk_lookup(hashes), limit, self._RECORD_FIELDS)
+        return [self._record(h["_source"]) for h in hits]
+
+    def count_contents_with_chunks(self, hashes: np.ndarray) -> int:
+        return self._lookup_count(plan_chunk_lookup(hashes))
+
+    def signed_contents_with_bands(self, keys: Sequence[str], *, limit: int
+                                   ) -> list[tuple[StoredDocument, np.ndarray | None, np.ndarray | None]]:
+        """Contents holding any of the band ``keys``, more first, each with its plain and
+        abstracted MinHash signatures (None where it had too few tokens, or in a search-only
+        store)."""
+        dtype = self._sketch.minhash.dtype if self._sketch else None
         out = []
-        for h in self._term_hits(field, terms, limit, self._RECORD_FIELDS + ["sig_plain", "sig_abstract"]):
+        for h in self._lookup_hits(plan_lookup("band", keys), limit,
+                                   self._RECORD_FIELDS + ["sig_plain", "sig_abstract"]):
             src = h["_source"]
             sigs = [np.frombuffer(base64.b64decode(src[name]), dtype) if dtype and src.get(name) else None
                     for name in ("sig_plain", "sig_abstract")]
             out.append((self._record(src), *sigs))
         return out
 
-    def term_doc_counts(self, field: str, terms: Sequence[str]) -> dict[str, int]:
-        """How many stored contents hold each term (one filters aggregation per batch, which the
-        server answers from its term statistics)."""
-        lookup = plan_lookup(field, terms)
-        terms = lookup.terms
-        out: dict[str, int] = {}
-        for i in range(0, len(terms), COUNT_BATCH):
-            batch = terms[i:i + COUNT_BATCH]
-            filters = {str(j): _term_query(field, _keyword(field, v))
-                       for j, v in enumerate(lookup.values[i:i + COUNT_BATCH])}
-            resp = self._search("counting terms", size=0, track_total_hits=False,
-                                aggs={"t": {"filters": {"filters": filters}}})
-            buckets = resp["aggregations"]["t"]["buckets"]
-            out.update({t: buckets[str(j)]["doc_count"] for j, t in enumerate(batch)})
-        return out
+    def count_contents_with_bands(self, keys: Sequence[str]) -> int:
+        return self._lookup_count(plan_lookup("band", keys))
 
     def repos(self, prefix: str = "", *, limit: int = 100, field: str = "repo") -> list[tuple[str, int]]:
         """Repositories (``field="owner"``: owners) whose lowercased name starts with ``prefix``,
@@ -636,7 +663,7 @@ CREATE, ANY = "create", None
 MAX_CONFLICT_ROUNDS = 20
 
 
-class ElasticsearchSession(SketchingSession):
+class ElasticsearchSession:
     """Buffered bulk writes to an :class:`ElasticsearchStore` (see its ``session``).
 
     Several sessions, in several processes or machines, may write one index at once (indexers
@@ -647,20 +674,19 @@ class ElasticsearchSession(SketchingSession):
     the server rejected with 429 and that were sent again) and ``conflicts_merged``.
     """
 
-    def __init__(self, store: ElasticsearchStore, *, sign_workers: int = 1):
+    def __init__(self, store: ElasticsearchStore, *, sketch: SketchStep | None = None):
         self._store = store
-        self.sign_workers = sign_workers
+        self._sketch = sketch or SketchStep.of(store.sketch_config())
         # sha -> (merged record, write condition, indexed document), in queue order
         self._queued: dict[str, tuple[StoredDocument, object, dict]] = {}
-        self._chunk_hashes: list[np.ndarray] = []
         self.counts: Counter = Counter()
 
-    def add(self, documents: Iterable[Document]) -> int:
-        """Add a batch; returns how many stored records it created or changed."""
+    def add(self, documents: Iterable[Document], sketched: SketchedBatch | None = None) -> int:
+        """Add a batch (``sketched``: its sketch, made by the build's step; else the session
+        sketches it); returns how many stored records it created or changed."""
         batch = group_documents(documents)
         stored = self._store._get_versions([sha for sha in batch if sha not in self._queued])
-        hashes = dict(zip(batch, self._hashes([r.content for r in batch.values()])))
-        self._chunk_hashes.extend(hashes.values())
+        sketched = sketched or self._sketch.batch(batch.values(), logged=False)
         changed, conditions = [], {}
         for sha, rec in batch.items():
             if sha in self._queued:
@@ -674,19 +700,18 @@ class ElasticsearchSession(SketchingSession):
             self.counts["merged" if base else "new"] += 1
             changed.append(merged)
             conditions[sha] = cond
-        self._queue(changed, conditions, [hashes[r.sha] for r in changed])
+        self._queue(changed, conditions, sketched)
         if len(self._queued) >= self._store.config.bulk_docs:
             self._flush()
         return len(changed)
 
     def _queue(self, records: Sequence[StoredDocument], conditions: dict,
-               chunks: Sequence[np.ndarray] | None = None) -> None:
+               sketched: SketchedBatch | None = None) -> None:
         camel = analysis.camel_texts([r.content for r in records])
-        if chunks is None:
-            chunks = self._hashes([r.content for r in records])
-        for rec, text, hashes, sigs in zip(records, camel, chunks, self._signatures(records)):
+        sketched = sketched or self._sketch.batch(records, logged=False)
+        for rec, text, sigs in zip(records, camel, sketched.signatures(records)):
             self._queued[rec.sha] = (rec, conditions.get(rec.sha, ANY),
-                                     self._store._to_source(rec, text, hashes, sigs))
+                                     self._store._to_source(rec, text, sketched.hashes[rec.sha], sigs))
 
     def _actions(self) -> Iterator[dict]:
         for sha, (_, cond, source) in self._queued.items():

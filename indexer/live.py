@@ -27,10 +27,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .manifest import read_manifest
-from .optout import OptoutLedger, carry_optouts
-from .optout_requests import OptoutRequests
-from .stores import open_index
+from .index_dir import IndexDir
+from .optout import carry_optouts
 from .superseded import mark_superseded, unmark
 
 
@@ -46,24 +44,26 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _check_target(old: Path | None, new: Path) -> None:
-    manifest = read_manifest(new)  # written last by a build: its presence means the build finished
+def _check_target(old: IndexDir | None, new: IndexDir) -> None:
+    manifest = new.manifest  # written last by a build: its presence means the build finished
     if old is None:
         return
-    if old == new:
-        raise SwitchError(f"the link already points at {new}")
+    if old.path == new.path:
+        raise SwitchError(f"the link already points at {new.path}")
     # Directories built with the same --es-index share one cluster index: "switching" between
     # them would change nothing, and an opt-out carried over would delete from the live one.
     cluster = manifest["store"].get("elasticsearch")
-    if cluster and cluster == read_manifest(old)["store"].get("elasticsearch"):
-        raise SwitchError(f"{old} and {new} are the same Elasticsearch index ({cluster['index']!r} at "
-                          f"{cluster['url']}); rebuild into a directory with its own --es-index")
+    if cluster and cluster == old.manifest["store"].get("elasticsearch"):
+        raise SwitchError(f"{old.path} and {new.path} are the same Elasticsearch index "
+                          f"({cluster['index']!r} at {cluster['url']}); rebuild into a directory with "
+                          "its own --es-index")
 
 
 def switch(link: str | Path, new_dir: str | Path, *, es=None, who: str = "starscope switch") -> dict:
     """Point ``link`` at ``new_dir`` (a finished index), carrying over the opt-outs and opt-out
     requests recorded on the directory it pointed at; returns ``{"link", "from", "to",
-    "optouts_carried", "requests_carried"}``. ``es`` as for :func:`indexer.stores.open_index`.
+    "optouts_carried", "requests_carried"}``; ``es`` says where ``new_dir``'s Elasticsearch index
+    is served from, if not where it was built (see :class:`indexer.index_dir.IndexDir`).
 
     Raises:
         SwitchError: ``link`` is a real directory, ``new_dir`` is the current target or shares
@@ -75,15 +75,16 @@ def switch(link: str | Path, new_dir: str | Path, *, es=None, who: str = "starsc
         raise SwitchError(f"{link} is a directory, not a link. Serve a link to it, once: "
                           f"`mv {link} {link}-1 && ln -s {link.name}-1 {link}`, then restart the server")
     old = link.resolve() if link.is_symlink() and link.exists() else None
-    _check_target(old, new)
+    old_index, new_index = (IndexDir(old) if old is not None else None), IndexDir(new, es=es)
+    _check_target(old_index, new_index)
     carried, copied = [], 0
     if old is None:
         _replace_link(link, new)
     else:
-        with OptoutLedger(old).locked(), OptoutRequests(old).locked():
+        with old_index.ledger.locked(), old_index.requests.locked():
             unmark(new)  # switching back to a directory left earlier
-            carried = carry_optouts(old, new, open_index(new, es=es), who=who)
-            copied = OptoutRequests(new).carry(OptoutRequests(old))
+            carried = carry_optouts(old, new, new_index.store, who=who)
+            copied = new_index.requests.carry(old_index.requests)
             # Marked before the link moves: a crash in between leaves writers refused (and told
             # to rerun the switch), never writing where no one will look.
             mark_superseded(old, new)

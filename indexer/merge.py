@@ -15,12 +15,12 @@ import shutil
 from dataclasses import fields
 from pathlib import Path
 
-from membership.sketch import ChunkLog, build_bloom
+from membership.sketch import build_bloom
 
 from .build import BuildConfig, refresh_manifest
 from .es_config import ElasticsearchConfig, pointer_path
-from .manifest import ManifestError, read_manifest
-from .shard_log import ShardLog
+from .index_dir import IndexDir
+from .manifest import ManifestError
 from .stores import open_store
 
 
@@ -55,7 +55,8 @@ def merge_indexes(out_dir: str | Path, parts: list[str | Path]) -> dict:
     out = Path(out_dir)
     if not parts:
         raise MergeError("name at least one work directory to merge")
-    manifests = [(Path(p), read_manifest(p)) for p in parts]
+    dirs = [IndexDir(p) for p in parts]
+    manifests = [(d.path, d.manifest) for d in dirs]
     first_dir, first = manifests[0]
     for path, m in manifests:
         if m["store"]["backend"] != "elasticsearch":
@@ -69,22 +70,23 @@ def merge_indexes(out_dir: str | Path, parts: list[str | Path]) -> dict:
                 raise MergeError(f"{path} and {first_dir} differ in their {what} ({a} vs {b}); "
                                  "only work directories of one build can be merged")
     out.mkdir(parents=True, exist_ok=True)
+    target = IndexDir(out)
     if (out / "manifest.json").exists():
-        prev = read_manifest(out)
+        prev = target.manifest
         if prev["store"].get("elasticsearch") != first["store"].get("elasticsearch"):
             raise MergeError(f"{out} serves another index ({prev['store'].get('elasticsearch')}); "
                              "merge into a new directory")
     _copy(pointer_path(first_dir), pointer_path(out))
-    log, chunk_log = ShardLog(out), ChunkLog(out)
-    for path, _ in manifests:
-        part_log, part_chunks = ShardLog(path), ChunkLog(path)
-        for key in part_log.done():
+    log, chunk_log = target.shard_log, target.chunk_log
+    for part in dirs:
+        for key in part.shard_log.done():
             if log.is_done(key):
                 continue
             if first["configs"]["membership"] is not None:
-                _copy(part_chunks.path(key), chunk_log.path(key))
-            _copy(part_log.dir / f"{key}.done.json", log.dir / f"{key}.done.json")
+                _copy(part.chunk_log.path(key), chunk_log.path(key))
+            _copy(part.shard_log.dir / f"{key}.done.json", log.dir / f"{key}.done.json")
     config = _build_config(first)
     store = open_store(out, backend="elasticsearch")
-    sketch = build_bloom(out, chunks=store.chunks, fpr=config.bloom_fpr) if config.membership else None
+    sketch = (build_bloom(out, chunks=store.sketch_config().chunks, fpr=config.bloom_fpr)
+              if config.membership else None)
     return refresh_manifest(out, config=config, store=store, log=log, sketch=sketch)

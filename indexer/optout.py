@@ -46,7 +46,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from membership.chunks import ChunkConfig, distinct, document_chunk_hashes
+from membership.chunks import distinct, document_chunk_hashes
 from membership.sketch import ChunkLog, build_bloom, read_meta
 
 from . import jsonl_log
@@ -56,7 +56,7 @@ FORMAT = "starscope-optout-ledger"
 VERSION = 1
 HEADER = {"format": FORMAT, "version": VERSION}
 DIR = "optout"
-BATCH_TERMS = 1000  # chunk keys per store lookup in rebuild_filter
+BATCH_HASHES = 1000  # chunk hashes per store lookup in rebuild_filter
 MAX_NAME_CHARS = 1000
 """The longest repository or owner name an opt-out takes: far above any real one (GitHub's
 are at most 140 characters, a folder's name 255 bytes), so only garbage is refused."""
@@ -247,11 +247,10 @@ def opt_out(index_dir: str | Path, store, *, repo: str | None = None, owner: str
         leaves = ((lambda s: s.repo.lower() == name.lower()) if repo else
                   (lambda s: s.owner.lower() == name.lower()))
         gone = [d for d in before if all(leaves(s) for s in d.sources)]  # no other source keeps it
-        chunk_json = store.describe().get("chunks")
+        sketch = store.sketch_config()
         hashes = np.zeros(0, np.uint64)
-        if chunk_json and gone:
-            hashes = distinct(np.concatenate(document_chunk_hashes([d.content for d in gone],
-                                                                   ChunkConfig.from_json(chunk_json))))
+        if sketch and gone:
+            hashes = distinct(np.concatenate(document_chunk_hashes([d.content for d in gone], sketch.chunks)))
         record = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "who": who, field: name,
                   "reason": reason.strip(), "removed": len(before), "contents_removed": len(gone),
                   "chunks_removed": int(len(hashes))}
@@ -288,18 +287,17 @@ def rebuild_filter(index_dir: str | Path, store) -> dict:
     t0 = time.perf_counter()
     ledger = OptoutLedger(index_dir)
     seq = ledger.last_seq()
-    chunk_json = store.describe().get("chunks")
-    if chunk_json is None:
+    sketch = store.sketch_config()
+    if sketch is None:
         raise ValueError(f"{index_dir} has no membership sketch to rebuild")
-    chunks = ChunkConfig.from_json(chunk_json)
+    chunks = sketch.chunks
     gone = ledger.removed_hashes()
     # A removed chunk that a remaining content also holds stays: the contents sharing a chunk
     # key with the removed ones are read and their own chunks compared (exact, and blind to
     # deleted documents that the store's term statistics still count).
     held: list[np.ndarray] = []
-    terms = [f"{int(h):016x}" for h in gone]
-    for i in range(0, len(terms), BATCH_TERMS):
-        for doc in store.docs_with_terms("chunk", terms[i:i + BATCH_TERMS], limit=10_000_000):
+    for i in range(0, len(gone), BATCH_HASHES):
+        for doc in store.contents_with_chunks(gone[i:i + BATCH_HASHES], limit=10_000_000):
             held.append(np.intersect1d(document_chunk_hashes([doc.content], chunks)[0], gone))
     keep = np.isin(gone, np.concatenate(held)) if held else np.zeros(len(gone), dtype=bool)
     drop = gone[~keep]

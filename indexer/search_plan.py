@@ -6,8 +6,8 @@ What here is true of both stores (the tantivy directory and the Elasticsearch in
 * the plan of a search (:func:`plan_search`): which index terms, phrases and patterns a query's
   keywords, literals and filters stand for, as a few plain nodes (:class:`Term`,
   :class:`Phrase`, :class:`ConstantTerms`, :class:`Regex`, :class:`AnyOf`), and the plan of a
-  term lookup (:func:`plan_lookup`): which fields take exact terms, and how many terms are
-  ranked;
+  lookup by exact terms (:func:`plan_lookup`) or by chunk hashes (:func:`plan_chunk_lookup`):
+  which fields take exact terms, which keys a hash is looked up by, and how many are ranked;
 * the :class:`SearchPlanner` that runs a search around a store's :class:`SearchBackend`:
   verification of literals on the stored content, the cache of verified rankings, the camel
   vocabulary, the hits and their snippets.
@@ -35,13 +35,15 @@ from .store import Hit, Page, PageOutOfRange, SearchResult, StoredDocument
 # only proposes candidates, which attribution verifies, so a rare key collision (about one
 # lookup in 1,300 for 3.3M chunks) costs a verification, never a wrong answer.
 CHUNK_KEY_BITS = 32
-# Up to this many terms, docs_with_terms ranks by BM25 (more and rarer terms first); beyond,
-# one unranked term-set query.
+# Up to this many terms (or chunk hashes), a lookup ranks by BM25 (more and rarer terms
+# first); beyond, one unranked term-set query.
 RANKED_TERMS = 1024
 # The score of a match through a camel word alone (BM25 of a whole-word match is typically 2-15).
 CAMEL_SCORE = 1.0
-# Exact-match term fields; values are lowercased except the hash-like ``sha``/``chunk``/``band``.
-TERM_FIELDS = ("sha", "repo", "owner", "path", "license", "lang", "chunk", "band")
+# Exact-match term fields; values are lowercased except the hash-like ``sha`` and ``band``.
+TERM_FIELDS = ("sha", "repo", "owner", "path", "license", "lang", "band")
+# The field of the chunk keys: looked up by chunk hash (:func:`plan_chunk_lookup`), never by term.
+CHUNK = "chunk"
 # Verified rankings of literal queries kept per store; each is a list of (rank, count, key).
 VERIFIED_CACHE_SIZE = 32
 # The fields a search plan names: the words and the camel words of the content (tantivy calls
@@ -53,14 +55,6 @@ def chunk_keys(hashes: np.ndarray) -> np.ndarray:
     """The keys a store indexes for 64-bit chunk hashes (``uint64``): their high
     :data:`CHUNK_KEY_BITS` bits."""
     return hashes >> np.uint64(64 - CHUNK_KEY_BITS)
-
-
-def chunk_key(term: str) -> int:
-    """The key of a chunk hash given as a term (16 hex digits), as :func:`chunk_keys` makes it."""
-    try:
-        return int(term, 16) >> (64 - CHUNK_KEY_BITS)
-    except ValueError:
-        raise ValueError(f"chunk terms are 16 hex digits, got {term!r}") from None
 
 
 # -- plans ------------------------------------------------------------------------------------
@@ -183,10 +177,10 @@ def _filter_terms(filters: Filters) -> tuple[Term, ...]:
 class Lookup:
     """Documents holding any of ``terms`` in the term field ``field``: ranked by BM25 over the
     terms (more and rarer first) when :attr:`ranked`, else one unranked set. ``values`` are
-    what the index holds for each term (a chunk term's key, else the term)."""
+    what the index holds for each term: the term itself, or a chunk hash's key."""
 
     field: str
-    terms: tuple[str, ...]
+    terms: tuple[str | int, ...]
     values: tuple[str | int, ...]
 
     @property
@@ -198,13 +192,23 @@ def plan_lookup(field: str, terms: Iterable[str]) -> Lookup:
     """The lookup of ``terms`` (deduplicated, in order) in the exact-match ``field``.
 
     Raises:
-        ValueError: ``field`` is not one of :data:`TERM_FIELDS`, or a chunk term is not 16 hex
-            digits.
+        ValueError: ``field`` is not one of :data:`TERM_FIELDS` (chunk hashes are looked up as
+            integers, by :func:`plan_chunk_lookup`).
     """
+    if field == CHUNK:
+        raise ValueError("chunk hashes are looked up as integers, not terms: use contents_with_chunks, "
+                         "count_contents_with_chunks or chunk_doc_counts")
     if field not in TERM_FIELDS:
         raise ValueError(f"{field!r} is not a term field; use one of {TERM_FIELDS}")
     terms = tuple(dict.fromkeys(terms))
-    return Lookup(field, terms, tuple(chunk_key(t) for t in terms) if field == "chunk" else terms)
+    return Lookup(field, terms, terms)
+
+
+def plan_chunk_lookup(hashes: np.ndarray) -> Lookup:
+    """The lookup of chunk ``hashes`` (``uint64``; deduplicated, in order) by the keys the store
+    indexes (:func:`chunk_keys`; two hashes may share one, and each still counts in the ranking)."""
+    unique = np.array(list(dict.fromkeys(np.asarray(hashes, dtype=np.uint64).tolist())), dtype=np.uint64)
+    return Lookup(CHUNK, tuple(unique.tolist()), tuple(chunk_keys(unique).tolist()))
 
 
 # -- running a search --------------------------------------------------------------------------

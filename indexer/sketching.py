@@ -1,42 +1,77 @@
-"""What every store's write session computes per content for membership: the chunk hashes
-(for the Bloom filter and the store's chunk terms) and the MinHash signatures (for the band
-keys and near-duplicate ranking). Both stores' sessions inherit it."""
+"""The build's sketching step: what membership keeps of each content, computed once per batch,
+before the store sees it.
+
+For every content of a batch, new, merged or already stored, the step computes its chunk hashes
+at once (:meth:`SketchStep.batch`): the store indexes their keys, and the step keeps the shard's
+hashes for the chunk-hash log (:meth:`SketchStep.shard_hashes`; a resumed build logs a shard's
+hashes again). MinHash signatures and their band keys are computed only for the records a
+store session actually writes (:meth:`SketchedBatch.signatures`), so a resumed shard does not
+sign its unchanged contents again. A store session that is given no batch (tests, the rewrites
+of an opt-out) sketches through a step of its own.
+"""
 
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Iterable, Sequence
 
 import numpy as np
 
-from membership.chunks import distinct, document_chunk_hashes
+from membership.chunks import distinct
+from membership.sketch import NO_SIGNATURES, Signatures, SketchConfig, Sketcher
 
-from .store import StoredDocument
+
+@dataclass(frozen=True)
+class SketchedBatch:
+    """One batch's chunk hashes by content sha; its signatures on demand."""
+
+    hashes: dict[str, np.ndarray]
+    step: "SketchStep"
+
+    def signatures(self, records: Sequence) -> list[Signatures]:
+        """The signatures of the records a session writes (see :meth:`SketchStep.sign`)."""
+        return self.step.sign(records)
 
 
-class SketchingSession:
-    """Needs ``self._store`` (with ``chunks`` and ``_hasher()``), ``self.sign_workers`` and
-    ``self._chunk_hashes`` (a list)."""
+class SketchStep:
+    """Sketches batches with ``sketcher`` (None: a search-only index, nothing to sketch) and
+    keeps the chunk hashes of the shard being indexed; ``workers`` processes sign."""
 
-    def drain_chunk_hashes(self) -> np.ndarray:
-        """The distinct chunk hashes of every content added since the last drain, whether it
-        was new, merged or already stored (a resumed build logs a shard's hashes again)."""
-        out = distinct(np.concatenate(self._chunk_hashes)) if self._chunk_hashes else np.zeros(0, np.uint64)
-        self._chunk_hashes = []
+    def __init__(self, sketcher: Sketcher | None, *, workers: int = 1):
+        self.sketcher = sketcher
+        self.workers = workers
+        self._shard: list[np.ndarray] = []
+
+    @classmethod
+    def of(cls, config: SketchConfig | None, *, workers: int = 1) -> "SketchStep":
+        """The step of a store's sketch config (:meth:`indexer.store.Store.sketch_config`)."""
+        return cls(Sketcher(config) if config is not None else None, workers=workers)
+
+    def batch(self, contents: Iterable, *, logged: bool = True) -> SketchedBatch:
+        """The chunk hashes of each distinct content of ``contents`` (documents or stored
+        records: anything with a ``sha`` and its ``content``); ``logged``: kept for
+        :meth:`shard_hashes` too."""
+        by_sha: dict[str, str] = {}
+        for c in contents:
+            by_sha.setdefault(c.sha, c.content)
+        if self.sketcher is None:
+            hashes = [np.zeros(0, np.uint64)] * len(by_sha)
+        else:
+            hashes = self.sketcher.chunk_hashes(list(by_sha.values()))
+        if logged:
+            self._shard.extend(hashes)
+        return SketchedBatch(dict(zip(by_sha, hashes)), self)
+
+    def sign(self, records: Sequence) -> list[Signatures]:
+        """The signatures of stored records (anything with ``content``, ``lang`` and a
+        ``primary`` source's ``path``); none in a search-only index."""
+        if self.sketcher is None:
+            return [NO_SIGNATURES] * len(records)
+        return self.sketcher.sign([(r.content, r.lang, r.primary.path) for r in records], workers=self.workers)
+
+    def shard_hashes(self) -> np.ndarray:
+        """The distinct chunk hashes logged since the last call (one shard's): what the build
+        writes to the chunk-hash log."""
+        out = distinct(np.concatenate(self._shard)) if self._shard else np.zeros(0, np.uint64)
+        self._shard = []
         return out
-
-    def _hashes(self, contents: list[str]) -> list[np.ndarray]:
-        if self._store.chunks is None:  # built without the membership sketch
-            return [np.zeros(0, np.uint64)] * len(contents)
-        return document_chunk_hashes(contents, self._store.chunks)
-
-    def _signatures(self, records: Sequence[StoredDocument]) -> list[tuple]:
-        """(plain, abstracted) MinHash signatures per record; None where too few tokens, or
-        both None in a store without signatures."""
-        hasher = self._store._hasher()
-        if hasher is None or not records:
-            return [(None, None)] * len(records)
-        texts = [r.content for r in records]
-        plain = hasher.sign_texts(texts, workers=self.sign_workers)
-        abstracted = hasher.sign_texts(texts, abstracted=True, langs=[r.lang for r in records],
-                                       paths=[r.primary.path for r in records], workers=self.sign_workers)
-        return list(zip(plain, abstracted))

@@ -5,10 +5,14 @@ The unit of the store is a unique content (keyed by its git blob sha) with every
 
 Write side: ``session()`` yields a :class:`StoreSession` with ``add(documents)``,
 ``delete(repo=... | owner=...)`` and ``commit()``; leaving the block commits, an error rolls back.
+What membership keeps of each content (chunk hashes, signatures) comes from the build's sketching
+step (:mod:`indexer.sketching`); a store only derives its keys from it.
 Adding a document whose sha is stored already merges its source in, and adding the same source
 twice changes nothing, which is what makes an interrupted build safe to rerun.
 
-Read side: ``search``, ``get``, ``docs_with_terms``, ``repos``, ``stats``.
+Read side: ``search``, ``get``, ``docs_with_terms``, ``repos``, ``stats``; the lookups by chunk
+hash and band key that membership declares (:class:`membership.store.ContentStore`). Description:
+``describe``, ``sketch_config``, ``location``.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from dataclasses import dataclass, field
 from contextlib import AbstractContextManager
 from typing import Iterable, Protocol, Sequence
 
-import numpy as np
+from membership.sketch import SketchConfig
+from membership.store import ContentStore
 
 from .document import Document, UNKNOWN_LICENSE
 from .query import SearchQuery
+from .sketching import SketchedBatch, SketchStep
 from .snippets import Snippet
 
 MAX_PAGE_SIZE = 100
@@ -206,16 +212,18 @@ class StoreStats:
 
 
 class StoreSession(Protocol):
-    def add(self, documents: Iterable[Document]) -> int: ...
-    def drain_chunk_hashes(self) -> np.ndarray: ...
+    def add(self, documents: Iterable[Document], sketched: SketchedBatch | None = None) -> int: ...
     def delete(self, *, repo: str | None = None, owner: str | None = None) -> int: ...
     def commit(self) -> None: ...
 
 
-class Store(Protocol):
-    """What the build, the search API and attribution need from a backend."""
+class Store(ContentStore, Protocol):
+    """What the build, the search API and membership need from a backend: nothing else of a
+    store is read outside its module. The term lookups take exact-match string fields (``sha``,
+    ``repo``, ``owner``, ...; see :data:`indexer.search_plan.TERM_FIELDS`); chunk hashes are
+    looked up as integers, through the :class:`membership.store.ContentStore` methods."""
 
-    def session(self, *, sign_workers: int = 1) -> "StoreSession": ...
+    def session(self, *, sketch: SketchStep | None = None) -> AbstractContextManager[StoreSession]: ...
     def loading(self) -> AbstractContextManager:
         """A bulk load (a build): the store may trade search freshness for write speed until
         the block ends."""
@@ -226,9 +234,16 @@ class Store(Protocol):
     def count_docs_with_terms(self, field: str, terms: Sequence[str]) -> int:
         """How many live documents hold any of ``terms``: what a ``docs_with_terms`` limit
         left out is the difference (attribution reports it instead of cutting silently)."""
-    def signed_docs_with_terms(self, field: str, terms: Sequence[str], *, limit: int = 1000
-                               ) -> list[tuple[StoredDocument, np.ndarray | None, np.ndarray | None]]: ...
     def repos(self, prefix: str = "", *, limit: int = 100, field: str = "repo") -> list[tuple[str, int]]: ...
     def stats(self) -> StoreStats: ...
     def warm(self) -> None:
         """Load now what the first query would otherwise wait for (a server calls it at start)."""
+    def drop_cached_rankings(self) -> None:
+        """Forget the verified rankings of literal queries (benchmarks time cold queries)."""
+    def describe(self) -> dict:
+        """The store's recorded format, analysis and sketch configs (the manifest keeps a copy)."""
+    def sketch_config(self) -> SketchConfig | None:
+        """The membership sketch the store was built with; None for a search-only store."""
+    def location(self) -> dict:
+        """Where the store lives beyond the index directory, as the manifest records it: ``{}``
+        for one inside it, ``{"elasticsearch": {"url", "index"}}`` for a server's index."""

@@ -1,26 +1,27 @@
 """The description every store records beside its documents, and its checks.
 
 A store's meta is its fixed format (backend-specific: version, analysis) plus the membership
-sketch it was built with: ``chunks`` (a :class:`membership.chunks.ChunkConfig`) and ``minhash``
-(a :class:`membership.minhash.MinHashConfig`), both null in a search-only store. The tantivy
-store keeps it in ``starscope-store.json``, the Elasticsearch store in its mapping's ``_meta``;
-both refuse to open one that this version cannot read, and refuse to resume a build with
-another sketch than the stored one.
+sketch it was built with (a :class:`membership.sketch.SketchConfig`): ``chunks`` (a
+:class:`membership.chunks.ChunkConfig`) and ``minhash`` (a :class:`membership.minhash.MinHashConfig`),
+both null in a search-only store. The tantivy store keeps it in ``starscope-store.json``, the
+Elasticsearch store in its mapping's ``_meta``; both refuse to open one that this version cannot
+read, and refuse to resume a build with another sketch than the stored one.
 """
 
 from __future__ import annotations
 
 from membership.chunks import ChunkConfig
 from membership.minhash import MinHashConfig
+from membership.sketch import SketchConfig
 
 from .store import StoreFormatError
 
 
 def sketch_meta(sketch: bool = True, minhash=None) -> dict:
     """The sketch part of a new store's meta (``minhash``: default config if None)."""
-    minhash = (minhash or MinHashConfig()) if sketch else None
-    return {"chunks": ChunkConfig().to_json() if sketch else None,
-            "minhash": minhash.to_json() if minhash else None}
+    if not sketch:
+        return {"chunks": None, "minhash": None}
+    return SketchConfig(minhash=minhash or MinHashConfig()).to_json()
 
 
 def check_meta(meta: dict, fixed: dict, where: str) -> dict:
@@ -62,8 +63,6 @@ def check_resume(meta: dict, wanted: dict, where: str, *, sketch: bool) -> None:
             f"{diff}); build into a new directory, or resume with the stored config")
 
 
-def sketch_configs(meta: dict):
-    """The (ChunkConfig | None, MinHashConfig | None) a store's meta records."""
-    chunks = ChunkConfig.from_json(meta["chunks"]) if meta["chunks"] else None
-    minhash = MinHashConfig.from_json(meta["minhash"]) if meta["minhash"] else None
-    return chunks, minhash
+def sketch_config(meta: dict) -> SketchConfig | None:
+    """The membership sketch a store's (checked) meta records; None for a search-only store."""
+    return SketchConfig.from_json(meta)

@@ -18,16 +18,17 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from membership.sketch import Signatures, SketchConfig
 
 from . import analysis
 from .document import Document
 from .query import SearchQuery
-from .search_plan import (CHUNK_KEY_BITS, WORDS, AnyOf, ConstantTerms, Lookup, Node, Phrase, Plan, Regex,
-                          SearchPlanner, Snapshot, Term, chunk_keys, plan_lookup)
+from .search_plan import (CHUNK, CHUNK_KEY_BITS, WORDS, AnyOf, ConstantTerms, Lookup, Node, Phrase, Plan,
+                          Regex, SearchPlanner, Snapshot, Term, chunk_keys, plan_chunk_lookup, plan_lookup)
 from .store import (STORE_DIR, Page, SearchResult, Source, StoredDocument, StoreFormatError,
                     StoreStats, group_documents)
-from .sketching import SketchingSession
-from .store_meta import check_meta, check_resume, sketch_configs, sketch_meta
+from .sketching import SketchedBatch, SketchStep
+from .store_meta import check_meta, check_resume, sketch_config, sketch_meta
 
 FORMAT_VERSION = 3
 META_FILE = "starscope-store.json"
@@ -98,9 +99,9 @@ def _schema():
     sb.add_text_field("camel", stored=False, tokenizer_name="camel_words", index_option="basic")
     for name in ("repo", "owner", "path", "license", "lang"):
         sb.add_text_field(name, stored=False, tokenizer_name="raw", fast=name == "lang")
-    # Chunk hashes are u64 terms (no tokenizing; the protocol speaks 16-hex-digit strings);
-    # band keys are many whitespace-joined terms in one text.
-    sb.add_unsigned_field("chunk", stored=False, indexed=True)
+    # Chunk keys are u64 terms (no tokenizing); band keys are many whitespace-joined terms in
+    # one text.
+    sb.add_unsigned_field(CHUNK, stored=False, indexed=True)
     sb.add_text_field("band", stored=False, tokenizer_name="hash_terms", index_option="basic")
     sb.add_integer_field("stars", stored=False, indexed=True, fast=True)
     sb.add_integer_field("size", stored=False, indexed=False, fast=True)
@@ -161,8 +162,7 @@ class TantivyStore:
             self._schema = _schema()
             self._index = tantivy.Index.open(str(self.path))
         self._meta = json.loads(meta_path.read_text())
-        self.chunks, self.minhash = sketch_configs(self._meta)
-        self._minhasher = None
+        self._sketch = sketch_config(self._meta)
         for name, analyzer in _analyzers().items():
             self._index.register_tokenizer(name, analyzer)
         self.planner = SearchPlanner(TantivySearch(self))
@@ -180,6 +180,14 @@ class TantivyStore:
         """The store's format and analysis, as recorded in the manifest."""
         return dict(self._meta)
 
+    def sketch_config(self) -> SketchConfig | None:
+        """The membership sketch the store was built with (None: a search-only store)."""
+        return self._sketch
+
+    def location(self) -> dict:
+        """Nothing beyond the index directory: the store is in it."""
+        return {}
+
     # -- write side ----------------------------------------------------------------------
     @contextmanager
     def loading(self) -> Iterator[None]:
@@ -187,10 +195,11 @@ class TantivyStore:
         yield
 
     @contextmanager
-    def session(self, *, sign_workers: int = 1) -> Iterator["TantivySession"]:
-        """A write session: commits on success, rolls back (and re-raises) on error;
-        ``sign_workers`` processes compute MinHash signatures."""
-        s = TantivySession(self, sign_workers=sign_workers)
+    def session(self, *, sketch: SketchStep | None = None) -> Iterator["TantivySession"]:
+        """A write session: commits on success, rolls back (and re-raises) on error; ``sketch``:
+        the step that sketches what the session writes without a batch sketched already
+        (default: one of the store's own sketch config, signing in this process)."""
+        s = TantivySession(self, sketch=sketch)
         try:
             yield s
         except BaseException as e:
@@ -212,9 +221,9 @@ class TantivyStore:
                 raise disk from e
             raise
 
-    def _to_tantivy(self, rec: StoredDocument, camel: str, chunks: np.ndarray, sigs: tuple):
-        """One tantivy document; ``camel``, ``chunks`` and ``sigs`` (plain and abstracted
-        MinHash signatures, None for too few tokens) are computed by the caller per batch."""
+    def _to_tantivy(self, rec: StoredDocument, camel: str, chunks: np.ndarray, sigs: Signatures):
+        """One tantivy document; ``camel``, ``chunks`` (its chunk hashes) and ``sigs`` are
+        computed by the caller per batch."""
         import tantivy
 
         d = tantivy.Document()
@@ -222,14 +231,12 @@ class TantivyStore:
         d.add_text("content", rec.content)
         d.add_text("camel", camel)
         for key in chunk_keys(chunks).tolist():
-            d.add_unsigned("chunk", key)
-        keys = []
-        for name, kind, sig in (("sig_plain", "p", sigs[0]), ("sig_abstract", "a", sigs[1])):
+            d.add_unsigned(CHUNK, key)
+        for name, sig in (("sig_plain", sigs.plain), ("sig_abstract", sigs.abstracted)):
             if sig is not None:
                 d.add_bytes(name, sig.tobytes())
-                keys += self._hasher().band_keys(sig, kind=kind)
-        if keys:
-            d.add_text("band", " ".join(keys))
+        if sigs.band_keys:
+            d.add_text("band", " ".join(sigs.band_keys))
         d.add_text("lang", rec.lang.lower())
         d.add_text("lang_stored", rec.lang)
         for field, values in (("repo", {s.repo.lower() for s in rec.sources}),
@@ -274,46 +281,63 @@ class TantivyStore:
     def get(self, sha: str) -> StoredDocument | None:
         return self._get_many(self._searcher(), [sha]).get(sha)
 
-    def _terms_query(self, field: str, terms: Sequence[str]):
-        """Documents holding any of ``terms`` in ``field`` (see :func:`indexer.search_plan.plan_lookup`)."""
-        return _lookup_query(self._schema, plan_lookup(field, terms))
-
-    def _term_hits(self, field: str, terms: Sequence[str], limit: int):
-        """A snapshot and the addresses of the first ``limit`` documents of :meth:`_terms_query`."""
-        query = self._terms_query(field, terms)
+    def _lookup_hits(self, lookup: Lookup, limit: int):
+        """A snapshot and the addresses of the first ``limit`` documents of ``lookup``."""
         searcher = self._searcher()
-        if not terms or limit < 1:
+        if not lookup.values or limit < 1:
             return searcher, []
+        query = _lookup_query(self._schema, lookup)
         return searcher, [addr for _, addr in searcher.search(query, limit=limit, count=False).hits]
+
+    def _lookup_count(self, lookup: Lookup) -> int:
+        """How many live documents ``lookup`` finds (deleted ones are not counted, unlike the
+        term statistics of :meth:`term_doc_counts` and :meth:`chunk_doc_counts`)."""
+        if not lookup.values:
+            return 0
+        return self._searcher().search(_lookup_query(self._schema, lookup), limit=1, count=True).count
 
     def count_docs_with_terms(self, field: str, terms: Sequence[str]) -> int:
         """How many live documents hold any of ``terms`` in ``field`` (deleted ones are not
         counted, unlike :meth:`term_doc_counts`)."""
-        query = self._terms_query(field, terms)
-        if not terms:
-            return 0
-        return self._searcher().search(query, limit=1, count=True).count
+        return self._lookup_count(plan_lookup(field, terms))
 
     def docs_with_terms(self, field: str, terms: Sequence[str], *, limit: int = 1000) -> list[StoredDocument]:
         """Documents holding any of ``terms`` in the exact-match ``field``, those holding more
         (and rarer) terms first."""
-        searcher, hits = self._term_hits(field, terms, limit)
+        searcher, hits = self._lookup_hits(plan_lookup(field, terms), limit)
         return [self._record(searcher.doc(addr)) for addr in hits]
 
-    def _hasher(self):
-        """The MinHasher of this store's config (None for a search-only store)."""
-        if self.minhash is not None and self._minhasher is None:
-            from membership.minhash import MinHasher
+    def term_doc_counts(self, field: str, terms: Sequence[str]) -> dict[str, int]:
+        """How many stored contents hold each term of the exact-match ``field`` (deleted ones
+        count until their segment is merged)."""
+        lookup = plan_lookup(field, terms)
+        searcher = self._searcher()
+        return {t: searcher.doc_freq(field, v) for t, v in zip(lookup.terms, lookup.values)}
 
-            self._minhasher = MinHasher(self.minhash)
-        return self._minhasher
+    # -- membership's lookups (membership.store.ContentStore) -----------------------------
+    def chunk_doc_counts(self, hashes: np.ndarray) -> np.ndarray:
+        """How many stored contents hold the key of each chunk hash, aligned with ``hashes``
+        (deleted ones count until their segment is merged)."""
+        keys, where = np.unique(chunk_keys(np.asarray(hashes, dtype=np.uint64)), return_inverse=True)
+        searcher = self._searcher()
+        counts = np.array([searcher.doc_freq(CHUNK, k) for k in keys.tolist()], dtype=np.int64)
+        return counts[where.reshape(-1)]
 
-    def signed_docs_with_terms(self, field: str, terms: Sequence[str], *, limit: int = 1000
-                               ) -> list[tuple[StoredDocument, np.ndarray | None, np.ndarray | None]]:
-        """Like :meth:`docs_with_terms`, with each document's plain and abstracted MinHash
-        signatures (None where the document had too few tokens, or in a search-only store)."""
-        searcher, hits = self._term_hits(field, terms, limit)
-        dtype = self.minhash.dtype if self.minhash else None
+    def contents_with_chunks(self, hashes: np.ndarray, *, limit: int) -> list[StoredDocument]:
+        """Contents holding the key of any chunk hash, those holding more (and rarer) first."""
+        searcher, hits = self._lookup_hits(plan_chunk_lookup(hashes), limit)
+        return [self._record(searcher.doc(addr)) for addr in hits]
+
+    def count_contents_with_chunks(self, hashes: np.ndarray) -> int:
+        return self._lookup_count(plan_chunk_lookup(hashes))
+
+    def signed_contents_with_bands(self, keys: Sequence[str], *, limit: int
+                                   ) -> list[tuple[StoredDocument, np.ndarray | None, np.ndarray | None]]:
+        """Contents holding any of the band ``keys``, more first, each with its plain and
+        abstracted MinHash signatures (None where it had too few tokens, or in a search-only
+        store)."""
+        searcher, hits = self._lookup_hits(plan_lookup("band", keys), limit)
+        dtype = self._sketch.minhash.dtype if self._sketch else None
         out = []
         for addr in hits:
             doc = searcher.doc(addr)
@@ -322,12 +346,8 @@ class TantivyStore:
             out.append((self._record(doc), *sigs))
         return out
 
-    def term_doc_counts(self, field: str, terms: Sequence[str]) -> dict[str, int]:
-        """How many stored contents hold each term of the exact-match ``field`` (deleted ones
-        count until their segment is merged)."""
-        lookup = plan_lookup(field, terms)
-        searcher = self._searcher()
-        return {t: searcher.doc_freq(field, v) for t, v in zip(lookup.terms, lookup.values)}
+    def count_contents_with_bands(self, keys: Sequence[str]) -> int:
+        return self._lookup_count(plan_lookup("band", keys))
 
     def repos(self, prefix: str = "", *, limit: int = 100, field: str = "repo") -> list[tuple[str, int]]:
         """Repositories (``field="owner"``: owners) whose lowercased name starts with ``prefix``,
@@ -459,29 +479,28 @@ def _disk_error(error: BaseException, path: Path) -> OSError | None:
     return None
 
 
-class TantivySession(SketchingSession):
+class TantivySession:
     """Buffered writes to a :class:`TantivyStore` (see :meth:`TantivyStore.session`).
 
     ``counts`` says what the session did: ``new`` contents, ``merged`` sources added to stored
     contents, ``unchanged`` documents that were already there exactly (a resumed build).
     """
 
-    def __init__(self, store: TantivyStore, *, sign_workers: int = 1):
+    def __init__(self, store: TantivyStore, *, sketch: SketchStep | None = None):
         self._store = store
-        self.sign_workers = sign_workers
+        self._sketch = sketch or SketchStep.of(store.sketch_config())
         self._writer = store._index.writer(heap_size=store.config.heap_bytes,
                                            num_threads=store.config.num_threads)
         self._pending: dict[str, StoredDocument] = {}
-        self._chunk_hashes: list[np.ndarray] = []
         self.counts: Counter = Counter()
 
-    def add(self, documents: Iterable[Document]) -> int:
-        """Add a batch; returns how many stored records it created or changed."""
+    def add(self, documents: Iterable[Document], sketched: SketchedBatch | None = None) -> int:
+        """Add a batch (``sketched``: its sketch, made by the build's step; else the session
+        sketches it); returns how many stored records it created or changed."""
         batch = group_documents(documents)
         unseen = [sha for sha in batch if sha not in self._pending]
         stored = self._store._get_many(self._store._searcher(), unseen)
-        hashes = dict(zip(batch, self._hashes([r.content for r in batch.values()])))
-        self._chunk_hashes.extend(hashes.values())
+        sketched = sketched or self._sketch.batch(batch.values(), logged=False)
         changed = []
         for sha, rec in batch.items():
             base = self._pending.get(sha) or stored.get(sha)
@@ -494,15 +513,14 @@ class TantivySession(SketchingSession):
                 self._writer.delete_documents_by_term("sha", sha)
             self._pending[sha] = merged
             changed.append(merged)
-        self._write(changed, [hashes[r.sha] for r in changed])
+        self._write(changed, sketched)
         return len(changed)
 
-    def _write(self, records: Sequence[StoredDocument], chunks: Sequence[np.ndarray] | None = None) -> None:
+    def _write(self, records: Sequence[StoredDocument], sketched: SketchedBatch | None = None) -> None:
         camel = analysis.camel_texts([r.content for r in records])
-        if chunks is None:
-            chunks = self._hashes([r.content for r in records])
-        for rec, text, hashes, sigs in zip(records, camel, chunks, self._signatures(records)):
-            self._writer.add_document(self._store._to_tantivy(rec, text, hashes, sigs))
+        sketched = sketched or self._sketch.batch(records, logged=False)
+        for rec, text, sigs in zip(records, camel, sketched.signatures(records)):
+            self._writer.add_document(self._store._to_tantivy(rec, text, sketched.hashes[rec.sha], sigs))
 
     def delete(self, *, repo: str | None = None, owner: str | None = None) -> int:
         """Remove a repository's (or an owner's) sources; contents left without any source are

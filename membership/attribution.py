@@ -1,6 +1,8 @@
 """Is this text in the corpus, and where did each part of it come from?
 
-``MembershipIndex.open(index_dir)`` loads an index's store and Bloom filter once; then
+A :class:`MembershipIndex` holds an index's store and Bloom filter, opened once (by
+:meth:`indexer.index_dir.IndexDir.membership`, which hands it the sketch config the store
+records); then
 
 * :meth:`MembershipIndex.test` answers membership as Data Portraits does: every window of the
   normalized input is tested against the filter, hits spaced by the stride chain into spans,
@@ -32,19 +34,16 @@ Note:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from indexer.store import Store, StoredDocument
-
 from . import licenses as lic
 from .bloom import BloomFilter
-from .chunks import (ChunkConfig, Normalized, chunk_hashes, distinct, hash_terms, normalize,
-                     window_hashes)
+from .chunks import ChunkConfig, Normalized, chunk_hashes, distinct, normalize, window_hashes
 from .minhash import MinHashConfig
 from .near_dups import NearDuplicateFinder, NearDuplicates
-from .sketch import SketchMissing, open_bloom, read_meta
+from .store import ContentStore, StoredContent
 
 
 class AttributionInputError(ValueError):
@@ -243,6 +242,11 @@ class Attribution:
 _SPACES = (10, 32)  # the only whitespace left in normalized text
 
 
+def _hashes(values) -> np.ndarray:
+    """Chunk hashes (Python ints, in order) as the ``uint64`` array a store looks up."""
+    return np.fromiter(values, dtype=np.uint64, count=len(values))
+
+
 def _common_prefix(a: np.ndarray, b: np.ndarray) -> int:
     """Length of the common prefix of two code arrays, in growing blocks (cheap when short)."""
     n = min(len(a), len(b))
@@ -272,7 +276,7 @@ class _Lines:
 class _Match:
     qs: int
     qe: int
-    doc: StoredDocument
+    doc: StoredContent
     dn: Normalized
     ds: int
     de: int
@@ -309,48 +313,28 @@ def hit_spans(offsets: np.ndarray, width: int, stride: int) -> tuple[list[tuple[
 class MembershipIndex:
     """An index's store and Bloom filter, opened once, answering membership and attribution."""
 
-    def __init__(self, store: Store, bloom: BloomFilter, *, chunks: ChunkConfig = ChunkConfig(),
-                 config: AttributionConfig = AttributionConfig(), sketch: dict | None = None):
+    def __init__(self, store: ContentStore, bloom: BloomFilter, *, chunks: ChunkConfig = ChunkConfig(),
+                 minhash: MinHashConfig | None = None, config: AttributionConfig = AttributionConfig(),
+                 sketch: dict | None = None, pending_optouts: Callable[[int], int] | None = None):
+        """``chunks`` and ``minhash`` are the sketch the store and the filter were built with
+        (``minhash`` None: no near-duplicates); ``sketch`` is the filter's ``sketch.json``;
+        ``pending_optouts(seq)`` counts the opt-outs after ``seq`` that removed chunks (the
+        opt-out ledger's; None: there are none)."""
         self.store, self.bloom, self.chunks, self.config = store, bloom, chunks, config
-        minhash = store.describe().get("minhash")
-        self.near = (NearDuplicateFinder(store, MinHashConfig.from_json(minhash),
-                                         max_candidates=config.max_candidates) if minhash else None)
+        self.near = (NearDuplicateFinder(store, minhash, max_candidates=config.max_candidates)
+                     if minhash is not None else None)
         sketch = sketch or {}
-        self.ledger = None  # the index's opt-out ledger (open() sets it)
+        self._pending_optouts = pending_optouts
         self.filter_seq = sketch.get("ledger_seq", 0)  # the last opt-out the filter reflects
         self.filter_info = {"fpr_configured": sketch.get("fpr"),
                             "fpr_theoretical": sketch.get("fpr_theoretical"),
                             "fpr_measured": sketch.get("fpr_measured"),
                             "items": sketch.get("items", bloom.items)}
 
-    @classmethod
-    def open(cls, index_dir: str | Path, *, config: AttributionConfig = AttributionConfig(),
-             store: Store | None = None) -> "MembershipIndex":
-        """Open the store (unless given) and the memory-mapped filter of ``index_dir``.
-
-        Raises:
-            membership.sketch.SketchMissing: the index was built without a membership sketch.
-            membership.bloom.BloomFileError: the filter is truncated, foreign or of another config.
-        """
-        from indexer.stores import open_index
-
-        store = store or open_index(index_dir)
-        chunk_json = store.describe().get("chunks")
-        if chunk_json is None:
-            raise SketchMissing(f"{index_dir} was built without the membership sketch "
-                                "(--no-membership); rebuild it with `starscope index`")
-        from indexer.optout import OptoutLedger
-
-        chunks = ChunkConfig.from_json(chunk_json)
-        index = cls(store, open_bloom(index_dir, chunks=chunks), chunks=chunks, config=config,
-                    sketch=read_meta(index_dir))
-        index.ledger = OptoutLedger(index_dir)
-        return index
-
     def optouts_pending(self) -> int:
         """Opt-outs whose removed chunks the Bloom filter still holds (until
         ``starscope rebuild-filter``); while any are, membership checks its hits in the store."""
-        return self.ledger.pending(self.filter_seq) if self.ledger is not None else 0
+        return self._pending_optouts(self.filter_seq) if self._pending_optouts is not None else 0
 
     # -- input -------------------------------------------------------------------------------
     def _normalized(self, text: str) -> Normalized:
@@ -397,24 +381,25 @@ class MembershipIndex:
         """Which hit windows some stored content holds (the rest are false positives). Never
         cut: the chunks that the first, capped fetch left unconfirmed are looked up one by one."""
         offsets = np.flatnonzero(hit)
-        terms = hash_terms(windows[offsets])
-        counts = self.store.term_doc_counts("chunk", sorted(set(terms)))
+        hashes = windows[offsets]
+        unique = distinct(hashes)
+        counts = dict(zip(unique.tolist(), self.store.chunk_doc_counts(unique).tolist()))
         ok = np.zeros(len(windows), bool)
-        pending = {}
-        for i, t in zip(offsets.tolist(), terms):
-            if counts.get(t):
-                pending.setdefault(t, []).append(i)
-        docs = self.store.docs_with_terms("chunk", list(pending), limit=self.config.max_candidates)
+        pending: dict[int, list[int]] = {}  # held chunk -> the offsets of its windows
+        for i, h in zip(offsets.tolist(), hashes.tolist()):
+            if counts[h]:
+                pending.setdefault(h, []).append(i)
+        docs = self.store.contents_with_chunks(_hashes(pending), limit=self.config.max_candidates)
         texts = [normalize(d.content).text for d in docs]
         w = self.chunks.width
-        for t, where in list(pending.items()):
+        for h, where in list(pending.items()):
             for i in where:
                 if any(norm.text[i:i + w] in dt for dt in texts):
                     ok[i] = True
             if ok[where].all():
-                del pending[t]
-        for t, where in pending.items():  # not among the fetched contents: look each up
-            for d in self.store.docs_with_terms("chunk", [t], limit=3):
+                del pending[h]
+        for h, where in pending.items():  # not among the fetched contents: look each up
+            for d in self.store.contents_with_chunks(_hashes([h]), limit=3):
                 dt = normalize(d.content).text
                 for i in where:
                     ok[i] |= norm.text[i:i + w] in dt
@@ -468,24 +453,24 @@ class MembershipIndex:
         if not len(offsets):
             return empty
         hit_hashes = windows[offsets]
-        terms = hash_terms(distinct(hit_hashes))
-        df = self.store.term_doc_counts("chunk", terms)
-        live = [t for t in terms if df.get(t)]
+        unique = distinct(hit_hashes)
+        df = dict(zip(unique.tolist(), self.store.chunk_doc_counts(unique).tolist()))  # chunk -> contents
+        live = [h for h, n in df.items() if n]
         if not live:
             return empty  # every hit was a false positive of the filter
         # Every content holding a rare hit is fetched, up to max_candidates; for hits held by
         # more contents than the threshold, enough to prove a span common (their spans' counts
         # are then lower bounds, flagged): boilerplate costs a few fetches, not max_candidates.
-        rare = [t for t in live if df[t] <= threshold]
-        frequent = [t for t in live if df[t] > threshold]
-        docs = self.store.docs_with_terms("chunk", rare, limit=cfg.max_candidates) if rare else []
+        rare = _hashes([h for h in live if df[h] <= threshold])
+        frequent = _hashes([h for h in live if df[h] > threshold])
+        docs = self.store.contents_with_chunks(rare, limit=cfg.max_candidates) if len(rare) else []
         # At the cap the store counts what was left out (exactly; a guess would be silent).
-        available = (max(len(docs), self.store.count_docs_with_terms("chunk", rare))
+        available = (max(len(docs), self.store.count_contents_with_chunks(rare))
                      if len(docs) >= cfg.max_candidates else len(docs))
         cut = {"rare": available > len(docs), "frequent": False}
-        if frequent:
+        if len(frequent):
             have = {d.sha for d in docs}
-            more = self.store.docs_with_terms("chunk", frequent, limit=threshold + 1)
+            more = self.store.contents_with_chunks(frequent, limit=threshold + 1)
             cut["frequent"] = len(more) > threshold
             docs += [d for d in more if d.sha not in have]
         matches, fetched_with = self._extend_all(norm, offsets, hit_hashes, docs)
@@ -509,7 +494,7 @@ class MembershipIndex:
         """
         suspects = []
         for i, h in zip(offsets.tolist(), hit_hashes.tolist()):
-            n = df.get(f"{h:016x}", 0)
+            n = df.get(h, 0)
             if n and cut["rare" if n <= threshold else "frequent"] and \
                     fetched_with.get(h, 0) < min(n, threshold + 1):
                 suspects.append(i)
@@ -547,7 +532,7 @@ class MembershipIndex:
         return tuple(norm.raw_span(a, b) for a, b in merged)
 
     def _extend_all(self, norm: Normalized, offsets: np.ndarray, hit_hashes: np.ndarray,
-                    docs: list[StoredDocument]):
+                    docs: list[StoredContent]):
         """Seeds in every candidate, verified and extended; also, per hit hash, how many of the
         fetched contents hold it (to know whether a span's count is complete)."""
         w, s = self.chunks.width, self.chunks.stride
@@ -615,7 +600,7 @@ class MembershipIndex:
                 if inner:
                     holders[sha] = next((m for m in inner if (m.qs, m.qe) == (qs, qe)), inner[0])
             inside = {h for i, h in hit_list if qs <= i and i + w <= qe}
-            complete = all(fetched_with.get(h, 0) >= df.get(f"{h:016x}", 0) for h in inside)
+            complete = all(fetched_with.get(h, 0) >= df.get(h, 0) for h in inside)
             count = sum(len(m.doc.sources) for m in holders.values())
             # Contents whose maximal match is exactly this span first (it is maximal for them;
             # the others hold a longer match, reported as its own span), then by stars.

@@ -1,5 +1,6 @@
 """Normalized text and its 50-character chunk hashes: what the Bloom filter and the store's
-``chunk`` terms hold, and what a query is compared against.
+chunk keys hold, and what a query is compared against. Hashes are ``uint64`` everywhere,
+also where they cross into a store (:class:`membership.store.ContentStore`).
 
 Normalization (as Data Portraits does for code): a whitespace run that holds a line break
 (CR or LF) becomes one ``\\n`` (so trailing spaces and the next line's indentation vanish),
@@ -228,8 +229,3 @@ def distinct(values: np.ndarray) -> np.ndarray:
     if len(values) < 2:
         return values
     return values[np.concatenate(([True], values[1:] != values[:-1]))]
-
-
-def hash_terms(hashes: np.ndarray) -> list[str]:
-    """Chunk hashes as the store's term strings (16 lowercase hex digits)."""
-    return [f"{h:016x}" for h in hashes.tolist()]

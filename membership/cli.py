@@ -1,6 +1,10 @@
-"""``starscope membership`` and ``starscope attribute``: the command-line half of membership.
+"""``starscope membership``, ``attribute``, ``near-dups`` and ``contamination``: the command-line
+half of membership.
 
 Pipelines script against these commands; their flags and JSON output are a stable contract.
+Membership opens no index itself: the command line's root (:mod:`search_api.cli`) passes
+:func:`add_commands` the function that opens one from the parsed arguments, and the one that adds
+the options saying where its store is.
 """
 
 from __future__ import annotations
@@ -8,23 +12,28 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from .attribution import AttributionConfig, AttributionInputError, MembershipIndex
 from .contamination import check_contamination, load_humaneval
 from .languages import language_for
+from .sketch import SketchMissing
+
+
+Opener = Callable[[argparse.Namespace, AttributionConfig], MembershipIndex]
+"""Opens ``args.index``'s membership with this configuration (where its store is: ``args``)."""
+
+USER_ERRORS = (AttributionInputError, SketchMissing)  # ``starscope: error: ...``, exit 1
 
 
 def _open(args) -> MembershipIndex:
-    from indexer.cli import es_config
-    from indexer.stores import open_index
-
     candidates = getattr(args, "max_candidates", None)
     candidates = AttributionConfig.max_candidates if candidates is None else candidates
     if candidates < 1:
         raise ValueError(f"--max-candidates must be at least 1, got {candidates}")
     config = AttributionConfig(max_chars=args.max_chars, max_candidates=candidates)
-    return MembershipIndex.open(args.index, config=config, store=open_index(args.index, es=es_config(args)))
+    return args.open_index(args, config)
 
 
 def _add_candidates_option(p: argparse.ArgumentParser) -> None:
@@ -34,25 +43,26 @@ def _add_candidates_option(p: argparse.ArgumentParser) -> None:
 
 
 def _add_text_options(p: argparse.ArgumentParser) -> None:
-    """The input limit, the output format and the store's location, shared by every
-    text-taking command."""
-    from indexer.cli import add_es_options
-
-    add_es_options(p)
+    """The input limit and the output format, shared by every text-taking command."""
     p.add_argument("--max-chars", type=int, default=AttributionConfig.max_chars,
                    help=f"refuse longer text (default {AttributionConfig.max_chars:,})")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: argparse._SubParsersAction, *, open_index: Opener,
+                 add_store_options: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add the commands to ``sub``: ``open_index`` opens an index's membership from the parsed
+    arguments, and ``add_store_options`` adds the options it reads to say where the store is
+    (``contamination`` takes none: it opens the index where it was built)."""
     p = sub.add_parser("membership", help="is this text in the corpus? (Bloom filter of 50-character "
                                           "chunks; --exact confirms every hit in the store)")
     p.add_argument("index", type=Path)
     p.add_argument("stdin", nargs="?", choices=["-"], help="read the text from standard input")
     p.add_argument("--text-file", help="the text to test (- for standard input)")
     p.add_argument("--exact", action="store_true", help="confirm every hit in the store")
+    add_store_options(p)
     _add_text_options(p)
-    p.set_defaults(func=cmd_membership)
+    p.set_defaults(func=cmd_membership, open_index=open_index)
 
     p = sub.add_parser("attribute", help="where did this text come from? maximal verbatim spans "
                                          "with sources, counts and licenses")
@@ -70,8 +80,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-failures", action="store_true",
                    help="with --jsonl: exit 0 even when some lines could not be attributed")
     _add_candidates_option(p)
+    add_store_options(p)
     _add_text_options(p)
-    p.set_defaults(func=cmd_attribute)
+    p.set_defaults(func=cmd_attribute, open_index=open_index)
 
     p = sub.add_parser("near-dups", help="near-duplicates and renamed copies of a file in the corpus "
                                          "(MinHash LSH, plain and identifier-abstracted signatures)")
@@ -83,8 +94,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="smallest estimated Jaccard similarity reported (default 0.5)")
     p.add_argument("--limit", type=int, default=None, help="most documents reported (default 10)")
     _add_candidates_option(p)
+    add_store_options(p)
     _add_text_options(p)
-    p.set_defaults(func=cmd_near_dups)
+    p.set_defaults(func=cmd_near_dups, open_index=open_index)
 
     p = sub.add_parser("contamination", help="is HumanEval (problems and canonical solutions) in the "
                                              "indexed corpus? The check BigCode ran before StarCoder")
@@ -92,7 +104,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=None, help="check only the first N problems")
     p.add_argument("--min-length", type=int, default=50, help="shortest span counted (default 50)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.set_defaults(func=cmd_contamination)
+    p.set_defaults(func=cmd_contamination, open_index=open_index)
 
 
 def _read_text(args) -> str:
@@ -255,7 +267,7 @@ def cmd_contamination(args) -> int:
         if args.limit < 1:
             raise ValueError(f"--limit must be at least 1, got {args.limit}")
         problems = problems[:args.limit]
-    report = check_contamination(MembershipIndex.open(args.index), problems, min_length=args.min_length)
+    report = check_contamination(args.open_index(args, AttributionConfig()), problems, min_length=args.min_length)
     print(json.dumps(report.to_json(), ensure_ascii=False) if args.json else report.to_markdown())
     return 0
 

@@ -27,11 +27,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from indexer.store import Store, StoredDocument
-
 from .licenses import overall_family
 from .lexers import abstract_tokens
 from .minhash import MinHashConfig, MinHasher, jaccard, tokens
+from .store import ContentStore, StoredContent
 
 PLAIN, ABSTRACTED = "plain", "abstracted"
 
@@ -99,7 +98,7 @@ class NearDuplicates:
 class NearDuplicateFinder:
     """Queries a store's band terms with a text's signatures."""
 
-    def __init__(self, store: Store, config: MinHashConfig, *, max_candidates: int = 200,
+    def __init__(self, store: ContentStore, config: MinHashConfig, *, max_candidates: int = 200,
                  min_jaccard: float = 0.5, limit: int = 10):
         self.store, self.config = store, config
         self.hasher = MinHasher(config)
@@ -123,9 +122,9 @@ class NearDuplicateFinder:
         for kind, prefix in ((PLAIN, "p"), (ABSTRACTED, "a")):
             if sigs[kind] is not None:
                 keys += self.hasher.band_keys(sigs[kind], kind=prefix)
-        candidates = self.store.signed_docs_with_terms("band", keys, limit=self.max_candidates)
+        candidates = self.store.signed_contents_with_bands(keys, limit=self.max_candidates)
         # At the cap, the store counts what it left out: the answer says so instead of guessing.
-        available = (self.store.count_docs_with_terms("band", keys)
+        available = (self.store.count_contents_with_bands(keys)
                      if len(candidates) >= self.max_candidates else len(candidates))
         scored = []
         for doc, plain_sig, abstract_sig in candidates:
@@ -143,7 +142,7 @@ class NearDuplicateFinder:
         return NearDuplicates(tuple(rows), len(candidates), lexer, max_candidates=self.max_candidates,
                               candidates_available=max(available, len(candidates)))
 
-    def _row(self, doc: StoredDocument, kind: str, estimate: float, est: dict, query_shingles: set,
+    def _row(self, doc: StoredContent, kind: str, estimate: float, est: dict, query_shingles: set,
              lang: str | None) -> NearDuplicate:
         theirs = self.hasher.shingles(doc.content, abstracted=kind == ABSTRACTED,
                                       lang=doc.lang or lang, path=doc.primary.path)

@@ -1,4 +1,5 @@
-"""An index's membership sketch: the per-shard chunk-hash log and the Bloom filter built from it.
+"""An index's membership sketch: its config, what it holds of each content (:class:`Sketcher`),
+the per-shard chunk-hash log and the Bloom filter built from it.
 
 Owns ``<index>/membership/``::
 
@@ -18,13 +19,16 @@ import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
 from . import bloom as bloom_format
 from .bloom import BloomConfig, BloomFileError, BloomFilter, BloomFormatOutdated
-from .chunks import ChunkConfig, distinct
+from .chunks import ChunkConfig, distinct, document_chunk_hashes
+from .minhash import MinHashConfig, MinHasher
 
 SKETCH_DIR = "membership"
 FORMAT_VERSION = 1
@@ -35,6 +39,71 @@ FPR_PROBES = 200_000
 
 class SketchMissing(BloomFileError):
     """The index has no membership sketch (built before membership existed, or unfinished)."""
+
+
+@dataclass(frozen=True)
+class SketchConfig:
+    """What an index's membership sketch is made with: the chunking (of the Bloom filter and of
+    the store's chunk keys) and the MinHash config (of the near-duplicate signatures).
+
+    The store records it beside its documents, as the two keys of :meth:`to_json`; a
+    search-only store records both as null, which :meth:`from_json` reads as None.
+    """
+
+    chunks: ChunkConfig = ChunkConfig()
+    minhash: MinHashConfig = MinHashConfig()
+
+    def to_json(self) -> dict:
+        return {"chunks": self.chunks.to_json(), "minhash": self.minhash.to_json()}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "SketchConfig | None":
+        """The config of a store's ``{"chunks", "minhash"}``; None when both are null."""
+        if data.get("chunks") is None and data.get("minhash") is None:
+            return None
+        return cls(chunks=ChunkConfig.from_json(data["chunks"]), minhash=MinHashConfig.from_json(data["minhash"]))
+
+
+class Signatures(NamedTuple):
+    """A content's MinHash signatures, plain and abstracted (None where it has too few tokens),
+    and the LSH band keys of both, which a store keeps as exact-match terms."""
+
+    plain: np.ndarray | None
+    abstracted: np.ndarray | None
+    band_keys: tuple[str, ...]
+
+
+NO_SIGNATURES = Signatures(None, None, ())
+
+
+class Sketcher:
+    """What the sketch of ``config`` holds of each content: its chunk hashes (for the Bloom
+    filter and the store's chunk keys) and its signatures (for near-duplicates)."""
+
+    def __init__(self, config: SketchConfig):
+        self.config = config
+        self._minhasher = MinHasher(config.minhash)
+
+    def chunk_hashes(self, contents: Sequence[str]) -> list[np.ndarray]:
+        """The chunk hashes of each raw content (:func:`membership.chunks.document_chunk_hashes`)."""
+        return document_chunk_hashes(contents, self.config.chunks)
+
+    def sign(self, records: Sequence[tuple[str, str, str]], *, workers: int = 1) -> list[Signatures]:
+        """The signatures of each ``(content, lang, path)``; ``lang`` and ``path`` choose the
+        lexer of the abstracted token stream; ``workers`` processes sign."""
+        if not records:
+            return []
+        texts = [content for content, _, _ in records]
+        hasher = self._minhasher
+        plain = hasher.sign_texts(texts, workers=workers)
+        abstracted = hasher.sign_texts(texts, abstracted=True, langs=[lang for _, lang, _ in records],
+                                       paths=[path for _, _, path in records], workers=workers)
+        out = []
+        for p, a in zip(plain, abstracted):
+            keys = [key for kind, sig in (("p", p), ("a", a)) if sig is not None
+                    for key in hasher.band_keys(sig, kind=kind)]
+            out.append(Signatures(p, a, tuple(keys)))
+        return out
 
 
 class ChunkLog:

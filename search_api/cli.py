@@ -14,9 +14,10 @@ from pathlib import Path
 
 from indexer import cli as indexer_cli
 from indexer.corpus.sample import index_sample
+from indexer.index_dir import IndexDir
 from indexer.stores import open_index
 from membership import cli as membership_cli
-from membership.attribution import MembershipIndex
+from membership.attribution import AttributionConfig, MembershipIndex
 from model import cli as model_cli
 from model.generate import check_model
 
@@ -26,6 +27,14 @@ from .compose import generate_and_attribute
 ADMIN_TOKEN_ENV = "STARSCOPE_ADMIN_TOKEN"
 DEFAULT_RATE_LIMIT = "120/minute"
 DEFAULT_SEARCH_RATE_LIMIT = "600/minute"
+
+
+USER_ERRORS = indexer_cli.USER_ERRORS + membership_cli.USER_ERRORS
+
+
+def open_membership(args, config: AttributionConfig) -> MembershipIndex:
+    """Membership's opener: ``args.index`` with its store where the ``--es-*`` options say."""
+    return IndexDir(args.index, es=indexer_cli.es_config(args)).membership(config)
 
 
 def proxy_hops(args) -> int:
@@ -46,7 +55,7 @@ def cmd_generate(args) -> int:
     if not args.attribute:
         return model_cli.cmd_generate(args)
     generator, req = model_cli.load_generation(args)
-    body = generate_and_attribute(generator, MembershipIndex.open(args.attribute), req)
+    body = generate_and_attribute(generator, IndexDir(args.attribute).membership(), req)
     model_cli.print_generation(body, as_json=args.json)
     if args.json:
         return 0
@@ -100,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         "LLM's pretraining data."))
     sub = parser.add_subparsers(dest="command", required=True)
     indexer_cli.add_commands(sub)
-    membership_cli.add_commands(sub)
+    membership_cli.add_commands(sub, open_index=open_membership, add_store_options=indexer_cli.add_es_options)
     model = model_cli.add_commands(sub, corpus_sample=index_sample, generate_options=_add_attribute_option)
     model["generate"].set_defaults(func=cmd_generate)
     p = sub.add_parser("serve", help="serve the JSON API and the web UI (gunicorn; the admin "
@@ -152,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    return indexer_cli.run(build_parser().parse_args(argv))
+    return indexer_cli.run(build_parser().parse_args(argv), USER_ERRORS)
 
 
 if __name__ == "__main__":

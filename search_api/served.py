@@ -15,10 +15,9 @@ from pathlib import Path
 
 from flask import current_app, g
 
-from indexer.manifest import read_manifest
+from indexer.index_dir import IndexDir
 from indexer.optout import OptoutLedger
 from indexer.store import Store
-from indexer.stores import open_index
 from membership.attribution import AttributionConfig, MembershipIndex
 from membership.bloom import BloomFormatOutdated
 from membership.sketch import SketchMissing
@@ -62,23 +61,22 @@ class ServedIndex:
             indexer.manifest.ManifestError: ``index_dir`` is not a StarScope index.
             indexer.store.StoreError: its store cannot be opened or reached.
         """
-        manifest = read_manifest(index_dir)
-        store = open_index(index_dir, es=es)
+        index = IndexDir(index_dir, es=es)
+        manifest = index.manifest
+        store = index.store
         outdated = None
         store.warm()
         try:
-            membership = MembershipIndex.open(index_dir, store=store,
-                                              config=AttributionConfig(max_chars=max_text_chars,
-                                                                       max_candidates=max_candidates))
+            membership = index.membership(AttributionConfig(max_chars=max_text_chars,
+                                                            max_candidates=max_candidates))
         except SketchMissing:
             membership = None  # a search-only index: the membership endpoints say so
         except BloomFormatOutdated as e:
             membership, outdated = None, e  # search is served; membership and health say why not
         if generator is None and model:
             generator = Generator.load(model, device=model_device)
-        ledger = membership.ledger if membership is not None else OptoutLedger(index_dir)
         return cls(path=Path(index_dir), store=store, manifest=manifest, membership=membership,
-                   generator=generator, ledger=ledger, filter_outdated=outdated)
+                   generator=generator, ledger=index.ledger, filter_outdated=outdated)
 
     @property
     def languages(self) -> list[str]:

@@ -8,6 +8,7 @@ import pytest
 
 from indexer.build import build_index
 from indexer.cli import main as indexer_main
+from indexer.index_dir import IndexDir
 from indexer.live import SwitchError, switch
 from indexer.manifest import ManifestError
 from indexer.optout import OptoutLedger, opt_out
@@ -15,7 +16,6 @@ from indexer.optout_requests import OptoutRequests
 from indexer.query import parse_query
 from indexer.stores import open_index
 from indexer.superseded import IndexSuperseded, superseded_by
-from membership.attribution import MembershipIndex
 
 from ..backends import BACKENDS, build_config, cli_store_args
 from ..search_api.conftest import corpus_rows
@@ -57,7 +57,7 @@ def test_a_rebuild_beside_the_served_index_takes_every_optout_and_request_with_i
     carried = OptoutLedger(new).entries()
     assert carried[0]["repo"] == "math/fib" and carried[0]["chunks_removed"] == 0
     assert carried[0]["carried_from"]["dir"] == str(old) and carried[0]["carried_from"]["who"] == "test"
-    membership = MembershipIndex.open(new, store=open_index(new))
+    membership = IndexDir(new).membership()
     assert membership.optouts_pending() == 0  # the filter never held the code
     assert not membership.test(FIB).member
 

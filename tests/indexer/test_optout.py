@@ -8,10 +8,10 @@ import pytest
 
 from indexer.build import build_index
 from indexer.cli import main as indexer_main
+from indexer.index_dir import IndexDir
 from indexer.optout import OptoutLedger, OptoutLedgerError, opt_out, rebuild_filter
 from indexer.query import parse_query
 from indexer.stores import open_index
-from membership.attribution import MembershipIndex
 
 from ..backends import BACKENDS, build_config
 from ..search_api.conftest import DUPLICATE, corpus_rows
@@ -40,12 +40,12 @@ def total(store, q):
 def test_an_optout_removes_records_and_hides_the_code_from_membership(index):
     path, _, _ = index
     store = open_index(path)
-    assert MembershipIndex.open(path, store=store).test(FIB).member
+    assert IndexDir(path, store=store).membership().test(FIB).member
     entry = opt_out(path, store, repo="math/fib", reason="the author asked", who="test")
     assert entry["seq"] == 1 and entry["removed"] == 2 and entry["contents_removed"] == 2
     assert entry["chunks_removed"] > 0 and entry["who"] == "test"
     assert total(store, "fibonacci") == 0
-    membership = MembershipIndex.open(path, store=store)
+    membership = IndexDir(path, store=store).membership()
     result = membership.test(FIB)
     # the filter still holds the chunks; the hits are checked in the store, which has none
     assert not result.member and result.exact and result.filter["optouts_pending"] == 1
@@ -61,12 +61,12 @@ def test_an_optout_removes_records_and_hides_the_code_from_membership(index):
 def test_rebuilding_the_filter_drops_removed_chunks_and_keeps_shared_ones(index):
     path, _, _ = index
     store = open_index(path)
-    before = MembershipIndex.open(path, store=store).bloom.items
+    before = IndexDir(path, store=store).membership().bloom.items
     opt_out(path, store, repo="math/fib", reason="asked", who="test")
     opt_out(path, store, owner="beta", reason="asked", who="test")
     sketch = rebuild_filter(path, store)
     assert sketch["ledger_seq"] == 2 and sketch["dropped"] > 0 and sketch["items"] == before - sketch["dropped"]
-    membership = MembershipIndex.open(path, store=store)
+    membership = IndexDir(path, store=store).membership()
     assert membership.optouts_pending() == 0
     fib = membership.test(FIB)
     assert not fib.member and not fib.exact  # the filter alone now says no
@@ -225,13 +225,13 @@ def test_an_optout_cut_off_before_its_deletion_is_recorded_pending_and_finished_
     (entry,) = OptoutLedger(path).entries()
     assert entry["repo"] == "math/fib" and entry["contents_removed"] == 2 and entry["chunks_removed"] > 0
     assert total(store, "fibonacci") == 2  # recorded, not yet carried out
-    membership = MembershipIndex.open(path, store=store)
+    membership = IndexDir(path, store=store).membership()
     assert membership.optouts_pending() == 1 and membership.test(FIB).member  # true: the store has it
 
     # carrying it into another index whose ledger has it but whose store still holds the code
     # (the same cut-off, there) finishes the removal instead of skipping it
     assert [e["seq"] for e in carry_optouts(path, path, store, who="test")] == [2]
-    assert total(store, "fibonacci") == 0 and not MembershipIndex.open(path, store=store).test(FIB).member
+    assert total(store, "fibonacci") == 0 and not IndexDir(path, store=store).membership().test(FIB).member
     assert carry_optouts(path, path, store, who="test") == []
 
 

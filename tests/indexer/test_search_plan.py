@@ -8,7 +8,7 @@ import pytest
 from indexer.analysis import LONG_WORD_MARK, CamelVocabulary
 from indexer.query import Filters, parse_query
 from indexer.search_plan import (CAMEL, CAMEL_SCORE, RANKED_TERMS, WORDS, AnyOf, ConstantTerms,
-                                 Phrase, Plan, Regex, Term, chunk_key, chunk_keys, plan_lookup, plan_search,
+                                 Phrase, Plan, Regex, Term, chunk_keys, plan_chunk_lookup, plan_lookup, plan_search,
                                  verified_ranking)
 
 EMAIL = "jane.doe@corp-mail.de"
@@ -69,13 +69,22 @@ def test_a_lookup_ranks_up_to_ranked_terms_deduplicated_in_order_then_is_one_set
     assert plan_lookup("band", []).values == ()
 
 
-def test_a_chunk_lookup_asks_for_the_key_the_store_indexes():
-    hashes = np.array([0x0123456789ABCDEF, 0xFEDCBA9876543210], dtype=np.uint64)
-    lookup = plan_lookup("chunk", [f"{h:016x}" for h in hashes.tolist()])
-    assert lookup.values == tuple(chunk_keys(hashes).tolist()) == (0x01234567, 0xFEDCBA98)
-    assert chunk_key("0123456789abcdef") == 0x01234567
-    with pytest.raises(ValueError, match="16 hex digits"):
-        plan_lookup("chunk", ["not hex"])
+def test_a_chunk_lookup_takes_integer_hashes_and_asks_for_the_keys_the_store_indexes():
+    # The high bit set (0xFE...) crosses as an unsigned 64-bit integer, not a negative one.
+    hashes = np.array([0x0123456789ABCDEF, 0xFEDCBA9876543210, 0x0123456789ABCDEF, 0x0123456700000000],
+                      dtype=np.uint64)
+    lookup = plan_chunk_lookup(hashes)
+    assert lookup.terms == (0x0123456789ABCDEF, 0xFEDCBA9876543210, 0x0123456700000000)  # deduplicated, in order
+    # the keys the 16-hex-digit terms "0123456789abcdef"... gave (their high 32 bits); two
+    # hashes sharing a key both count, as two terms did
+    assert lookup.values == tuple(chunk_keys(hashes[[0, 1, 3]]).tolist()) == (0x01234567, 0xFEDCBA98, 0x01234567)
+    assert all(type(v) is int for v in lookup.terms + lookup.values)
+    assert plan_chunk_lookup(np.zeros(0, np.uint64)).values == ()
+
+
+def test_chunk_hashes_are_not_looked_up_as_terms():
+    with pytest.raises(ValueError, match="contents_with_chunks"):
+        plan_lookup("chunk", ["0123456789abcdef"])
 
 
 def test_a_lookup_in_a_field_that_takes_no_terms_is_refused_naming_those_that_do():

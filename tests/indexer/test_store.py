@@ -3,14 +3,21 @@
 import json
 import random
 
+import numpy as np
 import pytest
 
 from indexer import analysis
 from indexer.document import Document
 from indexer.query import Filters, parse_query
+from indexer.search_plan import chunk_keys
 from indexer.store import Page, PageOutOfRange
 from indexer.store import StoreFormatError
 from indexer.tantivy_store import TantivyStore
+from membership.chunks import document_chunk_hashes
+from membership.minhash import MinHashConfig
+from membership.sketch import SketchConfig
+
+from ..backends import BACKENDS, new_store
 
 
 
@@ -229,6 +236,33 @@ def test_docs_with_terms_and_repos(real_store):
     assert sum(repos.values()) == len({d.sha for d in docs if d.repo.startswith("owner1/")})
 
 
+def test_chunk_lookups_take_integer_hashes_and_agree_with_the_contents(real_store):
+    # The ground truth is the contents' own chunk hashes and their keys (the high 32 bits that the
+    # 16-hex-digit terms of the old string path also gave); noise hashes have the high bit set.
+    store, docs = real_store
+    contents = {d.sha: d.content for d in docs}
+    hashes = dict(zip(contents, document_chunk_hashes(list(contents.values()))))
+    keys = {sha: set(chunk_keys(h).tolist()) for sha, h in hashes.items()}
+    rng = random.Random(11)
+    held = np.concatenate([rng.choice(list(hashes.values()))[:rng.randint(1, 30)] for _ in range(8)])
+    noise = np.array([rng.getrandbits(63) | 1 << 63 for _ in range(5)], dtype=np.uint64)
+    query = np.concatenate([held, noise, held[:4]])  # repeated hashes are answered where they are
+    assert store.chunk_doc_counts(query).tolist() == [sum(k in ks for ks in keys.values())
+                                                      for k in chunk_keys(query).tolist()]
+    holders = {sha for sha, ks in keys.items() if ks & set(chunk_keys(query).tolist())}
+    got = store.contents_with_chunks(query, limit=1000)
+    assert sorted(d.sha for d in got) == sorted(holders) and store.count_contents_with_chunks(query) == len(holders)
+    # ranked: a content holding every queried chunk comes before one holding a few of them
+    full = hashes[docs[5].sha]
+    assert store.contents_with_chunks(full, limit=1)[0].sha == docs[5].sha
+    assert len(store.contents_with_chunks(query, limit=3)) == 3
+    assert store.contents_with_chunks(noise, limit=10) == [] and store.count_contents_with_chunks(noise) == 0
+    assert store.chunk_doc_counts(np.zeros(0, np.uint64)).tolist() == []
+    assert store.contents_with_chunks(np.zeros(0, np.uint64), limit=10) == []
+    with pytest.raises(ValueError, match="contents_with_chunks"):
+        store.docs_with_terms("chunk", [f"{int(full[0]):016x}"])
+
+
 def test_count_docs_with_terms_counts_every_live_holder_past_any_limit(empty_store):
     """What a docs_with_terms limit leaves out is counted exactly (attribution says so)."""
     store = empty_store
@@ -245,6 +279,20 @@ def test_count_docs_with_terms_counts_every_live_holder_past_any_limit(empty_sto
     assert store.count_docs_with_terms("owner", owners) == 3  # deleted documents are not counted
     with pytest.raises(ValueError):
         store.count_docs_with_terms("content", ["x"])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_store_describes_its_sketch_and_location_through_the_protocol(backend, tmp_path, request):
+    store = new_store(backend, tmp_path / "default", request)
+    assert store.sketch_config() == SketchConfig()
+    assert store.sketch_config().to_json() == {k: store.describe()[k] for k in ("chunks", "minhash")}
+    bigcode = new_store(backend, tmp_path / "bigcode", request, minhash=MinHashConfig.bigcode())
+    assert bigcode.sketch_config() == SketchConfig(minhash=MinHashConfig.bigcode())
+    assert new_store(backend, tmp_path / "search-only", request, sketch=False).sketch_config() is None
+    if backend == "tantivy":
+        assert store.location() == {}  # the store is inside the index directory
+    else:
+        assert store.location() == {"elasticsearch": {"url": store.config.url, "index": store.config.index}}
 
 
 def test_opening_a_directory_without_a_store_is_a_clear_error(tmp_path):

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from indexer.build import build_index
-from membership.attribution import MembershipIndex
+from indexer.index_dir import IndexDir
 from membership.chunks import chunk_hashes, normalize, window_hashes
 
 from ..backends import BACKENDS, build_config
@@ -41,7 +41,7 @@ def corpus(request, tmp_path_factory):
 
 @pytest.fixture(scope="package")
 def index(corpus):
-    return MembershipIndex.open(corpus[0])
+    return IndexDir(corpus[0]).membership()
 
 
 @pytest.fixture(scope="package")

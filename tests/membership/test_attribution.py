@@ -3,8 +3,8 @@ import random
 import numpy as np
 import pytest
 
-from membership.attribution import (AttributionConfig, AttributionInputError, MembershipIndex, hit_spans,
-                                    TextTooLong)
+from indexer.index_dir import IndexDir
+from membership.attribution import AttributionConfig, AttributionInputError, TextTooLong, hit_spans
 from membership.bloom import BloomFileError
 from membership.chunks import normalize
 from membership.sketch import SketchMissing, bloom_path
@@ -205,7 +205,7 @@ def test_unusable_text_is_refused_with_a_reason(index, text, code):
 
 
 def test_oversize_text_is_refused_with_the_limit(corpus):
-    small = MembershipIndex.open(corpus[0], config=AttributionConfig(max_chars=1000))
+    small = IndexDir(corpus[0]).membership(AttributionConfig(max_chars=1000))
     with pytest.raises(TextTooLong) as e:
         small.attribute("x" * 1001)
     assert e.value.status == 413 and "1,000" in str(e.value)
@@ -227,10 +227,10 @@ def test_an_index_without_a_usable_filter_is_refused_with_the_fix(corpus, tmp_pa
     data = path.read_bytes()
     path.write_bytes(data[:len(data) // 2])
     with pytest.raises(BloomFileError, match="truncated"):
-        MembershipIndex.open(copy)
+        IndexDir(copy).membership()
     path.unlink()
     with pytest.raises(SketchMissing, match="starscope index"):
-        MembershipIndex.open(copy)
+        IndexDir(copy).membership()
 
 
 def inside(ranges, a, b) -> int:
@@ -244,7 +244,7 @@ def test_a_text_held_by_more_contents_than_max_candidates_says_what_was_cut(crow
     pieces whose files were not fetched. With room for all, the same text is complete."""
     index_dir, docs, _ = crowd
     text, pieces = pieces_of(docs)
-    small = MembershipIndex.open(index_dir, config=AttributionConfig(max_candidates=5))
+    small = IndexDir(index_dir).membership(AttributionConfig(max_candidates=5))
     result = small.attribute(text, near_duplicates=False)
     assert result.truncated and result.to_json()["truncated"] is True
     assert result.limits.max_candidates == 5 and result.limits.candidates_available == 12
@@ -262,7 +262,7 @@ def test_a_text_held_by_more_contents_than_max_candidates_says_what_was_cut(crow
     assert all(0 <= s < e <= len(text) for s, e in result.unverified)
     assert result.to_json()["unverified"] == [list(r) for r in result.unverified]
 
-    whole = MembershipIndex.open(index_dir).attribute(text, near_duplicates=False)
+    whole = IndexDir(index_dir).membership().attribute(text, near_duplicates=False)
     assert not whole.truncated and whole.unverified == () and whole.limits.unverified_windows == 0
     assert whole.limits.candidates_available == 12 and whole.candidates == 12
     for doc, (a, b) in zip(docs, pieces):
@@ -278,14 +278,14 @@ def test_a_span_whose_count_is_cut_by_max_candidates_lies_in_unverified_text(cro
     index_dir, _, original = crowd
     lines = original.content.splitlines(keepends=True)
     text = "".join(lines[:len(lines) // 9])  # the copies' first edit is on the next line
-    result = MembershipIndex.open(index_dir, config=AttributionConfig(max_candidates=5)).attribute(
+    result = IndexDir(index_dir).membership(AttributionConfig(max_candidates=5)).attribute(
         text, near_duplicates=False)
     assert result.truncated and result.limits.candidates_available == 8
     cut = [s for s in result.spans if not s.count_complete]
     assert cut and all(not s.common and s.count == 5 for s in cut)
     for s in cut:
         assert inside(result.unverified, s.start, s.end) > 0, (s.start, s.end, result.unverified)
-    whole = MembershipIndex.open(index_dir).attribute(text, near_duplicates=False)
+    whole = IndexDir(index_dir).membership().attribute(text, near_duplicates=False)
     assert not whole.truncated and max(s.count for s in whole.spans) == 8
     assert all(s.count_complete for s in whole.spans)
 
@@ -296,7 +296,7 @@ def test_two_boilerplate_blocks_cannot_both_be_proven_common_so_the_answer_says_
     silently dropped. With a threshold above both, every holder is fetched."""
     index_dir, _, _ = crowd
     text = HEADER + "\n" + MIT_HEADER
-    index = MembershipIndex.open(index_dir)
+    index = IndexDir(index_dir).membership()
     result = index.attribute(text, near_duplicates=False)
     assert result.truncated and result.limits.common_candidates == 11
     assert result.limits.candidates_available == 0  # no hit is held by 10 files or fewer
@@ -324,7 +324,7 @@ def test_boilerplate_held_at_other_offsets_is_proven_common_not_truncated(crowd)
     cut it elsewhere, so each 50-character window is one group's chunk only. Eleven fetched
     files holding the header's text prove every window common, whichever group they come from."""
     index_dir, _, _ = crowd
-    result = MembershipIndex.open(index_dir).attribute(
+    result = IndexDir(index_dir).membership().attribute(
         HEADER + "\nclass Original:\n    '''nowhere in the corpus at all'''\n", near_duplicates=False)
     assert not result.truncated and result.unverified == () and result.limits.unverified_windows == 0
     header = max(result.spans, key=lambda s: s.normalized_length)
@@ -335,8 +335,8 @@ def test_exact_membership_confirms_every_hit_past_max_candidates(crowd):
     """Exact membership looks up the chunks the capped fetch missed one by one: never cut."""
     index_dir, docs, _ = crowd
     text, pieces = pieces_of(docs)
-    small = MembershipIndex.open(index_dir, config=AttributionConfig(max_candidates=2)).test(text, exact=True)
-    large = MembershipIndex.open(index_dir).test(text, exact=True)
+    small = IndexDir(index_dir).membership(AttributionConfig(max_candidates=2)).test(text, exact=True)
+    large = IndexDir(index_dir).membership().test(text, exact=True)
     assert small.hits == large.hits and small.to_json()["spans"] == large.to_json()["spans"]
     for a, b in pieces:
         assert inside([(s.start, s.end) for s in small.spans], a, b) >= b - a - 2 * 99

@@ -4,6 +4,7 @@ import sys
 import pytest
 
 from indexer.build import build_index
+from indexer.index_dir import IndexDir
 from membership.attribution import AttributionConfig, MembershipIndex
 from membership.chunks import normalize
 from membership.contamination import (ABSENT, FOUND, PARTIAL, UNTESTED, ContaminationRule, Problem,
@@ -52,7 +53,7 @@ def index(tmp_path_factory, problems, planted_file):
     shard = root / "corpus.jsonl"
     shard.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     build_index([shard], root / "index", progress=False)
-    return MembershipIndex.open(root / "index")
+    return IndexDir(root / "index").membership()
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +132,7 @@ def test_texts_too_short_or_empty_are_all_untested(index):
 
 
 def test_a_text_over_the_size_limit_is_untested_with_its_reason(index, problems):
-    small = MembershipIndex(index.store, index.bloom, chunks=index.chunks,
+    small = MembershipIndex(index.store, index.bloom, chunks=index.chunks, minhash=index.near.config,
                             config=AttributionConfig(max_chars=400))
     report = check_contamination(small, [problems["HumanEval/0"]])
     row = report.rows[0]
@@ -185,11 +186,11 @@ def test_a_text_cut_by_a_candidate_limit_is_reported_as_only_partly_checked(crow
     index_dir, docs, _ = crowd
     text, _ = pieces_of(docs)
     problem = Problem(task_id="crowd/0", prompt=text, canonical_solution="    return 42\n", entry_point="f")
-    small = MembershipIndex.open(index_dir, config=AttributionConfig(max_candidates=5))
+    small = IndexDir(index_dir).membership(AttributionConfig(max_candidates=5))
     report = check_contamination(small, [problem])
     assert report.rows[0].prompt.truncated and report.rows[0].full.truncated
     assert not report.rows[0].solution.truncated and report.truncated == 2
     assert report.to_json()["rows"][0]["prompt"]["truncated"] is True
     assert "2 texts only partly checked" in report.summary_line()
-    whole = check_contamination(MembershipIndex.open(index_dir), [problem])
+    whole = check_contamination(IndexDir(index_dir).membership(), [problem])
     assert whole.truncated == 0 and "partly checked" not in whole.summary_line()

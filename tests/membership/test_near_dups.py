@@ -105,15 +105,16 @@ def test_resuming_with_another_minhash_config_is_refused_naming_it(tmp_path):
 
 def test_near_duplicates_past_max_candidates_say_the_answer_is_truncated(crowd):
     """Eight edited copies of a file; scoring three of them says how many were left out."""
-    from membership.attribution import AttributionConfig, MembershipIndex
+    from indexer.index_dir import IndexDir
+    from membership.attribution import AttributionConfig
 
     index_dir, _, original = crowd
-    small = MembershipIndex.open(index_dir, config=AttributionConfig(max_candidates=3))
+    small = IndexDir(index_dir).membership(AttributionConfig(max_candidates=3))
     cut = small.near_duplicates(original.content, lang="python")
     assert cut.truncated and cut.candidates == 3 and cut.candidates_available >= 8
     assert cut.to_json()["truncated"] is True
     assert cut.to_json()["limits"] == {"max_candidates": 3, "candidates_available": cut.candidates_available}
-    whole = MembershipIndex.open(index_dir).near_duplicates(original.content, lang="python")
+    whole = IndexDir(index_dir).membership().near_duplicates(original.content, lang="python")
     assert not whole.truncated and whole.candidates == whole.candidates_available >= 8
     assert {n.repo for n in whole.near_duplicates} >= {f"near/copy{k}" for k in range(8)}
     attributed = small.attribute(original.content, lang="python")

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from indexer.build import BuildConfig, build_index
+from indexer.index_dir import IndexDir
 from indexer.manifest import read_manifest
-from membership.attribution import MembershipIndex
 from membership.bloom import BloomFilter, BloomFormatOutdated
 from membership.chunks import document_chunk_hashes
 from membership.sketch import ChunkLog, bloom_path, build_bloom, read_meta
@@ -100,16 +100,16 @@ def test_a_looser_rate_gives_a_smaller_filter(tmp_path):
 def test_a_search_only_index_has_no_sketch_and_says_so(tmp_path):
     from indexer.stores import open_index
     from indexer.tantivy_store import StoreFormatError
-    from membership.attribution import MembershipIndex
+    from indexer.index_dir import IndexDir
     from membership.sketch import SketchMissing
 
     docs = real_documents(8)
     parts = shards(tmp_path, docs, n=1)
     manifest = build_index(parts, tmp_path / "index", config=BuildConfig(membership=False))
     assert manifest["configs"]["membership"] is None and not bloom_path(tmp_path / "index").exists()
-    assert open_index(tmp_path / "index").chunks is None
+    assert open_index(tmp_path / "index").sketch_config() is None
     with pytest.raises(SketchMissing, match="without the membership sketch"):
-        MembershipIndex.open(tmp_path / "index")
+        IndexDir(tmp_path / "index").membership()
     with pytest.raises(StoreFormatError, match="new directory"):
         build_index(parts, tmp_path / "index")  # resuming it with membership would mix the two
 
@@ -132,10 +132,10 @@ def test_an_older_filter_is_refused_with_the_command_that_rebuilds_it_and_a_reru
     build_index(parts, index_dir)
     as_built_before_the_blocked_filter(index_dir)
     with pytest.raises(BloomFormatOutdated) as err:
-        MembershipIndex.open(index_dir)
+        IndexDir(index_dir).membership()
     message = str(err.value)
     assert message.startswith(f"{index_dir}: the membership filter is format version 1")
     assert f"`starscope rebuild-filter {index_dir}`" in message and "starscope index" in message
     build_index(parts, index_dir)  # every shard is done: only the filter is rebuilt
     assert read_meta(index_dir)["bloom_format"] == 2
-    assert MembershipIndex.open(index_dir).test(docs[0].content).member
+    assert IndexDir(index_dir).membership().test(docs[0].content).member

@@ -2,7 +2,8 @@
 
 import pytest
 
-from membership.attribution import AttributionConfig, AttributionInputError, MembershipIndex
+from indexer.index_dir import IndexDir
+from membership.attribution import AttributionConfig, AttributionInputError
 from model.generate import GenerationRequest, Generator
 from search_api.compose import attribute_generated, generate_and_attribute
 
@@ -10,7 +11,7 @@ from .conftest import FIB
 
 
 def test_text_too_little_to_attribute_is_a_reason_and_any_other_refusal_is_raised(index_dir):
-    index = MembershipIndex.open(index_dir, config=AttributionConfig(max_chars=1000))
+    index = IndexDir(index_dir).membership(AttributionConfig(max_chars=1000))
     for text, code in ((" \n\t ", "empty_text"), ("x = 1\n", "text_too_short")):
         with pytest.raises(AttributionInputError) as e:
             index.attribute(text)
@@ -25,7 +26,7 @@ def test_text_too_little_to_attribute_is_a_reason_and_any_other_refusal_is_raise
 
 def test_attribution_covers_the_generated_part_only(demo_model):
     generator = Generator.load(demo_model.path, device="cpu")
-    index = MembershipIndex.open(demo_model.index)
+    index = IndexDir(demo_model.index).membership()
     body = generate_and_attribute(generator, index, GenerationRequest(prompt="import os\n\n\ndef ", max_new_tokens=120,
                                                                       temperature=0))
     assert body["generation"]["new_tokens"] >= 1 and body["generation"]["text"] == body["text"]
