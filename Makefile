@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 DEMO_MB ?= 200
 
-.PHONY: setup demo demo-index test test-fast test-es bench clean
+.PHONY: setup demo demo-index test test-fast test-es bench scale-corpus clean
 
 setup: $(VENV)/.installed
 
@@ -56,6 +56,12 @@ test-es: setup
 bench: demo-index
 	$(BIN)/python bench/build_throughput.py --shards $(DEMO)/shards
 	$(BIN)/python bench/search_latency.py --index $(DEMO)/index --shards $(DEMO)/shards
+
+# The scale corpus (issue 18): 2+ GB of real code as shards in var/scale/shards, from Debian
+# packages pinned in the script (downloaded once into var/scale/cache) and the JDK's src.zip;
+# a second run does nothing. For the attribution-at-scale benchmark only: no test depends on it.
+scale-corpus: setup
+	STARSCOPE=$(BIN)/starscope PYTHON=$(BIN)/python scripts/scale-corpus.sh
 
 clean:
 	rm -rf var
