@@ -17,6 +17,8 @@ characters (4,096), drawn with ``--seed``:
 
 Latency: every input runs once untimed (its answer is the one checked), then ``--repeat`` timed
 runs (median per input); inputs of the three kinds are interleaved in a fixed shuffled order.
+The process's CPU time of each timed call is kept too: on a shared machine, its ratio to the
+wall time says how much of the wall time was waiting.
 Reported per index and kind: p50, p90, p99 and max. ``attribute`` runs with its defaults except
 ``near_duplicates=False`` (the span path that issue 18 is about; ``--near-duplicates`` puts them
 back); ``near_duplicates`` alone and the filter-only ``test`` are timed beside it on all inputs.
@@ -156,12 +158,17 @@ def covered(norm, spans, lo: int, hi: int) -> float:
     return float(inside[lo:hi][solid].mean()) if solid.any() else 0.0
 
 
-def timed_ms(fn, repeat: int) -> float:
-    times = []
+def timed_ms(fn, repeat: int, cpu: list | None = None) -> float:
+    """Median wall-clock milliseconds of ``repeat`` calls; the process's CPU milliseconds of
+    the same calls (all threads) are appended to ``cpu``, when given, as their median."""
+    times, cpu_times = [], []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         fn()
         times.append((time.perf_counter() - t0) * 1000)
+        cpu_times.append((time.process_time() - c0) * 1000)
+    if cpu is not None:
+        cpu.append(statistics.median(cpu_times))
     return statistics.median(times)
 
 
@@ -183,7 +190,10 @@ def measure(index, inputs: list[dict], *, repeat: int, near_duplicates: bool) ->
         elif item["kind"] == "half":
             corpus_end = int(np.searchsorted(norm.raw_starts, item["corpus_chars"], "left"))
             row["coverage"] = covered(norm, answer.spans, 0, corpus_end)
-        row["attribute_ms"] = timed_ms(lambda: index.attribute(text, near_duplicates=near_duplicates), repeat)
+        cpu: list[float] = []
+        row["attribute_ms"] = timed_ms(lambda: index.attribute(text, near_duplicates=near_duplicates),
+                                       repeat, cpu)
+        row["attribute_cpu_ms"] = cpu[0]
         row["near_duplicates_ms"] = timed_ms(lambda: index.near_duplicates(text), repeat)
         row["test_ms"] = timed_ms(lambda: index.test(text), repeat)
         rows.append(row)
@@ -261,6 +271,12 @@ def report(info: dict, results: dict, args) -> str:
                              f"{ours['p50'] / theirs['p50']:.1f}×", f"{ours['p99'] / theirs['p99']:.1f}×"])
         lines += ["Growth (issue 18's target: p99 ratio ≤ 1.5×):", "",
                   markdown_table(["input", "indexes", "content ratio", "p50 ratio", "p99 ratio"], rows), ""]
+    for name, r in results.items():
+        wall = sum(row["attribute_ms"] for row in r["rows"])
+        cpu = sum(row["attribute_cpu_ms"] for row in r["rows"])
+        lines.append(f"{name}: the process's CPU time over the wall time of all `attribute` calls: "
+                     f"{cpu / wall:.2f} (under 1: the machine was shared, or the calls waited on I/O).")
+    lines.append("")
     novel = results[names[0]]["novel"]
     lines.append(f"Novel inputs: {novel['tried']} windows drawn from {', '.join(args.novel_names)}, "
                  f"{novel['rejected']} rejected (some index held a 50-character window of them). "
