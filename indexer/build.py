@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Iterable
 
 from membership.minhash import MinHashConfig
-from membership.sketch import build_bloom
+from membership.sketch import build_bloom, filter_record
 
 from .corpus import FieldMap, iter_documents, list_shards
 from .es_config import ElasticsearchConfig
@@ -217,8 +217,7 @@ def refresh_manifest(out: Path, *, config: BuildConfig, store, log: ShardLog, sk
     stats = store.stats()
     counts.update(documents=stats.documents, sources=stats.sources, content_bytes=stats.content_bytes,
                   duplicate_sources=stats.sources - stats.documents)
-    sketch = {k: v for k, v in sketch.items() if k != "shards"} if sketch else None
     return write_manifest(out, configs={"build": asdict(config), "store": store.describe(),
-                                        "membership": sketch},
+                                        "membership": filter_record(sketch)},
                           shards=list(done), counts=counts,
                           store={"backend": config.store, "by_lang": stats.by_lang, **store.location()})

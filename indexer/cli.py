@@ -242,7 +242,7 @@ def cmd_stats(args) -> int:
     index = IndexDir(args.index, es=es_config(args))
     store, manifest = index.store, index.manifest
     body = {**store.stats().to_json(), "counts": manifest["counts"], "store": store.describe(),
-            "membership": manifest["configs"].get("membership")}
+            "membership": index.filter_record}
     if args.json:
         print(json.dumps(body))
         return 0

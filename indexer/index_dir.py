@@ -22,7 +22,7 @@ from pathlib import Path
 
 from membership.attribution import AttributionConfig, MembershipIndex
 from membership.minhash import MinHashConfig
-from membership.sketch import ChunkLog, SketchConfig, SketchMissing, open_bloom, read_meta
+from membership.sketch import ChunkLog, SketchConfig, SketchMissing, filter_record, open_bloom, read_meta
 
 from .es_config import ElasticsearchConfig
 from .manifest import read_manifest
@@ -68,6 +68,11 @@ class IndexDir:
     def sketch_config(self) -> SketchConfig | None:
         """The membership sketch the store was built with; None for a search-only index."""
         return self.store.sketch_config()
+
+    @property
+    def filter_record(self) -> dict | None:
+        """The Bloom filter as built or last rebuilt (``sketch.json``); None without a sketch."""
+        return filter_record(read_meta(self.path))
 
     @cached_property
     def ledger(self) -> OptoutLedger:

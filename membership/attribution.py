@@ -43,6 +43,7 @@ from .bloom import BloomFilter
 from .chunks import ChunkConfig, Normalized, chunk_hashes, distinct, normalize, window_hashes
 from .minhash import MinHashConfig
 from .near_dups import NearDuplicateFinder, NearDuplicates
+from .sketch import filter_record
 from .store import ContentStore, StoredContent
 
 
@@ -326,6 +327,7 @@ class MembershipIndex:
         sketch = sketch or {}
         self._pending_optouts = pending_optouts
         self.filter_seq = sketch.get("ledger_seq", 0)  # the last opt-out the filter reflects
+        self.filter_record = filter_record(sketch)  # the filter as served (stats)
         self.filter_info = {"fpr_configured": sketch.get("fpr"),
                             "fpr_theoretical": sketch.get("fpr_theoretical"),
                             "fpr_measured": sketch.get("fpr_measured"),

@@ -154,6 +154,13 @@ def read_meta(index_dir: str | Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def filter_record(meta: dict | None) -> dict | None:
+    """``sketch.json`` as the index describes its filter (stats, the manifest): all but the
+    per-shard bookkeeping. It is current after ``rebuild-filter``, which the manifest (written by
+    builds only) is not."""
+    return {k: v for k, v in meta.items() if k != "shards"} if meta else None
+
+
 def build_bloom(index_dir: str | Path, *, chunks: ChunkConfig = ChunkConfig(), fpr: float = 0.001,
                 workers: int = 2, force: bool = False, ledger_seq: int | None = None) -> dict:
     """(Re)build ``bloom.bin`` from the chunk log unless it is current; returns ``sketch.json``.

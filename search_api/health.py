@@ -51,7 +51,9 @@ def stats():
     false-positive rates) and the generation model (null when the server has none)."""
     index = served_index()
     live = index.store.stats().to_json()
-    sketch = index.manifest.get("configs", {}).get("membership")
+    # the filter being served (a rebuilt one once the server restarts); else the build's record
+    sketch = (index.membership.filter_record if index.membership is not None
+              else index.manifest.get("configs", {}).get("membership"))
     gen = index.generator
     model = None if gen is None else gen.describe()
     return {**live, "index": index_summary(index.manifest), "store": public_config(index.store.describe()),

@@ -12,6 +12,7 @@ from indexer.index_dir import IndexDir
 from indexer.optout import OptoutLedger, OptoutLedgerError, opt_out, rebuild_filter
 from indexer.query import parse_query
 from indexer.stores import open_index
+from membership.sketch import read_meta
 
 from ..backends import BACKENDS, build_config
 from ..search_api.conftest import DUPLICATE, corpus_rows
@@ -178,6 +179,12 @@ def test_the_cli_adds_lists_and_rebuilds(index, capsys):
     assert [e["repo"] for e in json.loads(capsys.readouterr().out)["optouts"]] == ["math/fib"]
     assert indexer_main(["rebuild-filter", str(path)]) == 0
     assert "opt-outs up to 1" in capsys.readouterr().out
+    # stats describe the filter as rebuilt (the manifest's copy is the build's)
+    assert indexer_main(["stats", str(path), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)["membership"]
+    rebuilt = {k: v for k, v in read_meta(path).items() if k != "shards"}
+    assert shown == rebuilt and shown["ledger_seq"] == 1
+    assert shown["items"] < json.loads((path / "manifest.json").read_text())["configs"]["membership"]["items"]
 
 
 def test_a_line_a_crash_cut_short_is_no_entry_and_later_appends_still_read(tmp_path):

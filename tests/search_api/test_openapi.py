@@ -1,6 +1,15 @@
 """``/openapi.json`` and ``/api/stats``: the API describes itself, from the models it validates with."""
 
+import json
+
+from indexer.build import build_index
+from indexer.index_dir import IndexDir
+from indexer.optout import opt_out, rebuild_filter
+from membership.sketch import read_meta
 from search_api import models
+from search_api.app import create_app
+
+from .conftest import corpus_rows
 
 
 def test_the_document_lists_every_api_route(app, client):
@@ -40,3 +49,17 @@ def test_stats_describe_the_store_and_the_filter(client, index_dir):
     assert body["documents"] == 31 and body["sources"] == 33
     assert body["membership"]["fpr"] == 0.001 and {"fpr_theoretical", "fpr_measured", "items"} <= body["membership"].keys()
     assert body["store"]["format"].startswith("starscope-") and body["model"] is None
+
+
+def test_stats_describe_the_filter_being_served_after_a_rebuild(tmp_path):
+    """The manifest records the filter a build made; ``rebuild-filter`` replaces it (after an
+    opt-out, say), and a server started afterwards describes the one it serves."""
+    shard = tmp_path / "corpus.jsonl"
+    shard.write_text("".join(json.dumps(row) + "\n" for row in corpus_rows()), encoding="utf-8")
+    build_index([shard], tmp_path / "index", progress=False)
+    index = IndexDir(tmp_path / "index")
+    opt_out(index.path, index.store, repo="widgets/w1", reason="asked", who="test")
+    rebuild_filter(index.path, index.store)
+    body = create_app({"INDEX_DIR": str(index.path), "TESTING": True}).test_client().get("/api/stats").get_json()
+    assert body["membership"]["ledger_seq"] == 1 and body["membership"]["items"] == read_meta(index.path)["items"]
+    assert index.manifest["configs"]["membership"]["ledger_seq"] == 0  # the build's record
