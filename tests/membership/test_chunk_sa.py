@@ -6,6 +6,7 @@ import random
 import numpy as np
 import pytest
 
+from membership import chunk_sa
 from membership.chunk_sa import (MAGIC, ChunkSA, ChunkSAFileError, ChunkSAFormatOutdated, content_chunks,
                                  suffix_array, verify)
 from membership.chunks import ChunkConfig, normalize, window_hashes
@@ -134,7 +135,10 @@ def _chains(contents, hashes, rng):
     return chains
 
 
-def test_longest_prefix_and_its_range_equal_a_brute_force_scan(corpus):
+@pytest.mark.parametrize("gather", [256, 1])
+def test_longest_prefix_and_its_range_equal_a_brute_force_scan(corpus, gather, monkeypatch):
+    # gather=1: every range is searched with scalar probes, as the large ranges of a big corpus are
+    monkeypatch.setattr(chunk_sa, "_GATHER", gather)
     contents, hashes, index = corpus
     rng = random.Random(18)
     chains = _chains(contents, hashes, rng)
@@ -228,7 +232,6 @@ def test_an_old_or_foreign_file_is_refused(corpus, tmp_path):
     with pytest.raises(ChunkSAFileError, match="format version 0"):
         ChunkSA.open(path)
     index.save(path)
-    from membership import chunk_sa
     original = chunk_sa.FORMAT_VERSION
     try:  # a file from a later version, read by this one
         _rewrite_header(path, format_version=original + 1)
