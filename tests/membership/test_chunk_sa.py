@@ -182,7 +182,7 @@ def test_save_open_round_trip(corpus, tmp_path):
     path = tmp_path / "chunks.sa"
     index.save(path)
     opened = ChunkSA.open(path, expect_chunk=ChunkConfig())
-    assert isinstance(opened.sa, np.memmap)
+    assert isinstance(opened.sa.base, np.memmap)  # a view of the mapped file, not a copy
     for name in ("hashes", "bucket", "text", "sa", "doc_of", "offsets", "doc_starts"):
         assert np.array_equal(getattr(opened, name), getattr(index, name)), name
     header = verify(path)
