@@ -109,19 +109,29 @@ def query(index: ChunkSA, hashes: np.ndarray, *, docs: bool, doc_rank: np.ndarra
     starts = np.concatenate(([0], breaks)).tolist()
     ends = np.concatenate((breaks, [len(hit)])).tolist()
     matches = matched = 0
+    singles = []
     for start, end in zip(starts, ends):
-        if start == end:
+        if end - start == 1:  # an isolated hit: its range is one table lookup, done below for all
+            singles.append(int(hit[start]))
             continue
-        chain = hashes[int(hit[start]):int(hit[end - 1]) + 1:STRIDE]
+        chain = tokens[int(hit[start]):int(hit[end - 1]) + 1:STRIDE]
         i = 0
         while i < len(chain):
-            m = index.longest_prefix(chain[i:])
+            m = index.match(chain[i:])
             matches += 1
             matched += m.length
             if docs:
                 index.count_documents(m.l, m.r)
                 index.first_documents(m.l, m.r, 10, doc_rank)
             i += max(1, m.length)
+    if singles:
+        ls, rs = index.first_ranges(tokens[singles])
+        matches += len(singles)
+        matched += len(singles)
+        if docs:
+            for l, r in zip(ls.tolist(), rs.tolist()):
+                index.count_documents(l, r)
+                index.first_documents(l, r, 10, doc_rank)
     return matches, matched
 
 

@@ -286,7 +286,11 @@ class ChunkSA:
             document. Once one suffix is left, the rest of the chain is compared with it in
             one vectorized step.
         """
-        q = self.tokens(chain)
+        return self.match(self.tokens(chain))
+
+    def match(self, q: np.ndarray) -> Match:
+        """:meth:`longest_prefix` of a chain already mapped by :meth:`tokens` (a caller that
+        covers a chain with several matches maps it once)."""
         m = len(q)
         if m == 0 or q[0] < 0:
             return Match(0, 0, len(self.sa))
@@ -317,6 +321,16 @@ class ChunkSA:
             differ = np.flatnonzero(ours != rest)
             i += int(differ[0]) if len(differ) else len(rest)
         return Match(i, l, r)
+
+    def first_ranges(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The suffix-array range ``[l, r)`` of each token (a chain of one), vectorized; empty
+        (``l == r``) for -1."""
+        t = np.asarray(tokens, np.int64)
+        present = t >= 0
+        at = np.where(present, t, 0)
+        l = self.bucket[at].astype(np.int64)
+        r = np.where(present, self.bucket[at + 1].astype(np.int64), l)
+        return l, r
 
     def positions(self, l: int, r: int) -> np.ndarray:
         """Positions in ``T`` of the suffixes ``sa[l:r]`` (``int64``)."""

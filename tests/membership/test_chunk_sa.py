@@ -256,3 +256,16 @@ def test_an_old_or_foreign_file_is_refused(corpus, tmp_path):
     with pytest.raises(ChunkSAFileError, match="truncated|expected"):
         ChunkSA.open(path)
     assert MAGIC == path.read_bytes()[:8]
+
+
+def test_first_ranges_are_the_ranges_of_one_token_chains(corpus):
+    contents, hashes, index = corpus
+    rng = random.Random(7)
+    chains = _chains(contents, hashes, rng)
+    tokens = index.tokens(np.array([c[0] for c in chains], np.uint64))
+    assert (tokens < 0).any() and (tokens >= 0).any()
+    ls, rs = index.first_ranges(tokens)
+    for chain, l, r in zip(chains, ls.tolist(), rs.tolist()):
+        match = index.longest_prefix(chain[:1])
+        assert (l, r) == ((match.l, match.r) if match.length else (l, l))
+        assert index.match(index.tokens(chain)) == index.longest_prefix(chain)
