@@ -124,7 +124,7 @@ def suffix_array(text: np.ndarray) -> np.ndarray:
     keys = text[sa]
     rank = np.empty(n, np.int64)
     rank[sa] = _group_heads(keys != np.roll(keys, 1), np.arange(n, dtype=np.int64))
-    active = _active(rank[sa], n)
+    active = _active(rank[sa])
     k = 1
     while len(active):
         pos = sa[active]
@@ -138,7 +138,7 @@ def suffix_array(text: np.ndarray) -> np.ndarray:
         change[0] = True
         change[1:] = (head[1:] != head[:-1]) | (second[1:] != second[:-1])
         rank[pos] = _group_heads(change, active)
-        active = active[_active(rank[sa[active]], None)]
+        active = active[_active(rank[sa[active]])]
         k *= 2
     return sa
 
@@ -151,7 +151,7 @@ def _group_heads(change: np.ndarray, index: np.ndarray) -> np.ndarray:
     return np.maximum.accumulate(np.where(change, index, 0))
 
 
-def _active(heads: np.ndarray, n: int | None) -> np.ndarray:
+def _active(heads: np.ndarray) -> np.ndarray:
     """Which of the items (their group heads, in suffix-array order) share a group with another."""
     if len(heads) == 0:
         return np.zeros(0, np.int64)

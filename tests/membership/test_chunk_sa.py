@@ -80,6 +80,8 @@ def test_suffix_array_of_a_small_text_matches_sorting_the_suffixes():
         text = np.append(text, 99)  # the unique, largest last token the function requires
         expected = sorted(range(len(text)), key=lambda p: text[p:].tolist())
         assert suffix_array(text).tolist() == expected
+    periodic = np.array([0, 1, 1] * 150 + [99])  # a long repeat: many doubling rounds
+    assert suffix_array(periodic).tolist() == sorted(range(len(periodic)), key=lambda p: periodic[p:].tolist())
 
 
 def _brute(hashes, chain):
