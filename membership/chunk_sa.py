@@ -56,7 +56,7 @@ from typing import Sequence
 import numpy as np
 import xxhash
 
-from .chunks import ChunkConfig, chunk_hashes, distinct as sorted_distinct, normalize
+from .chunks import ChunkConfig, chunk_hashes, normalize
 
 FORMAT_VERSION = 1
 MAGIC = b"SSCHKSA\x01"
@@ -230,8 +230,15 @@ class ChunkSA:
             raise ValueError(f"{tokens} chunks in {docs} documents exceed the {_MAX_TOKENS} positions "
                              "one suffix array holds; build one per shard")
         flat = np.concatenate([np.asarray(h, np.uint64) for h in hashes]) if tokens else np.zeros(0, np.uint64)
-        distinct = sorted_distinct(flat)
-        ranks = np.searchsorted(distinct, flat)
+        # Ranks by one sort (a searchsorted of every chunk in the distinct table misses the
+        # cache on each probe: 3.4 s instead of 0.4 s for 3.3M chunks).
+        order = np.argsort(flat)
+        ordered = flat[order]
+        new = np.ones(len(ordered), bool)
+        new[1:] = ordered[1:] != ordered[:-1]
+        distinct = ordered[new]
+        ranks = np.empty(len(flat), np.int64)
+        ranks[order] = np.cumsum(new) - 1
         if len(distinct) + docs > _MAX_TOKENS:
             raise ValueError(f"{len(distinct)} distinct chunks and {docs} documents exceed uint32 tokens")
         doc_starts = np.zeros(docs + 1, np.int64)
