@@ -137,6 +137,7 @@ def _chains(contents, hashes, rng):
     return chains
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("gather", [256, 1])
 def test_longest_prefix_and_its_range_equal_a_brute_force_scan(corpus, gather, monkeypatch):
     # gather=1: every range is searched with scalar probes, as the large ranges of a big corpus are
