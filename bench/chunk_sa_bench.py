@@ -17,9 +17,11 @@ hit) and 2 KB of each (``half``). For each input: **hashing**, the windows at ev
 query does); **probe**, a Bloom filter of the distinct hashes at 0.1% (as the index's own) and
 the tokens of its hits (``ChunkSA.tokens``); **chains**, in each of the 50 residue classes every
 run of consecutive hits covered greedily by ``ChunkSA.match`` (a match, then the rest of the run
-after it; isolated hits in one ``first_ranges`` step); **docs**, the same plus
-``count_documents`` and ``first_documents(k=10)`` on every match (``O(range)`` today: the
-wavelet-matrix version is the next step); **total**, hashing + probe + docs. p50/p90/p99/max
+after it; isolated hits in one ``first_ranges`` step); **counts**, the same plus each match's
+distinct documents (``count_documents``: a short range scanned, a long one through the wavelet
+matrix, ``O(log N)``); **docs**, that plus ``first_documents(k=10)`` on every match (still
+``O(range)``: its wavelet matrix over document ranks is the next step); **total**, hashing +
+probe + docs. p50/p90/p99/max
 over inputs, each the median of ``--repeat`` runs.
 
     .venv/bin/python bench/chunk_sa_bench.py --shards /work/wt/scale/var/scale/shards/python-env
@@ -109,9 +111,10 @@ def probe(index: ChunkSA, bloom: BloomFilter, hashes: np.ndarray) -> np.ndarray:
     return tokens
 
 
-def query(index: ChunkSA, tokens: np.ndarray, *, docs: bool, doc_rank: np.ndarray) -> tuple[int, int]:
-    """Cover every run of hit windows of every residue class greedily with ``match``; returns
-    (matches, tokens matched)."""
+def query(index: ChunkSA, tokens: np.ndarray, *, docs: str, doc_rank: np.ndarray) -> tuple[int, int]:
+    """Cover every run of hit windows of every residue class greedily with ``match``; ``docs``:
+    "" nothing more, "count" each match's distinct documents, "first" those and its first 10
+    documents too; returns (matches, tokens matched)."""
     hit = np.flatnonzero(tokens >= 0)
     # Hits by (residue, step): a run is consecutive steps of one residue class.
     order = np.lexsort((hit // STRIDE, hit % STRIDE))
@@ -135,6 +138,7 @@ def query(index: ChunkSA, tokens: np.ndarray, *, docs: bool, doc_rank: np.ndarra
             matched += m.length
             if docs:
                 index.count_documents(m.l, m.r)
+            if docs == "first":
                 index.first_documents(m.l, m.r, 10, doc_rank)
             i += max(1, m.length)
     if singles:
@@ -142,8 +146,9 @@ def query(index: ChunkSA, tokens: np.ndarray, *, docs: bool, doc_rank: np.ndarra
         matches += len(singles)
         matched += len(singles)
         if docs:
+            index.count_documents(ls, rs)  # one batch through the wavelet matrix
+        if docs == "first":
             for l, r in zip(ls.tolist(), rs.tolist()):
-                index.count_documents(l, r)
                 index.first_documents(l, r, 10, doc_rank)
     return matches, matched
 
@@ -193,7 +198,8 @@ def main(argv=None) -> int:
         result["verify_s"] = time.perf_counter() - t0
         index = ChunkSA.open(path)  # query the mapped file, as a server would
         result["arrays"] = {name: int(getattr(index, name).nbytes) for name in
-                            ("hashes", "bucket", "text", "sa", "doc_of", "offsets", "doc_starts")}
+                            ("hashes", "bucket", "text", "sa", "doc_of", "offsets", "doc_starts",
+                             "prev_words", "prev_before", "prev_zeros")}
         result.update(tokens=len(index.sa), distinct=len(index.hashes), docs=index.docs)
 
         doc_rank = np.random.default_rng(args.seed).permutation(index.docs)
@@ -204,7 +210,7 @@ def main(argv=None) -> int:
         rows_out = []
         result["queries"] = {}
         for kind, texts in kinds.items():
-            times = {"hashing": [], "probe": [], "chains": [], "docs": [], "total": []}
+            times = {"hashing": [], "probe": [], "chains": [], "counts": [], "docs": [], "total": []}
             stats = {"matches": [], "matched": [], "hits": []}
             for text in texts:
                 runs = {k: [] for k in times}
@@ -216,10 +222,13 @@ def main(argv=None) -> int:
                     tokens = probe(index, bloom, wh)
                     runs["probe"].append(time.perf_counter() - t0)
                     t0 = time.perf_counter()
-                    matches, matched = query(index, tokens, docs=False, doc_rank=doc_rank)
+                    matches, matched = query(index, tokens, docs="", doc_rank=doc_rank)
                     runs["chains"].append(time.perf_counter() - t0)
                     t0 = time.perf_counter()
-                    query(index, tokens, docs=True, doc_rank=doc_rank)
+                    query(index, tokens, docs="count", doc_rank=doc_rank)
+                    runs["counts"].append(time.perf_counter() - t0)
+                    t0 = time.perf_counter()
+                    query(index, tokens, docs="first", doc_rank=doc_rank)
                     runs["docs"].append(time.perf_counter() - t0)
                     runs["total"].append(runs["hashing"][-1] + runs["probe"][-1] + runs["docs"][-1])
                 for k in times:

@@ -28,7 +28,7 @@ File layout (all integers little-endian)::
     b"SSCHKSA\\x01"        8 bytes, fixed forever; the format version lives in the header
     header length          uint32, bytes of the JSON header that follows
     JSON header            {format_version, chunk, docs, distinct, positions, tokens,
-                            arrays: {name: [offset, count]}, checksum}
+                            prev_bits, arrays: {name: [offset, count]}, checksum}
     zero padding           to the next multiple of 8 bytes from the start of the file
     arrays, each padded to 8 bytes, in the order of ``_ARRAYS``:
       hashes      uint64[V]       the sorted distinct chunk hashes; token t stands for hashes[t]
@@ -38,6 +38,11 @@ File layout (all integers little-endian)::
       doc_of      uint32[N]       document of each position of T
       offsets     uint32[N]       raw character offset of each chunk (a separator: raw length)
       doc_starts  uint64[D + 1]   first position of each document in T; the last is N
+      prev_words, prev_before, prev_zeros
+                                  a wavelet matrix (membership.wavelet) over, in suffix-array
+                                  order, one more than the previous suffix-array index whose
+                                  suffix lies in the same document (0: none): the distinct
+                                  documents of a range [l, r) are those entries below l + 1
 
 ``checksum`` is the xxh3_64 hex digest of the arrays' bytes in that order (padding excluded).
 A saved array is opened with ``numpy.memmap``: nothing is read up front. :func:`verify` reads
@@ -57,8 +62,9 @@ import numpy as np
 import xxhash
 
 from .chunks import ChunkConfig, chunk_hashes, normalize
+from .wavelet import WaveletMatrix, previous_same
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the wavelet matrix that counts a range's distinct documents
 MAGIC = b"SSCHKSA\x01"
 
 _LENGTH = struct.Struct("<I")
@@ -66,10 +72,14 @@ _PREFIX = len(MAGIC) + _LENGTH.size
 _MAX_HEADER = 1 << 20
 _MAX_TOKENS = (1 << 32) - 1  # uint32 positions and tokens; beyond that, one array per shard
 _ARRAYS = (("hashes", "<u8"), ("bucket", "<u8"), ("text", "<u4"), ("sa", "<u4"),
-           ("doc_of", "<u4"), ("offsets", "<u4"), ("doc_starts", "<u8"))
+           ("doc_of", "<u4"), ("offsets", "<u4"), ("doc_starts", "<u8"),
+           ("prev_words", "<u8"), ("prev_before", "<u4"), ("prev_zeros", "<u8"))
 # Below this many suffixes, the next token of every suffix in a range is gathered at once and
 # searched with numpy; above it, a scalar binary search touches only log(range) of them.
 _GATHER = 256
+# Ranges of at most this many suffixes count their documents by scanning them (faster than the
+# wavelet matrix's levels there); longer ones ask the matrix, in O(log N) whatever their length.
+_SCAN = 256
 _BATCH = 1 << 22
 
 
@@ -191,6 +201,10 @@ class ChunkSA:
         self.doc_of = plain["doc_of"]
         self.offsets = plain["offsets"]
         self.doc_starts = plain["doc_starts"]
+        self.prev_words, self.prev_before, self.prev_zeros = \
+            plain["prev_words"], plain["prev_before"], plain["prev_zeros"]
+        self._distinct = WaveletMatrix.from_arrays(len(self.sa), self.prev_words, self.prev_before,
+                                                   self.prev_zeros)
         self.chunk = chunk
         self.path = path
 
@@ -259,9 +273,11 @@ class ChunkSA:
         sa = suffix_array(text)[:tokens]  # separators sort last: drop their suffixes
         bucket = np.zeros(len(distinct) + 1, np.uint64)
         np.cumsum(np.bincount(text[sa], minlength=len(distinct)), out=bucket[1:])
+        prev = WaveletMatrix(previous_same(doc_of[sa])).to_arrays()
         arrays = {"hashes": distinct.astype(np.uint64), "bucket": bucket, "text": text,
                   "sa": sa.astype(np.uint32), "doc_of": doc_of, "offsets": raw.astype(np.uint32),
-                  "doc_starts": doc_starts.astype(np.uint64)}
+                  "doc_starts": doc_starts.astype(np.uint64), "prev_words": prev["words"],
+                  "prev_before": prev["before"], "prev_zeros": prev["zeros"].astype(np.uint64)}
         return cls(arrays, chunk=chunk.to_json())
 
     @classmethod
@@ -344,19 +360,19 @@ class ChunkSA:
         return self.sa[l:r].astype(np.int64)
 
     def documents(self, l: int, r: int) -> np.ndarray:
-        """The distinct documents holding the suffixes ``sa[l:r]``, ascending.
-
-        Note:
-            Straightforward: ``O(r - l)`` (``np.unique`` over their ``doc_of``). The next step
-            bounds it by ``O(log N)``: a wavelet matrix over, in suffix-array order, each
-            suffix's previous suffix-array index in the same document counts the distinct
-            documents of a range as those with that index below ``l``.
-        """
+        """The distinct documents holding the suffixes ``sa[l:r]``, ascending (``O(r - l)``:
+        listing them is as long as the list; :meth:`count_documents` is not)."""
         return np.unique(self.doc_of[self.sa[l:r]])
 
-    def count_documents(self, l: int, r: int) -> int:
-        """How many distinct documents hold the suffixes ``sa[l:r]`` (see :meth:`documents`)."""
-        return len(self.documents(l, r))
+    def count_documents(self, l, r):
+        """How many distinct documents hold the suffixes ``sa[l:r]``, for one range or arrays of
+        them: a short range is scanned, a long one asks the wavelet matrix (``O(log N)``, so a
+        licence header held by thousands of files costs what a rare line does)."""
+        if np.ndim(l) == 0 and np.ndim(r) == 0:
+            l, r = int(l), int(r)
+            return len(self.documents(l, r)) if r - l <= _SCAN else self._distinct.count_less(l, r, l + 1)
+        l, r = np.asarray(l, np.int64), np.asarray(r, np.int64)
+        return self._distinct.count_less(l, r, l + 1) if len(l) else np.zeros(0, np.int64)
 
     def first_documents(self, l: int, r: int, k: int, doc_rank: np.ndarray) -> np.ndarray:
         """The (up to) ``k`` documents of ``sa[l:r]`` with the smallest ``doc_rank`` (one value
@@ -384,7 +400,7 @@ class ChunkSA:
             at += _padded(arrays[name].nbytes)
         header = {"format_version": FORMAT_VERSION, "chunk": self.chunk, "docs": self.docs,
                   "distinct": len(self.hashes), "positions": len(self.text), "tokens": len(self.sa),
-                  "arrays": layout, "checksum": _checksum(arrays.values())}
+                  "prev_bits": len(self.prev_zeros), "arrays": layout, "checksum": _checksum(arrays.values())}
         raw = json.dumps(header, sort_keys=True).encode()
         head = MAGIC + _LENGTH.pack(len(raw)) + raw
         head += b"\0" * (-len(head) % 8)
@@ -475,18 +491,21 @@ def _read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     if version != FORMAT_VERSION:
         raise ChunkSAFileError(f"{path}: format version {version!r}, this version reads {FORMAT_VERSION}; "
                                "rebuild it or upgrade StarScope")
-    missing = [k for k in ("chunk", "docs", "distinct", "positions", "tokens", "arrays", "checksum")
+    missing = [k for k in ("chunk", "docs", "distinct", "positions", "tokens", "prev_bits", "arrays", "checksum")
                if k not in header]
     if missing:
         raise ChunkSAFileError(f"{path}: header lacks {', '.join(missing)}; the file is corrupt")
     if padding.strip(b"\0"):
         raise ChunkSAFileError(f"{path}: header padding is not zero; the file is corrupt")
-    counts = {k: header[k] for k in ("docs", "distinct", "positions", "tokens")}
-    if not all(_is_count(v) for v in counts.values()) or counts["positions"] != counts["tokens"] + counts["docs"]:
+    counts = {k: header[k] for k in ("docs", "distinct", "positions", "tokens", "prev_bits")}
+    if (not all(_is_count(v) for v in counts.values()) or counts["positions"] != counts["tokens"] + counts["docs"]
+            or not 1 <= counts["prev_bits"] <= 32):
         raise ChunkSAFileError(f"{path}: header counts {counts} are inconsistent; the file is corrupt")
+    words = (counts["tokens"] + 63) // 64  # per level of the wavelet matrix
     expected = {"hashes": counts["distinct"], "bucket": counts["distinct"] + 1, "text": counts["positions"],
                 "sa": counts["tokens"], "doc_of": counts["positions"], "offsets": counts["positions"],
-                "doc_starts": counts["docs"] + 1}
+                "doc_starts": counts["docs"] + 1, "prev_words": counts["prev_bits"] * words,
+                "prev_before": counts["prev_bits"] * (words + 1), "prev_zeros": counts["prev_bits"]}
     layout, arrays, at = header["arrays"], {}, 0
     if not isinstance(layout, dict):
         raise ChunkSAFileError(f"{path}: header arrays is not an object; the file is corrupt")

@@ -57,6 +57,26 @@ class WaveletMatrix:
     def __len__(self) -> int:
         return self.n
 
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Its state as three flat arrays (for a file): the bit words, the ones before each
+        word and the zeros of each level; :meth:`from_arrays` reads them back."""
+        return {"words": self._words.reshape(-1), "before": self._before.reshape(-1), "zeros": self._zeros}
+
+    @classmethod
+    def from_arrays(cls, n: int, words: np.ndarray, before: np.ndarray, zeros: np.ndarray) -> "WaveletMatrix":
+        """The matrix over ``n`` values that :meth:`to_arrays` gave (memory-mapped arrays are
+        used in place)."""
+        bits, per_level = len(zeros), (n + 63) // 64
+        if bits < 1 or len(words) != bits * per_level or len(before) != bits * (per_level + 1):
+            raise ValueError(f"wavelet arrays of {len(words)} words, {len(before)} counts and {bits} levels "
+                             f"do not describe {n} values")
+        wm = cls.__new__(cls)
+        wm.n, wm.bits = n, bits
+        wm._words = np.asarray(words).reshape(bits, per_level)
+        wm._before = np.asarray(before).reshape(bits, per_level + 1)
+        wm._zeros = np.asarray(zeros).astype(np.int64)
+        return wm
+
     def _rank1(self, level: int, i: np.ndarray) -> np.ndarray:
         """Ones among the first ``i`` bits of ``level`` (vectorized over ``i``)."""
         w, j = i >> 6, (i & 63).astype(np.uint64)

@@ -157,19 +157,32 @@ def test_longest_prefix_and_its_range_equal_a_brute_force_scan(corpus, gather, m
     assert any(index.longest_prefix(c).count > 1 and index.longest_prefix(c).length > 5 for c in chains)
 
 
-def test_distinct_and_first_documents_equal_brute_force(corpus):
+@pytest.mark.parametrize("scan", [256, 0])
+def test_distinct_and_first_documents_equal_brute_force(corpus, scan, monkeypatch):
+    # scan=0: every count comes from the wavelet matrix, as the long ranges of a big corpus do
+    monkeypatch.setattr(chunk_sa, "_SCAN", scan)
     contents, hashes, index = corpus
     rng = random.Random(5)
     doc_rank = np.array(rng.sample(range(10 * len(contents)), len(contents)))
+    ranges = []
     for chain in _chains(contents, hashes, rng)[:120]:
         match = index.longest_prefix(chain)
         _, where = _brute(hashes, chain.tolist())
         docs = sorted({d for d, _ in where})
         assert index.documents(match.l, match.r).tolist() == docs
         assert index.count_documents(match.l, match.r) == len(docs)
+        ranges.append((match.l, match.r, len(docs)))
         for k in (1, 3, 100):
             assert index.first_documents(match.l, match.r, k, doc_rank).tolist() == \
                 sorted(docs, key=lambda d: doc_rank[d])[:k]
+    # any range of the suffix array, and many at once
+    n = len(index.sa)
+    ranges += [tuple(sorted(rng.sample(range(n + 1), 2))) + (None,) for _ in range(100)] + [(0, n, None)]
+    l, r = np.array([a for a, _, _ in ranges]), np.array([b for _, b, _ in ranges])
+    expected = [len(set(index.doc_of[index.sa[a:b]].tolist())) for a, b in zip(l, r)]
+    assert index.count_documents(l, r).tolist() == expected
+    assert [index.count_documents(a, b) for a, b in zip(l, r)] == expected
+    assert expected[-1] == sum(1 for d in range(index.docs) if index.doc_starts[d + 1] - index.doc_starts[d] > 1)
 
 
 def test_a_repeated_prefix_is_found_in_each_document_holding_it(corpus):
