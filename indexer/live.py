@@ -27,6 +27,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from membership.framing import fsync_dir
+
 from .index_dir import IndexDir
 from .optout import carry_optouts
 from .superseded import mark_superseded, unmark
@@ -34,14 +36,6 @@ from .superseded import mark_superseded, unmark
 
 class SwitchError(RuntimeError):
     """The link cannot be switched to that directory (the message says why and what to do)."""
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _check_target(old: IndexDir | None, new: IndexDir) -> None:
@@ -98,4 +92,4 @@ def _replace_link(link: Path, target: Path) -> None:
     tmp.unlink(missing_ok=True)
     os.symlink(target, tmp)
     os.replace(tmp, link)  # rename(2): atomic, the link always exists
-    _fsync_dir(link.parent)
+    fsync_dir(link.parent)

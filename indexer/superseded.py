@@ -14,6 +14,8 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
+from membership.framing import fsync_dir
+
 MARKER = "SUPERSEDED"
 
 
@@ -49,17 +51,10 @@ def mark_superseded(index_dir: Path, successor: Path) -> None:
     tmp.write_text(json.dumps({"by": str(successor),
                                "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}))
     os.replace(tmp, index_dir / MARKER)
-    _fsync_dir(index_dir)
+    fsync_dir(index_dir)
 
 
 def unmark(index_dir: Path) -> None:
     """Drop the marker of ``index_dir`` (a switch back to a directory left earlier)."""
     (index_dir / MARKER).unlink(missing_ok=True)
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

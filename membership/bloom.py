@@ -8,12 +8,9 @@ block and sets its k bits there, bit ``i`` in word ``i mod 8``, so a lookup read
 however large the filter (a classic Bloom filter reads k lines spread over all of it), and numpy
 tests a batch of hashes with one gather of whole blocks and a few array operations.
 
-File layout (all integers little-endian)::
+File layout: membership's frame (:mod:`membership.framing`) with magic ``b"SSBLOOM\\x01"``, the
+JSON header ``{format_version, bits, hashes, seed, chunk, items, checksum}``, then one array::
 
-    b"SSBLOOM\\x01"        8 bytes, fixed forever; the format version lives in the header
-    header length          uint32, bytes of the JSON header that follows
-    JSON header            {format_version, bits, hashes, seed, chunk, items, checksum}
-    zero padding           to the next multiple of 8 bytes from the start of the file
     bit words              bits / 64 uint64 words; block b is words 8b .. 8b + 7, and bit j of a
                            word is ``(word >> j) & 1``
 
@@ -31,22 +28,18 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import xxhash
+
+from . import framing
 
 FORMAT_VERSION = 2
 MAGIC = b"SSBLOOM\x01"
 
-_LENGTH = struct.Struct("<I")
-_PREFIX = len(MAGIC) + _LENGTH.size
-_MAX_HEADER = 1 << 20  # a real header is a few hundred bytes; more means a foreign file
 _BATCH = 1 << 20  # hashes (or words) handled per vectorized step, to bound temporary memory
 # Hashes per step of a lookup's (n, 8) part: a 4 KB query's windows in one step, with 256 kB
 # temporaries that malloc reuses. Much larger ones (a whole _BATCH: 64 MB) are mapped fresh and
@@ -465,26 +458,11 @@ class BloomFilter:
     def header(self) -> dict:
         """The JSON header this filter is saved with (the checksum reads every bit)."""
         return {"format_version": FORMAT_VERSION, **self.config.header(), "items": self.items,
-                "checksum": _checksum(self.words)}
+                "checksum": framing.checksum([self.words])}
 
     def save(self, path: str | Path) -> None:
         """Write the filter to ``path`` atomically: a ``.tmp`` sibling, fsynced, then renamed."""
-        path = Path(path)
-        header = json.dumps(self.header(), sort_keys=True).encode()
-        head = MAGIC + _LENGTH.pack(len(header)) + header
-        head += b"\0" * (-len(head) % 8)
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            with open(tmp, "wb") as f:
-                f.write(head)
-                f.write(memoryview(self.words).cast("B"))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        _fsync_dir(path.parent)
+        framing.write(path, MAGIC, self.header(), [self.words])
 
     @classmethod
     def open(cls, path: str | Path, *, expect_chunk: dict | None = None) -> BloomFilter:
@@ -527,53 +505,9 @@ def _popcount(words: np.ndarray) -> int:
                for start in range(0, len(words), _BATCH))
 
 
-def _checksum(words: np.ndarray) -> str:
-    h = xxhash.xxh3_64()
-    for start in range(0, len(words), _BATCH):
-        h.update(memoryview(np.ascontiguousarray(words[start:start + _BATCH])).cast("B"))
-    return h.hexdigest()
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename durable; some filesystems cannot open a directory, which is fine."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _read_header(path: Path) -> tuple[dict, BloomConfig, int]:
     """The checked header of the file at ``path``, its config, and the offset of its bit words."""
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        prefix = f.read(_PREFIX)
-        if prefix[:len(MAGIC)] != MAGIC[:len(prefix)]:
-            raise BloomFileError(f"{path} is not a StarScope Bloom filter (starts with "
-                                 f"{prefix[:len(MAGIC)]!r}, expected {MAGIC!r})")
-        if len(prefix) < _PREFIX:
-            raise BloomFileError(f"{path}: truncated: expected at least {_PREFIX} bytes, found {size}")
-        (length,) = _LENGTH.unpack(prefix[len(MAGIC):])
-        if length > _MAX_HEADER:
-            raise BloomFileError(f"{path}: header length {length} is implausible (at most "
-                                 f"{_MAX_HEADER}); the file is corrupt")
-        raw = f.read(length)
-        if len(raw) < length:
-            raise BloomFileError(f"{path}: truncated: expected at least {_PREFIX + length} bytes, "
-                                 f"found {size}")
-        offset = _PREFIX + length + (-(_PREFIX + length) % 8)
-        padding = f.read(offset - _PREFIX - length)
-    try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BloomFileError(f"{path}: header is not valid JSON ({e}); the file is corrupt") from e
-    if not isinstance(header, dict):
-        raise BloomFileError(f"{path}: header is not a JSON object; the file is corrupt")
+    header, offset, size = framing.read_header(path, MAGIC, what="a StarScope Bloom filter", error=BloomFileError)
     version = header.get("format_version")
     if _is_int(version) and 1 <= version < FORMAT_VERSION:
         raise BloomFormatOutdated(
@@ -601,8 +535,6 @@ def _read_header(path: Path) -> tuple[dict, BloomConfig, int]:
     if size > expected:
         raise BloomFileError(f"{path}: {size - expected} bytes of trailing data: expected "
                              f"{expected} bytes, found {size}")
-    if padding.strip(b"\0"):
-        raise BloomFileError(f"{path}: header padding is not zero; the file is corrupt")
     return header, config, offset
 
 
@@ -611,7 +543,7 @@ def verify(path: str | Path) -> dict:
     path = Path(path)
     header, config, offset = _read_header(path)
     words = np.memmap(path, dtype=_WORD, mode="r", offset=offset, shape=(config.bits // 64,))
-    actual = _checksum(words)
+    actual = framing.checksum([words])
     if actual != header["checksum"]:
         raise BloomFileError(f"{path}: checksum mismatch: header says {header['checksum']}, bits "
                              f"hash to {actual}; the file is corrupt, rebuild it")

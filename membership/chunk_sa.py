@@ -23,13 +23,10 @@ the raw text without normalizing the document. ``bucket[t]`` is where the suffix
 token ``t`` begin in the suffix array (the first token's range costs one lookup), and
 ``doc_starts[d]`` is where document ``d`` begins in ``T``.
 
-File layout (all integers little-endian)::
+File layout: membership's frame (:mod:`membership.framing`) with magic ``b"SSCHKSA\\x01"``, the
+JSON header ``{format_version, chunk, docs, distinct, positions, tokens, prev_bits, arrays:
+{name: [offset, count]}, checksum}``, then::
 
-    b"SSCHKSA\\x01"        8 bytes, fixed forever; the format version lives in the header
-    header length          uint32, bytes of the JSON header that follows
-    JSON header            {format_version, chunk, docs, distinct, positions, tokens,
-                            prev_bits, arrays: {name: [offset, count]}, checksum}
-    zero padding           to the next multiple of 8 bytes from the start of the file
     arrays, each padded to 8 bytes, in the order of ``_ARRAYS``:
       hashes      uint64[V]       the sorted distinct chunk hashes; token t stands for hashes[t]
       bucket      uint64[V + 1]   suffix-array start of the suffixes whose first token is t
@@ -51,25 +48,19 @@ everything and checks the checksum.
 
 from __future__ import annotations
 
-import json
-import os
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import xxhash
 
+from . import framing
 from .chunks import ChunkConfig, chunk_hashes, normalize
 from .wavelet import WaveletMatrix, previous_same
 
 FORMAT_VERSION = 2  # 2: the wavelet matrix that counts a range's distinct documents
 MAGIC = b"SSCHKSA\x01"
 
-_LENGTH = struct.Struct("<I")
-_PREFIX = len(MAGIC) + _LENGTH.size
-_MAX_HEADER = 1 << 20
 _MAX_TOKENS = (1 << 32) - 1  # uint32 positions and tokens; beyond that, one array per shard
 _ARRAYS = (("hashes", "<u8"), ("bucket", "<u8"), ("text", "<u4"), ("sa", "<u4"),
            ("doc_of", "<u4"), ("offsets", "<u4"), ("doc_starts", "<u8"),
@@ -80,7 +71,6 @@ _GATHER = 256
 # Ranges of at most this many suffixes count their documents by scanning them (faster than the
 # wavelet matrix's levels there); longer ones ask the matrix, in O(log N) whatever their length.
 _SCAN = 256
-_BATCH = 1 << 22
 
 
 class ChunkSAFileError(ValueError):
@@ -397,26 +387,11 @@ class ChunkSA:
         layout, at = {}, 0
         for name, dtype in _ARRAYS:
             layout[name] = [at, len(arrays[name])]
-            at += _padded(arrays[name].nbytes)
+            at += framing.padded(arrays[name].nbytes)
         header = {"format_version": FORMAT_VERSION, "chunk": self.chunk, "docs": self.docs,
                   "distinct": len(self.hashes), "positions": len(self.text), "tokens": len(self.sa),
-                  "prev_bits": len(self.prev_zeros), "arrays": layout, "checksum": _checksum(arrays.values())}
-        raw = json.dumps(header, sort_keys=True).encode()
-        head = MAGIC + _LENGTH.pack(len(raw)) + raw
-        head += b"\0" * (-len(head) % 8)
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            with open(tmp, "wb") as f:
-                f.write(head)
-                for a in arrays.values():
-                    f.write(memoryview(a).cast("B"))
-                    f.write(b"\0" * (-a.nbytes % 8))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+                  "prev_bits": len(self.prev_zeros), "arrays": layout, "checksum": framing.checksum(arrays.values())}
+        framing.write(path, MAGIC, header, arrays.values())
 
     @classmethod
     def open(cls, path: str | Path, *, expect_chunk: ChunkConfig | None = None) -> ChunkSA:
@@ -442,50 +417,12 @@ def _bound(text: np.ndarray, sa: np.ndarray, l: int, r: int, i: int, t: int) -> 
     return l
 
 
-def _padded(nbytes: int) -> int:
-    return nbytes + (-nbytes % 8)
-
-
-def _checksum(arrays) -> str:
-    h = xxhash.xxh3_64()
-    for a in arrays:
-        flat = a.reshape(-1)
-        step = max(1, _BATCH // max(1, a.itemsize))
-        for start in range(0, len(flat), step):
-            h.update(memoryview(np.ascontiguousarray(flat[start:start + step])).cast("B"))
-    return h.hexdigest()
-
-
-def _is_count(x) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
-
-
 def _read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     """The checked header of the file at ``path`` and its arrays, memory-mapped."""
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        prefix = f.read(_PREFIX)
-        if prefix[:len(MAGIC)] != MAGIC[:len(prefix)]:
-            raise ChunkSAFileError(f"{path} is not a StarScope chunk suffix array (starts with "
-                                   f"{prefix[:len(MAGIC)]!r}, expected {MAGIC!r})")
-        if len(prefix) < _PREFIX:
-            raise ChunkSAFileError(f"{path}: truncated: expected at least {_PREFIX} bytes, found {size}")
-        (length,) = _LENGTH.unpack(prefix[len(MAGIC):])
-        if length > _MAX_HEADER:
-            raise ChunkSAFileError(f"{path}: header length {length} is implausible; the file is corrupt")
-        raw = f.read(length)
-        if len(raw) < length:
-            raise ChunkSAFileError(f"{path}: truncated: expected at least {_PREFIX + length} bytes, found {size}")
-        offset = _PREFIX + length + (-(_PREFIX + length) % 8)
-        padding = f.read(offset - _PREFIX - length)
-    try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ChunkSAFileError(f"{path}: header is not valid JSON ({e}); the file is corrupt") from e
-    if not isinstance(header, dict):
-        raise ChunkSAFileError(f"{path}: header is not a JSON object; the file is corrupt")
+    header, offset, size = framing.read_header(path, MAGIC, what="a StarScope chunk suffix array",
+                                               error=ChunkSAFileError)
     version = header.get("format_version")
-    if _is_count(version) and 1 <= version < FORMAT_VERSION:
+    if framing.is_count(version) and 1 <= version < FORMAT_VERSION:
         raise ChunkSAFormatOutdated(f"{path}: format version {version}, written by an older StarScope; this "
                                     f"version reads {FORMAT_VERSION}: rebuild it", version=version)
     if version != FORMAT_VERSION:
@@ -495,10 +432,8 @@ def _read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
                if k not in header]
     if missing:
         raise ChunkSAFileError(f"{path}: header lacks {', '.join(missing)}; the file is corrupt")
-    if padding.strip(b"\0"):
-        raise ChunkSAFileError(f"{path}: header padding is not zero; the file is corrupt")
     counts = {k: header[k] for k in ("docs", "distinct", "positions", "tokens", "prev_bits")}
-    if (not all(_is_count(v) for v in counts.values()) or counts["positions"] != counts["tokens"] + counts["docs"]
+    if (not all(framing.is_count(v) for v in counts.values()) or counts["positions"] != counts["tokens"] + counts["docs"]
             or not 1 <= counts["prev_bits"] <= 32):
         raise ChunkSAFileError(f"{path}: header counts {counts} are inconsistent; the file is corrupt")
     words = (counts["tokens"] + 63) // 64  # per level of the wavelet matrix
@@ -518,7 +453,7 @@ def _read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
             raise ChunkSAFileError(f"{path}: truncated: array {name} ends past the file's {size} bytes")
         arrays[name] = (np.memmap(path, dtype=dtype, mode="r", offset=offset + at, shape=(expected[name],))
                         if expected[name] else np.zeros(0, dtype))
-        at += _padded(nbytes)
+        at += framing.padded(nbytes)
     if size != offset + at:
         raise ChunkSAFileError(f"{path}: {size} bytes, expected {offset + at}; the file is corrupt")
     return header, arrays
@@ -528,7 +463,7 @@ def verify(path: str | Path) -> dict:
     """Every check of :meth:`ChunkSA.open` plus the checksum over all arrays; returns the header."""
     path = Path(path)
     header, arrays = _read(path)
-    actual = _checksum(arrays[name] for name, _ in _ARRAYS)
+    actual = framing.checksum(arrays[name] for name, _ in _ARRAYS)
     if actual != header["checksum"]:
         raise ChunkSAFileError(f"{path}: checksum mismatch: header says {header['checksum']}, arrays hash "
                                f"to {actual}; the file is corrupt, rebuild it")
