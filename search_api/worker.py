@@ -142,6 +142,7 @@ class Connection(TConn):
         self.got_bytes = False
         self.head = b""  # the request line and headers, once whole
         self.scanned = 0  # bytes of buf already searched for the end of the line or the headers
+        self.line_end = -1  # where the request line ends in buf, once found
         self.req = None
         self.body = None  # the spool file
         self.body_size = 0
@@ -360,12 +361,14 @@ class StarScopeWorker(ThreadWorker):
             if conn.kept_alive:  # from its first byte, a request has read_timeout for its headers
                 conn.started, conn.deadline = now, now + self.limits.read_timeout
         buf = conn.buf
-        line_end = buf.find(b"\r\n", max(0, conn.scanned - 1), REQUEST_LINE_LIMIT + 2)
-        if line_end < 0:
-            if len(buf) > REQUEST_LINE_LIMIT:
-                raise Refused(414, "uri_too_long", f"the request line is over {REQUEST_LINE_LIMIT:,} bytes")
-            conn.scanned = len(buf)
-            return False
+        if conn.line_end < 0:  # found once: a later read must not search past it again
+            conn.line_end = buf.find(b"\r\n", max(0, conn.scanned - 1), REQUEST_LINE_LIMIT + 2)
+            if conn.line_end < 0:
+                if len(buf) > REQUEST_LINE_LIMIT:
+                    raise Refused(414, "uri_too_long", f"the request line is over {REQUEST_LINE_LIMIT:,} bytes")
+                conn.scanned = len(buf)
+                return False
+        line_end = conn.line_end
         end = buf.find(b"\r\n\r\n", max(line_end, conn.scanned - 3))
         if end < 0:
             if len(buf) - line_end > HEADERS_LIMIT:

@@ -312,6 +312,22 @@ def test_what_the_server_refuses_is_answered_in_the_one_shape(server):
     assert error_code(raw, 413) == "payload_too_large" and parsed(raw)[1]["x-request-id"] == "big-1"
 
 
+def test_headers_over_their_limit_are_refused_however_they_arrive(server):
+    """A head read in pieces is held to the same 32 KiB: the search for the request line's end
+    resumed where the last read stopped, so a 48 KB head sent as 16 KB then the rest passed."""
+    head = (b"GET /api/health HTTP/1.1\r\nHost: t\r\n" + b"X-Big: " + b"y" * 8000 + b"\r\n"
+            + b"".join(b"X-Many-%d: %s\r\n" % (i, b"z" * 4000) for i in range(10)) + b"\r\n")
+    for split in (100, 8_100, 16_000, 24_000, 40_000):
+        with socket.create_connection(("127.0.0.1", int(server.rsplit(":", 1)[1]))) as s:
+            s.sendall(head[:split])
+            time.sleep(0.3)  # read by the server on its own before the rest comes
+            try:
+                s.sendall(head[split:])
+            except OSError:  # refused before the end: the answer is waiting
+                pass
+            assert error_code(received(s), 431) == "headers_too_large", split
+
+
 def test_chunked_bodies_over_their_limit_are_413_before_they_are_read(server):
     """1 MiB for a JSON body, 64 MiB (MAX_BATCH_BYTES) for the batch: a chunked body is held to
     the same limit as one that says its length (it was a truncated 400, and the batch's an HTML
