@@ -166,8 +166,9 @@ def test_longest_prefix_and_its_range_equal_a_brute_force_scan(corpus, gather, m
 
 @pytest.mark.parametrize("scan", [256, 0])
 def test_distinct_and_first_documents_equal_brute_force(corpus, scan, monkeypatch):
-    # scan=0: every count comes from the wavelet matrix, as the long ranges of a big corpus do
+    # scan=0: every count and rank comes from the wavelet matrices, as the long ranges of a big corpus do
     monkeypatch.setattr(chunk_sa, "_SCAN", scan)
+    monkeypatch.setattr(chunk_sa, "_RANK_SCAN", scan)
     contents, hashes, index = corpus
     rng = random.Random(5)
     doc_rank = _doc_rank(len(contents))
@@ -371,11 +372,14 @@ def _repetitive_corpus(seed):
     return ChunkSA.build(hashes, offsets, [len(h) * STRIDE for h in hashes], doc_rank=doc_rank), doc_rank, header
 
 
-@pytest.mark.parametrize("scan", [256, 0])
+@pytest.mark.parametrize("scan", [None, 0])
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_documents_of_ranges_in_a_repetitive_corpus_equal_brute_force(seed, scan, monkeypatch):
-    # scan=0: every range asks the matrices, as the long ranges of a big corpus do
-    monkeypatch.setattr(chunk_sa, "_SCAN", scan)
+    # scan=None: the thresholds as shipped (a batch mixes scanned and walked ranges); scan=0:
+    # every range asks the matrices, as the long ranges of a big corpus do
+    if scan is not None:
+        monkeypatch.setattr(chunk_sa, "_SCAN", scan)
+        monkeypatch.setattr(chunk_sa, "_RANK_SCAN", scan)
     index, doc_rank, header = _repetitive_corpus(seed)
     n, rng = len(index.sa), np.random.default_rng(seed)
     token_l, token_r = index.first_ranges(np.arange(len(index.hashes)))  # every token's range
@@ -406,6 +410,8 @@ def test_documents_of_ranges_in_a_repetitive_corpus_equal_brute_force(seed, scan
                 assert index.count_documents(a, b) == len(docs)
     assert index.count_documents(l, r).tolist() == [len(np.unique(index.doc_of[index.sa[a:b]]))
                                                    for a, b in zip(l, r)]
+    if scan is None:
+        return
     # the repeated chunk's long range of few documents was listed from the matrix, not scanned
     longest = int(np.argmax(token_r - token_l))
     assert (int(token_l[longest]), int(token_r[longest])) in listed
