@@ -8,7 +8,8 @@ and times, one after the other:
 * **hash**: the index-time chunk hashes (``document_chunk_hashes``, what the Sketcher computes);
 * **chunks**: ``content_chunks``, the same hashes plus each chunk's raw offset (normalization
   with the offset map);
-* **build**: ``ChunkSA.build`` on those (token ranks, suffix array by prefix doubling, tables);
+* **build**: ``ChunkSA.build`` on those (token ranks, suffix array by prefix doubling, tables,
+  the two wavelet matrices), with a random permutation as the documents' ranks;
 * **save** and **verify** of the file; its size and the size of each array.
 
 Queries (``--n`` inputs per kind, ``--seed``): 4 KB windows of corpus contents (``corpus``),
@@ -19,10 +20,11 @@ the tokens of its hits (``ChunkSA.tokens``); **chains**, in each of the 50 resid
 run of consecutive hits covered greedily by ``ChunkSA.match`` (a match, then the rest of the run
 after it; isolated hits in one ``first_ranges`` step); **counts**, the same plus each match's
 distinct documents (``count_documents``: a short range scanned, a long one through the wavelet
-matrix, ``O(log N)``); **docs**, that plus ``first_documents(k=10)`` on every match (still
-``O(range)``: its wavelet matrix over document ranks is the next step); **total**, hashing +
-probe + docs. p50/p90/p99/max
-over inputs, each the median of ``--repeat`` runs.
+matrix, ``O(log N)``); **docs**, that plus the first 10 documents of every match by rank in one
+``first_documents_many`` call (short ranges scanned together, long ones through the rank wavelet
+matrix, ``O(k log N)``), as attribution asks for a query's spans; **docs each**, the same with one
+``first_documents`` call per match; **total**, hashing + probe + docs. p50/p90/p99/max over
+inputs, each the median of ``--repeat`` runs.
 
     .venv/bin/python bench/chunk_sa_bench.py --shards /work/wt/scale/var/scale/shards/python-env
     .venv/bin/python bench/chunk_sa_bench.py --shards /work/wt/scale/var/scale/shards --limit-mb 1000
@@ -50,7 +52,7 @@ from build_throughput import machine_info, machine_line, markdown_table  # noqa:
 from search_latency import percentile  # noqa: E402
 
 from membership.bloom import BloomConfig, BloomFilter  # noqa: E402
-from membership.chunk_sa import ChunkSA, content_chunks, verify  # noqa: E402
+from membership.chunk_sa import _ARRAYS, ChunkSA, content_chunks, verify  # noqa: E402
 from membership.chunks import ChunkConfig, document_chunk_hashes, normalize, window_hashes  # noqa: E402
 
 STRIDE = ChunkConfig().stride
@@ -111,10 +113,11 @@ def probe(index: ChunkSA, bloom: BloomFilter, hashes: np.ndarray) -> np.ndarray:
     return tokens
 
 
-def query(index: ChunkSA, tokens: np.ndarray, *, docs: str, doc_rank: np.ndarray) -> tuple[int, int]:
+def query(index: ChunkSA, tokens: np.ndarray, *, docs: str) -> tuple[int, int]:
     """Cover every run of hit windows of every residue class greedily with ``match``; ``docs``:
-    "" nothing more, "count" each match's distinct documents, "first" those and its first 10
-    documents too; returns (matches, tokens matched)."""
+    "" nothing more, "count" each match's distinct documents, "first" those and the first 10
+    documents of all matches in one batch, "each" the same one match at a time; returns
+    (matches, tokens matched)."""
     hit = np.flatnonzero(tokens >= 0)
     # Hits by (residue, step): a run is consecutive steps of one residue class.
     order = np.lexsort((hit // STRIDE, hit % STRIDE))
@@ -123,7 +126,7 @@ def query(index: ChunkSA, tokens: np.ndarray, *, docs: str, doc_rank: np.ndarray
     starts = np.concatenate(([0], breaks)).tolist()
     ends = np.concatenate((breaks, [len(hit)])).tolist()
     matches = matched = 0
-    singles = []
+    singles, ls, rs = [], [], []
     for start, end in zip(starts, ends):
         if start == end:  # no hit at all
             continue
@@ -138,18 +141,24 @@ def query(index: ChunkSA, tokens: np.ndarray, *, docs: str, doc_rank: np.ndarray
             matched += m.length
             if docs:
                 index.count_documents(m.l, m.r)
-            if docs == "first":
-                index.first_documents(m.l, m.r, 10, doc_rank)
+            if docs == "each":
+                index.first_documents(m.l, m.r, 10)
+            ls.append(m.l)
+            rs.append(m.r)
             i += max(1, m.length)
     if singles:
-        ls, rs = index.first_ranges(tokens[singles])
+        sl, sr = index.first_ranges(tokens[singles])
         matches += len(singles)
         matched += len(singles)
         if docs:
-            index.count_documents(ls, rs)  # one batch through the wavelet matrix
-        if docs == "first":
-            for l, r in zip(ls.tolist(), rs.tolist()):
-                index.first_documents(l, r, 10, doc_rank)
+            index.count_documents(sl, sr)  # one batch through the wavelet matrix
+        if docs == "each":
+            for l, r in zip(sl.tolist(), sr.tolist()):
+                index.first_documents(l, r, 10)
+        ls.extend(sl.tolist())
+        rs.extend(sr.tolist())
+    if docs == "first" and ls:
+        index.first_documents_many(np.array(ls), np.array(rs), 10)
     return matches, matched
 
 
@@ -182,7 +191,8 @@ def main(argv=None) -> int:
     hashes, offsets, lengths = content_chunks(contents)
     result["chunks_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    index = ChunkSA.build(hashes, offsets, lengths)
+    doc_rank = np.random.default_rng(args.seed).permutation(len(contents))  # the index's: stars, then path
+    index = ChunkSA.build(hashes, offsets, lengths, doc_rank=doc_rank)
     result["build_s"] = time.perf_counter() - t0
     del hashes, offsets
     print(f"{index!r}: hash {result['hash_s']:.1f} s, chunks+offsets {result['chunks_s']:.1f} s, "
@@ -197,12 +207,9 @@ def main(argv=None) -> int:
         verify(path)
         result["verify_s"] = time.perf_counter() - t0
         index = ChunkSA.open(path)  # query the mapped file, as a server would
-        result["arrays"] = {name: int(getattr(index, name).nbytes) for name in
-                            ("hashes", "bucket", "text", "sa", "doc_of", "offsets", "doc_starts",
-                             "prev_words", "prev_before", "prev_zeros")}
+        result["arrays"] = {name: int(getattr(index, name).nbytes) for name, _ in _ARRAYS}
         result.update(tokens=len(index.sa), distinct=len(index.hashes), docs=index.docs)
 
-        doc_rank = np.random.default_rng(args.seed).permutation(index.docs)
         # The index's own filter holds the same distinct hashes at the same rate.
         bloom = BloomFilter(BloomConfig.for_capacity(len(index.hashes), 0.001))
         bloom.add(np.asarray(index.hashes))
@@ -210,7 +217,8 @@ def main(argv=None) -> int:
         rows_out = []
         result["queries"] = {}
         for kind, texts in kinds.items():
-            times = {"hashing": [], "probe": [], "chains": [], "counts": [], "docs": [], "total": []}
+            times = {"hashing": [], "probe": [], "chains": [], "counts": [], "docs": [], "docs each": [],
+                     "total": []}
             stats = {"matches": [], "matched": [], "hits": []}
             for text in texts:
                 runs = {k: [] for k in times}
@@ -222,14 +230,17 @@ def main(argv=None) -> int:
                     tokens = probe(index, bloom, wh)
                     runs["probe"].append(time.perf_counter() - t0)
                     t0 = time.perf_counter()
-                    matches, matched = query(index, tokens, docs="", doc_rank=doc_rank)
+                    matches, matched = query(index, tokens, docs="")
                     runs["chains"].append(time.perf_counter() - t0)
                     t0 = time.perf_counter()
-                    query(index, tokens, docs="count", doc_rank=doc_rank)
+                    query(index, tokens, docs="count")
                     runs["counts"].append(time.perf_counter() - t0)
                     t0 = time.perf_counter()
-                    query(index, tokens, docs="first", doc_rank=doc_rank)
+                    query(index, tokens, docs="first")
                     runs["docs"].append(time.perf_counter() - t0)
+                    t0 = time.perf_counter()
+                    query(index, tokens, docs="each")
+                    runs["docs each"].append(time.perf_counter() - t0)
                     runs["total"].append(runs["hashing"][-1] + runs["probe"][-1] + runs["docs"][-1])
                 for k in times:
                     times[k].append(statistics.median(runs[k]) * 1e3)

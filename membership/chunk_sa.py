@@ -23,9 +23,17 @@ the raw text without normalizing the document. ``bucket[t]`` is where the suffix
 token ``t`` begin in the suffix array (the first token's range costs one lookup), and
 ``doc_starts[d]`` is where document ``d`` begins in ``T``.
 
+Documents of a range: a range ``[l, r)`` of the suffix array (every occurrence of a matched span)
+may hold one document or a hundred thousand copies of a licence header. Two wavelet matrices
+(:mod:`membership.wavelet`) over the range's suffixes answer in ``O(log N)`` steps whatever its
+length: one over each suffix's previous suffix-array index in the same document counts its
+distinct documents (:meth:`ChunkSA.count_documents`); one over each suffix's document *rank*
+(the place the builder gave it, by stars then path) lists the ``k`` documents that rank first
+(:meth:`ChunkSA.first_documents`) in ``O(k log N)``: the ``k`` smallest distinct ranks.
+
 File layout: membership's frame (:mod:`membership.framing`) with magic ``b"SSCHKSA\\x01"``, the
-JSON header ``{format_version, chunk, docs, distinct, positions, tokens, prev_bits, arrays:
-{name: [offset, count]}, checksum}``, then::
+JSON header ``{format_version, chunk, docs, distinct, positions, tokens, prev_bits, rank_bits,
+arrays: {name: [offset, count]}, checksum}``, then::
 
     arrays, each padded to 8 bytes, in the order of ``_ARRAYS``:
       hashes      uint64[V]       the sorted distinct chunk hashes; token t stands for hashes[t]
@@ -40,6 +48,12 @@ JSON header ``{format_version, chunk, docs, distinct, positions, tokens, prev_bi
                                   order, one more than the previous suffix-array index whose
                                   suffix lies in the same document (0: none): the distinct
                                   documents of a range [l, r) are those entries below l + 1
+      doc_rank    uint32[D]       each document's rank, 0 .. D-1 (by stars desc, then path)
+      by_rank     uint32[D]       the document of each rank (doc_rank's inverse)
+      rank_words, rank_before, rank_zeros
+                                  a wavelet matrix over, in suffix-array order, the rank of each
+                                  suffix's document: a range's k smallest distinct values are its
+                                  k first documents
 
 ``checksum`` is the xxh3_64 hex digest of the arrays' bytes in that order (padding excluded).
 A saved array is opened with ``numpy.memmap``: nothing is read up front. :func:`verify` reads
@@ -53,24 +67,32 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from . import framing
 from .chunks import ChunkConfig, chunk_hashes, normalize
-from .wavelet import WaveletMatrix, previous_same
+from .wavelet import WaveletMatrix, leading, previous_same
 
-FORMAT_VERSION = 2  # 2: the wavelet matrix that counts a range's distinct documents
+FORMAT_VERSION = 3  # 2: the matrix that counts a range's documents; 3: the one that ranks them
 MAGIC = b"SSCHKSA\x01"
 
 _MAX_TOKENS = (1 << 32) - 1  # uint32 positions and tokens; beyond that, one array per shard
 _ARRAYS = (("hashes", "<u8"), ("bucket", "<u8"), ("text", "<u4"), ("sa", "<u4"),
            ("doc_of", "<u4"), ("offsets", "<u4"), ("doc_starts", "<u8"),
-           ("prev_words", "<u8"), ("prev_before", "<u4"), ("prev_zeros", "<u8"))
+           ("prev_words", "<u8"), ("prev_before", "<u4"), ("prev_zeros", "<u8"),
+           ("doc_rank", "<u4"), ("by_rank", "<u4"),
+           ("rank_words", "<u8"), ("rank_before", "<u4"), ("rank_zeros", "<u8"))
 # Below this many suffixes, the next token of every suffix in a range is gathered at once and
 # searched with numpy; above it, a scalar binary search touches only log(range) of them.
 _GATHER = 256
-# Ranges of at most this many suffixes count their documents by scanning them (faster than the
-# wavelet matrix's levels there); longer ones ask the matrix, in O(log N) whatever their length.
+# Ranges of at most this many suffixes count and rank their documents by scanning them (faster
+# than the wavelet matrices' levels there); longer ones ask a matrix, in O(log N) whatever their
+# length. A batch walks the matrix once for all its ranges, so this holds there too.
 _SCAN = 256
+# One range alone pays the rank matrix's ~20 levels of numpy calls (~0.3 ms), what scanning about
+# 4,000 suffixes costs (measured on the demo corpus): first_documents and documents of a single
+# range scan up to this many.
+_RANK_SCAN = 4096
 
 
 class ChunkSAFileError(ValueError):
@@ -195,6 +217,11 @@ class ChunkSA:
             plain["prev_words"], plain["prev_before"], plain["prev_zeros"]
         self._distinct = WaveletMatrix.from_arrays(len(self.sa), self.prev_words, self.prev_before,
                                                    self.prev_zeros)
+        self.doc_rank, self.by_rank = plain["doc_rank"], plain["by_rank"]
+        self.rank_words, self.rank_before, self.rank_zeros = \
+            plain["rank_words"], plain["rank_before"], plain["rank_zeros"]
+        self._ranks = WaveletMatrix.from_arrays(len(self.sa), self.rank_words, self.rank_before,
+                                                self.rank_zeros)
         self.chunk = chunk
         self.path = path
 
@@ -216,10 +243,14 @@ class ChunkSA:
     # -- build --------------------------------------------------------------------------------
     @classmethod
     def build(cls, hashes: Sequence[np.ndarray], offsets: Sequence[np.ndarray], raw_lengths: Sequence[int],
-              *, chunk: ChunkConfig = ChunkConfig()) -> ChunkSA:
+              *, doc_rank: npt.ArrayLike | None = None, chunk: ChunkConfig = ChunkConfig()) -> ChunkSA:
         """The suffix array of documents given as their chunk hashes (``uint64``, in order), each
         chunk's raw start offset and each document's raw length (:func:`content_chunks` gives
-        all three). Document ``d`` is the ``d``-th sequence; empty ones are kept (no tokens)."""
+        all three). Document ``d`` is the ``d``-th sequence; empty ones are kept (no tokens).
+
+        ``doc_rank``: each document's place in the order :meth:`first_documents` lists sources
+        in (the caller's: by stars descending, then path), a permutation of ``0 .. D-1``; by
+        default the document numbers themselves."""
         if not len(hashes) == len(offsets) == len(raw_lengths):
             raise ValueError(f"hashes, offsets and raw_lengths must have one entry per document, got "
                              f"{len(hashes)}, {len(offsets)} and {len(raw_lengths)}")
@@ -227,6 +258,7 @@ class ChunkSA:
             if len(h) != len(o):
                 raise ValueError(f"document {d}: {len(h)} hashes but {len(o)} offsets")
         docs = len(hashes)
+        rank = _permutation(doc_rank, docs)
         lengths = np.array([len(h) for h in hashes], np.int64)
         tokens = int(lengths.sum())
         n = tokens + docs
@@ -263,17 +295,24 @@ class ChunkSA:
         sa = suffix_array(text)[:tokens]  # separators sort last: drop their suffixes
         bucket = np.zeros(len(distinct) + 1, np.uint64)
         np.cumsum(np.bincount(text[sa], minlength=len(distinct)), out=bucket[1:])
-        prev = WaveletMatrix(previous_same(doc_of[sa])).to_arrays()
+        sa_docs = doc_of[sa]
+        prev = WaveletMatrix(previous_same(sa_docs)).to_arrays()
+        ranks = WaveletMatrix(rank[sa_docs]).to_arrays()
+        by_rank = np.empty(docs, np.uint32)
+        by_rank[rank] = np.arange(docs, dtype=np.uint32)
         arrays = {"hashes": distinct.astype(np.uint64), "bucket": bucket, "text": text,
                   "sa": sa.astype(np.uint32), "doc_of": doc_of, "offsets": raw.astype(np.uint32),
                   "doc_starts": doc_starts.astype(np.uint64), "prev_words": prev["words"],
-                  "prev_before": prev["before"], "prev_zeros": prev["zeros"].astype(np.uint64)}
+                  "prev_before": prev["before"], "prev_zeros": prev["zeros"].astype(np.uint64),
+                  "doc_rank": rank, "by_rank": by_rank, "rank_words": ranks["words"],
+                  "rank_before": ranks["before"], "rank_zeros": ranks["zeros"].astype(np.uint64)}
         return cls(arrays, chunk=chunk.to_json())
 
     @classmethod
-    def from_contents(cls, contents: Sequence[str], *, chunk: ChunkConfig = ChunkConfig()) -> ChunkSA:
+    def from_contents(cls, contents: Sequence[str], *, doc_rank: npt.ArrayLike | None = None,
+                      chunk: ChunkConfig = ChunkConfig()) -> ChunkSA:
         """:meth:`build` over raw contents (normalized and hashed here)."""
-        return cls.build(*content_chunks(contents, chunk), chunk=chunk)
+        return cls.build(*content_chunks(contents, chunk), doc_rank=doc_rank, chunk=chunk)
 
     # -- queries ------------------------------------------------------------------------------
     def tokens(self, query_hashes: np.ndarray) -> np.ndarray:
@@ -350,8 +389,18 @@ class ChunkSA:
         return self.sa[l:r].astype(np.int64)
 
     def documents(self, l: int, r: int) -> np.ndarray:
-        """The distinct documents holding the suffixes ``sa[l:r]``, ascending (``O(r - l)``:
-        listing them is as long as the list; :meth:`count_documents` is not)."""
+        """The distinct documents holding the suffixes ``sa[l:r]``, ascending by number.
+
+        Note:
+            Scanning the range costs ``r - l``; listing the distinct ranks from the rank matrix
+            costs their number times its levels. The count (:meth:`count_documents`, ``O(log N)``)
+            says which is less: a licence header's range of 100,000 suffixes in 40 documents is
+            listed from the matrix, a range of as many documents as suffixes by the scan.
+        """
+        l, r = int(l), int(r)
+        if r - l > _RANK_SCAN and self.count_documents(l, r) * len(self.rank_zeros) < r - l:
+            ranks, _ = self._ranks.distinct(l, r)
+            return np.sort(self.by_rank[ranks])
         return np.unique(self.doc_of[self.sa[l:r]])
 
     def count_documents(self, l, r):
@@ -364,20 +413,46 @@ class ChunkSA:
         l, r = np.asarray(l, np.int64), np.asarray(r, np.int64)
         return self._distinct.count_less(l, r, l + 1) if len(l) else np.zeros(0, np.int64)
 
-    def first_documents(self, l: int, r: int, k: int, doc_rank: np.ndarray) -> np.ndarray:
-        """The (up to) ``k`` documents of ``sa[l:r]`` with the smallest ``doc_rank`` (one value
-        per document, e.g. its place by stars then path), in that order.
+    def first_documents(self, l: int, r: int, k: int) -> np.ndarray:
+        """The (up to) ``k`` documents of ``sa[l:r]`` that rank first (the ``doc_rank`` given to
+        :meth:`build`), in rank order: ``O(k log N)``, however many suffixes the range holds."""
+        l, r = int(l), int(r)
+        if k < 0:
+            raise ValueError(f"k must be at least 0, got {k}")
+        if r - l <= _RANK_SCAN:
+            return self.by_rank[np.unique(self.doc_rank[self.doc_of[self.sa[l:r]]])[:k]]
+        return self.by_rank[self._ranks.smallest_distinct(l, r, k)]
+
+    def first_documents_many(self, l, r, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`first_documents` of each range of the arrays ``l`` and ``r`` at once, as two
+        flat arrays ``(query, document)``: the range's index in ``l`` and one of its first
+        documents, grouped by range in input order, in rank order within each.
 
         Note:
-            ``O(r - l)`` as :meth:`documents`; the next step is ``O(k log N)`` by range-quantile
-            queries on a wavelet matrix over ``doc_rank`` in suffix-array order.
+            The short ranges (up to 256 suffixes) are scanned together: their suffixes' ranks
+            gathered in one array, made distinct per range by one sort. The long ones walk the
+            rank matrix together (:meth:`WaveletMatrix.distinct_many`), ``O(k log N)`` each. A
+            query of hundreds of matches pays the matrix's levels once, not once per match.
         """
-        docs = self.documents(l, r)
-        ranks = np.asarray(doc_rank)[docs]
-        if len(docs) > k:
-            keep = np.argpartition(ranks, k)[:k]
-            docs, ranks = docs[keep], ranks[keep]
-        return docs[np.argsort(ranks, kind="stable")]
+        l, r = np.atleast_1d(np.asarray(l, np.int64)), np.atleast_1d(np.asarray(r, np.int64))
+        if l.shape != r.shape or np.any((l < 0) | (r > len(self.sa)) | (l > r)):
+            raise IndexError(f"ranges must be arrays of one shape with 0 <= l <= r <= {len(self.sa)}")
+        if k < 0:
+            raise ValueError(f"k must be at least 0, got {k}")
+        short = np.flatnonzero(r - l <= _SCAN)
+        lengths = (r - l)[short]
+        # every suffix of the short ranges: range i's run starts at l[i]
+        run = np.repeat(l[short] - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))
+        ranks = self.doc_rank[self.doc_of[self.sa[run]]].astype(np.int64)
+        pairs = np.unique(np.repeat(short, lengths) << 32 | ranks)  # sorted by (query, rank)
+        sq, srank = pairs >> 32, pairs & 0xFFFFFFFF
+        keep = leading(sq, k)
+        long = np.flatnonzero(r - l > _SCAN)
+        lq, lrank, _ = self._ranks.distinct_many(l[long], r[long], k)
+        query = np.concatenate((sq[keep], long[lq]))
+        rank = np.concatenate((srank[keep], lrank))
+        order = np.argsort(query, kind="stable")  # each part is in rank order per range already
+        return query[order], self.by_rank[rank[order]]
 
     # -- files --------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
@@ -390,7 +465,8 @@ class ChunkSA:
             at += framing.padded(arrays[name].nbytes)
         header = {"format_version": FORMAT_VERSION, "chunk": self.chunk, "docs": self.docs,
                   "distinct": len(self.hashes), "positions": len(self.text), "tokens": len(self.sa),
-                  "prev_bits": len(self.prev_zeros), "arrays": layout, "checksum": framing.checksum(arrays.values())}
+                  "prev_bits": len(self.prev_zeros), "rank_bits": len(self.rank_zeros), "arrays": layout,
+                  "checksum": framing.checksum(arrays.values())}
         framing.write(path, MAGIC, header, arrays.values())
 
     @classmethod
@@ -428,19 +504,21 @@ def _read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     if version != FORMAT_VERSION:
         raise ChunkSAFileError(f"{path}: format version {version!r}, this version reads {FORMAT_VERSION}; "
                                "rebuild it or upgrade StarScope")
-    missing = [k for k in ("chunk", "docs", "distinct", "positions", "tokens", "prev_bits", "arrays", "checksum")
-               if k not in header]
+    missing = [k for k in ("chunk", "docs", "distinct", "positions", "tokens", "prev_bits", "rank_bits", "arrays",
+                           "checksum") if k not in header]
     if missing:
         raise ChunkSAFileError(f"{path}: header lacks {', '.join(missing)}; the file is corrupt")
-    counts = {k: header[k] for k in ("docs", "distinct", "positions", "tokens", "prev_bits")}
+    counts = {k: header[k] for k in ("docs", "distinct", "positions", "tokens", "prev_bits", "rank_bits")}
     if (not all(framing.is_count(v) for v in counts.values()) or counts["positions"] != counts["tokens"] + counts["docs"]
-            or not 1 <= counts["prev_bits"] <= 32):
+            or not 1 <= counts["prev_bits"] <= 32 or not 1 <= counts["rank_bits"] <= 32):
         raise ChunkSAFileError(f"{path}: header counts {counts} are inconsistent; the file is corrupt")
-    words = (counts["tokens"] + 63) // 64  # per level of the wavelet matrix
+    words = (counts["tokens"] + 63) // 64  # per level of each wavelet matrix
     expected = {"hashes": counts["distinct"], "bucket": counts["distinct"] + 1, "text": counts["positions"],
                 "sa": counts["tokens"], "doc_of": counts["positions"], "offsets": counts["positions"],
                 "doc_starts": counts["docs"] + 1, "prev_words": counts["prev_bits"] * words,
-                "prev_before": counts["prev_bits"] * (words + 1), "prev_zeros": counts["prev_bits"]}
+                "prev_before": counts["prev_bits"] * (words + 1), "prev_zeros": counts["prev_bits"],
+                "doc_rank": counts["docs"], "by_rank": counts["docs"], "rank_words": counts["rank_bits"] * words,
+                "rank_before": counts["rank_bits"] * (words + 1), "rank_zeros": counts["rank_bits"]}
     layout, arrays, at = header["arrays"], {}, 0
     if not isinstance(layout, dict):
         raise ChunkSAFileError(f"{path}: header arrays is not an object; the file is corrupt")
@@ -460,11 +538,29 @@ def _read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
 
 
 def verify(path: str | Path) -> dict:
-    """Every check of :meth:`ChunkSA.open` plus the checksum over all arrays; returns the header."""
+    """Every check of :meth:`ChunkSA.open` plus the checksum over all arrays and that ``doc_rank``
+    and ``by_rank`` are inverse permutations; returns the header."""
     path = Path(path)
     header, arrays = _read(path)
     actual = framing.checksum(arrays[name] for name, _ in _ARRAYS)
     if actual != header["checksum"]:
         raise ChunkSAFileError(f"{path}: checksum mismatch: header says {header['checksum']}, arrays hash "
                                f"to {actual}; the file is corrupt, rebuild it")
+    rank, by_rank = np.asarray(arrays["doc_rank"]), np.asarray(arrays["by_rank"])
+    if (rank >= len(rank)).any() or (by_rank[rank] != np.arange(len(rank))).any():
+        raise ChunkSAFileError(f"{path}: doc_rank and by_rank are not inverse permutations of the "
+                               f"{len(rank)} documents; the file is corrupt, rebuild it")
     return header
+
+
+def _permutation(doc_rank: npt.ArrayLike | None, docs: int) -> np.ndarray:
+    """``doc_rank`` as ``uint32`` after checking it ranks each of the ``docs`` documents once."""
+    if doc_rank is None:
+        return np.arange(docs, dtype=np.uint32)
+    rank = np.asarray(doc_rank)
+    if rank.shape != (docs,) or not np.issubdtype(rank.dtype, np.integer):
+        raise ValueError(f"doc_rank must hold one integer per document ({docs}), got {rank.dtype} of "
+                         f"shape {rank.shape}")
+    if docs and (rank.min() < 0 or rank.max() >= docs or len(np.unique(rank)) != docs):
+        raise ValueError(f"doc_rank must rank the {docs} documents 0 .. {docs - 1}, each once")
+    return rank.astype(np.uint32)

@@ -1,15 +1,19 @@
-"""A wavelet matrix: range counting and order statistics over an integer array in O(log σ).
+"""A wavelet matrix: range counting, order statistics and distinct values over an integer array.
 
-Attribution needs two answers about a range ``[l, r)`` of a suffix array, however long it is:
-how many *distinct* documents it holds, and which ``k`` of them rank first (by stars, then path).
+Attribution needs answers about a range ``[l, r)`` of a suffix array, however long it is: how
+many *distinct* documents it holds, and which ``k`` of them rank first (by stars, then path).
 Scanning the range costs what the corpus repeats; a wavelet matrix (Claude, Navarro and Ordóñez,
-"The wavelet matrix", 2015) answers both in a number of steps set by the values' bit width:
+"The wavelet matrix", 2015) answers in a number of steps set by the values' bit width:
 
 * :meth:`WaveletMatrix.count_less` ``(l, r, x)``: how many of ``values[l:r]`` are below ``x``.
   Distinct documents in a range are ``count_less(l, r, l + 1)`` over the array of each
   position's previous position holding the same document, plus one (0: none before it).
-* :meth:`WaveletMatrix.kth_smallest` ``(l, r, k)``: the ``k``-th smallest of ``values[l:r]``;
-  the first ``k`` sources are the ``k`` smallest document ranks.
+* :meth:`WaveletMatrix.kth_smallest` ``(l, r, k)``: the ``k``-th smallest of ``values[l:r]``,
+  repeats included.
+* :meth:`WaveletMatrix.distinct_many` ``(l, r, k)``: the ``k`` smallest *distinct* values of
+  ``values[l:r]`` and how often each occurs; over an array of document ranks, the first ``k``
+  sources of a range. ``O(k * bits)``, whatever ``r - l`` is (:meth:`smallest_distinct` and
+  :meth:`distinct` are its one-range forms).
 
 Every query takes arrays (one query per element) and runs level by level in numpy, so a batch of
 queries costs ``bits`` vectorized steps, not a Python loop per query.
@@ -17,6 +21,14 @@ queries costs ``bits`` vectorized steps, not a Python loop per query.
 Layout: for each level, from the top bit down, the bit of every value (in that level's order)
 packed in uint64 words, with the count of ones before each word; the values are then stably
 partitioned, zeros first, for the next level. Memory: ``bits * (n / 8 + n / 16)`` bytes.
+
+Note:
+    A range ``[l, r)`` of one level's order maps to two ranges of the next: its values with a 0
+    bit here go to ``[l - ones(l), r - ones(r))`` and those with a 1 to ``[zeros + ones(l),
+    zeros + ones(r))``, where ``ones(i)`` counts the 1 bits before ``i`` at this level and
+    ``zeros`` the level's 0 bits. Those are the two children of a node of a binary trie over the
+    values' bits: after ``j`` levels, a node holds the values of ``values[l:r]`` that share a
+    ``j``-bit prefix, and the last level's nodes each hold one value (its count: the node's length).
 """
 
 from __future__ import annotations
@@ -131,11 +143,68 @@ class WaveletMatrix:
             r = np.where(one, self._zeros[level] + orr, zr)
         return int(value[0]) if scalar else value
 
-    def smallest(self, l: int, r: int, k: int) -> np.ndarray:
-        """The ``min(k, r - l)`` smallest of ``values[l:r]``, in order (with repeats)."""
-        m = min(k, r - l)
-        return self.kth_smallest(np.full(m, l), np.full(m, r), np.arange(m)) if m else np.zeros(0, np.int64)
+    def distinct_many(self, l, r, k: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The ``k`` smallest distinct values of ``values[l:r]`` (all of them when ``k`` is None)
+        for each range of the arrays ``l`` and ``r``, as three flat ``int64`` arrays ``(query,
+        value, count)``: which range (its index in ``l``), the value, and how many times it occurs
+        there; grouped by range in input order, values ascending within each.
 
+        Note:
+            A breadth-first walk down the trie of the values' bits (the module's note), all ranges
+            at once: each level splits every node in two and drops the empty children. The nodes
+            of one range stay ordered by their bit prefix, so the ``j``-th smallest distinct value
+            lies under the ``j``-th non-empty node at most (each node before it holds a smaller
+            value): keeping only the ``k`` leftmost nodes per range at each level loses none of
+            the ``k`` smallest, and the walk touches at most ``k`` nodes per range and level. A
+            range costs ``O(min(k, distinct) * bits)``, never its length.
+        """
+        l, r, _ = self._args(l, r)
+        if k is not None and k < 0:
+            raise ValueError(f"k must be at least 0, got {k}")
+        query = np.flatnonzero(r > l) if k != 0 else np.zeros(0, np.int64)
+        l, r = l[query], r[query]
+        value = np.zeros(len(query), np.int64)
+        for level in range(self.bits):
+            if not len(query):
+                break
+            m = len(query)
+            ones = self._rank1(level, np.concatenate((l, r)))
+            ol, orr = ones[:m], ones[m:]
+            # children side by side (zero child, then one child): the order by prefix holds
+            cl, cr, cv = np.empty(2 * m, np.int64), np.empty(2 * m, np.int64), np.empty(2 * m, np.int64)
+            cl[0::2], cl[1::2] = l - ol, self._zeros[level] + ol
+            cr[0::2], cr[1::2] = r - orr, self._zeros[level] + orr
+            cv[0::2] = cv[1::2] = value << 1
+            cv[1::2] |= 1
+            l, r, value, query = cl, cr, cv, np.repeat(query, 2)
+            keep = r > l
+            if k is not None:
+                keep[keep] = leading(query[keep], k)
+            l, r, value, query = l[keep], r[keep], value[keep], query[keep]
+        return query, value, r - l
+
+    def smallest_distinct(self, l: int, r: int, k: int) -> np.ndarray:
+        """The (up to) ``k`` smallest distinct values of ``values[l:r]``, ascending
+        (``O(k * bits)``: :meth:`distinct_many` for one range)."""
+        return self.distinct_many(l, r, k)[1]
+
+    def distinct(self, l: int, r: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every distinct value of ``values[l:r]``, ascending, and how many times each occurs
+        (``O(distinct * bits)``, however many times the values repeat)."""
+        _, value, count = self.distinct_many(l, r)
+        return value, count
+
+
+def leading(groups: np.ndarray, k: int) -> np.ndarray:
+    """True for the first ``k`` items of each run of equal values in ``groups`` (items grouped
+    by a key, e.g. the query each belongs to), False for the rest."""
+    n = len(groups)
+    if n == 0:
+        return np.zeros(0, bool)
+    start = np.ones(n, bool)
+    start[1:] = groups[1:] != groups[:-1]
+    at = np.arange(n)
+    return at - np.maximum.accumulate(np.where(start, at, 0)) < k
 
 def previous_same(keys: npt.ArrayLike) -> np.ndarray:
     """For each position, one more than the last earlier position with the same key (0: none),

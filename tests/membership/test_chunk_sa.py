@@ -1,4 +1,6 @@
-"""The chunk-hash suffix array (membership/chunk_sa.py) against brute force on real stdlib code."""
+"""The chunk-hash suffix array (membership/chunk_sa.py) against brute force on real stdlib code,
+and its documents of a range (counted, listed, the first by rank) on random corpora that repeat
+one chunk thousands of times."""
 
 import json
 import random
@@ -29,11 +31,16 @@ def _contents():
     return files + [a, a[:cut], mutated, c + "\n\ndef appended():\n    return 42\n" * 3, joined, "", "x = 1\n"]
 
 
+def _doc_rank(docs):
+    """The rank the corpus fixture gives its documents (a stand-in for stars, then path)."""
+    return np.random.default_rng(18).permutation(docs)
+
+
 @pytest.fixture(scope="module")
 def corpus():
     contents = _contents()
     hashes, offsets, lengths = content_chunks(contents)
-    return contents, hashes, ChunkSA.build(hashes, offsets, lengths)
+    return contents, hashes, ChunkSA.build(hashes, offsets, lengths, doc_rank=_doc_rank(len(contents)))
 
 
 def _suffix(sa_index: ChunkSA, p: int) -> list[int]:
@@ -159,11 +166,12 @@ def test_longest_prefix_and_its_range_equal_a_brute_force_scan(corpus, gather, m
 
 @pytest.mark.parametrize("scan", [256, 0])
 def test_distinct_and_first_documents_equal_brute_force(corpus, scan, monkeypatch):
-    # scan=0: every count comes from the wavelet matrix, as the long ranges of a big corpus do
+    # scan=0: every count and rank comes from the wavelet matrices, as the long ranges of a big corpus do
     monkeypatch.setattr(chunk_sa, "_SCAN", scan)
+    monkeypatch.setattr(chunk_sa, "_RANK_SCAN", scan)
     contents, hashes, index = corpus
     rng = random.Random(5)
-    doc_rank = np.array(rng.sample(range(10 * len(contents)), len(contents)))
+    doc_rank = _doc_rank(len(contents))
     ranges = []
     for chain in _chains(contents, hashes, rng)[:120]:
         match = index.longest_prefix(chain)
@@ -173,7 +181,7 @@ def test_distinct_and_first_documents_equal_brute_force(corpus, scan, monkeypatc
         assert index.count_documents(match.l, match.r) == len(docs)
         ranges.append((match.l, match.r, len(docs)))
         for k in (1, 3, 100):
-            assert index.first_documents(match.l, match.r, k, doc_rank).tolist() == \
+            assert index.first_documents(match.l, match.r, k).tolist() == \
                 sorted(docs, key=lambda d: doc_rank[d])[:k]
     # any range of the suffix array, and many at once
     n = len(index.sa)
@@ -199,12 +207,17 @@ def test_save_open_round_trip(corpus, tmp_path):
     index.save(path)
     opened = ChunkSA.open(path, expect_chunk=ChunkConfig())
     assert isinstance(opened.sa.base, np.memmap)  # a view of the mapped file, not a copy
-    for name in ("hashes", "bucket", "text", "sa", "doc_of", "offsets", "doc_starts"):
+    for name, _ in chunk_sa._ARRAYS:
         assert np.array_equal(getattr(opened, name), getattr(index, name)), name
     header = verify(path)
     assert header["docs"] == index.docs and header["tokens"] == len(index.sa)
+    assert header["format_version"] == 3 and header["rank_bits"] == len(index.rank_zeros)
     chain = hashes[3][5:25]
     assert opened.longest_prefix(chain) == index.longest_prefix(chain)
+    n = len(index.sa)
+    for l, r in ((0, n), (n // 3, n // 2), (10, 300)):
+        assert opened.first_documents(l, r, 5).tolist() == index.first_documents(l, r, 5).tolist()
+        assert opened.documents(l, r).tolist() == index.documents(l, r).tolist()
     with pytest.raises(ChunkSAFileError, match="chunk settings"):
         ChunkSA.open(path, expect_chunk=ChunkConfig(seed=1))
 
@@ -215,6 +228,8 @@ def test_an_empty_corpus_round_trips(tmp_path):
     opened = ChunkSA.open(tmp_path / "empty.sa")
     assert opened.docs == 2 and len(opened.sa) == 0
     assert opened.longest_prefix(np.array([1, 2], np.uint64)).length == 0
+    assert opened.first_documents(0, 0, 3).tolist() == [] and opened.documents(0, 0).tolist() == []
+    assert [a.tolist() for a in opened.first_documents_many([0], [0], 3)] == [[], []]
     verify(tmp_path / "empty.sa")
 
 
@@ -235,7 +250,9 @@ def _rewrite_header(path, **changes):
     length = int.from_bytes(data[8:12], "little")
     header = json.loads(data[12:12 + length])
     header.update(changes)
-    raw = json.dumps(header, sort_keys=True).encode().ljust(length)
+    for key in [k for k, v in changes.items() if v is None]:
+        del header[key]
+    raw = json.dumps(header, sort_keys=True, separators=(",", ":")).encode().ljust(length)  # room for digits
     assert len(raw) == length
     path.write_bytes(data[:12] + raw + data[12 + length:])
 
@@ -272,6 +289,149 @@ def test_an_old_or_foreign_file_is_refused(corpus, tmp_path):
     with pytest.raises(ChunkSAFileError, match="truncated|expected"):
         ChunkSA.open(path)
     assert MAGIC == path.read_bytes()[:8]
+
+
+def test_a_version_2_file_is_outdated(corpus, tmp_path):
+    # Version 2 had no rank matrix: first_documents cannot be answered from it, so it is rebuilt.
+    _, _, index = corpus
+    path = tmp_path / "chunks.sa"
+    index.save(path)
+    _rewrite_header(path, format_version=2)
+    with pytest.raises(ChunkSAFormatOutdated, match="format version 2.*rebuild") as caught:
+        ChunkSA.open(path)
+    assert (caught.value.version, caught.value.expected) == (2, 3)
+    with pytest.raises(ChunkSAFormatOutdated):
+        verify(path)
+
+
+def test_sizes_that_disagree_with_the_header_are_refused(corpus, tmp_path):
+    _, _, index = corpus
+    path = tmp_path / "chunks.sa"
+    index.save(path)
+    layout = json.loads(path.read_bytes()[12:12 + int.from_bytes(path.read_bytes()[8:12], "little")])["arrays"]
+    bits = len(index.rank_zeros)
+    for changes, message in (({"rank_bits": bits + 1}, "array rank_words at"),
+                             ({"rank_bits": 0}, "inconsistent"),
+                             ({"rank_bits": 33}, "inconsistent"),
+                             ({"arrays": {**layout, "by_rank": [layout["by_rank"][0], index.docs - 1]}},
+                              "array by_rank at"),
+                             ({"docs": index.docs + 1, "positions": len(index.text) + 1}, "array bucket|array")):
+        index.save(path)
+        _rewrite_header(path, **changes)
+        with pytest.raises(ChunkSAFileError, match=message):
+            ChunkSA.open(path)
+    index.save(path)
+    _rewrite_header(path, rank_bits=None)
+    with pytest.raises(ChunkSAFileError, match="lacks rank_bits"):
+        ChunkSA.open(path)
+
+
+def test_verify_refuses_ranks_that_are_not_a_permutation(corpus, tmp_path):
+    # A writer bug, not a flipped bit: the checksum agrees, the ranks do not.
+    _, _, index = corpus
+    by_rank = index.by_rank.copy()
+    by_rank[[0, 1]] = by_rank[1]
+    broken = ChunkSA({**index._arrays(), "by_rank": by_rank}, chunk=index.chunk)
+    broken.save(tmp_path / "chunks.sa")
+    ChunkSA.open(tmp_path / "chunks.sa")
+    with pytest.raises(ChunkSAFileError, match="inverse permutations"):
+        verify(tmp_path / "chunks.sa")
+
+
+def test_build_refuses_a_doc_rank_that_is_not_a_permutation():
+    hashes, offsets, lengths = content_chunks(["a = 1\n" * 40, "b = 2\n" * 40, "c = 3\n" * 40])
+    for bad, message in (([0, 1], "one integer per document"), ([0.0, 1.0, 2.0], "one integer per document"),
+                         ([0, 1, 1], "each once"), ([0, 1, 3], "each once"), ([-1, 0, 1], "each once")):
+        with pytest.raises(ValueError, match=message):
+            ChunkSA.build(hashes, offsets, lengths, doc_rank=bad)
+    index = ChunkSA.build(hashes, offsets, lengths, doc_rank=[2, 0, 1])
+    assert index.by_rank.tolist() == [1, 2, 0] and index.first_documents(0, len(index.sa), 3).tolist() == [1, 2, 0]
+    assert ChunkSA.from_contents(["a = 1\n" * 40, "b = 2\n" * 40]).doc_rank.tolist() == [0, 1]
+
+
+def _repetitive_corpus(seed):
+    """A random corpus of chunk-hash sequences as boilerplate makes them: a few hundred documents
+    over a small alphabet, a tenth of them starting with the same 30-chunk header, and a few that
+    repeat one chunk thousands of times (a generated table, a long run of one line); built with a
+    random permutation as the documents' ranks."""
+    rng = np.random.default_rng(seed)
+    docs = int(rng.integers(150, 400))
+    header = rng.integers(0, 1 << 63, 30, dtype=np.uint64)
+    alphabet = rng.integers(0, 1 << 63, 60, dtype=np.uint64)
+    hashes = []
+    for d in range(docs):
+        h = alphabet[rng.integers(0, len(alphabet), int(rng.integers(0, 40)))]
+        if rng.random() < 0.1:
+            h = np.concatenate((header, h))
+        if rng.random() < 0.02:
+            h = np.concatenate((h, np.full(int(rng.integers(1000, 4000)), alphabet[7], np.uint64)))
+        hashes.append(h)
+    hashes[docs // 2] = np.full(3000, alphabet[7], np.uint64)  # at least one
+    offsets = [np.arange(len(h), dtype=np.int64) * STRIDE for h in hashes]
+    doc_rank = rng.permutation(docs)
+    return ChunkSA.build(hashes, offsets, [len(h) * STRIDE for h in hashes], doc_rank=doc_rank), doc_rank, header
+
+
+@pytest.mark.parametrize("scan", [None, 0])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_documents_of_ranges_in_a_repetitive_corpus_equal_brute_force(seed, scan, monkeypatch):
+    # scan=None: the thresholds as shipped (a batch mixes scanned and walked ranges); scan=0:
+    # every range asks the matrices, as the long ranges of a big corpus do
+    if scan is not None:
+        monkeypatch.setattr(chunk_sa, "_SCAN", scan)
+        monkeypatch.setattr(chunk_sa, "_RANK_SCAN", scan)
+    index, doc_rank, header = _repetitive_corpus(seed)
+    n, rng = len(index.sa), np.random.default_rng(seed)
+    token_l, token_r = index.first_ranges(np.arange(len(index.hashes)))  # every token's range
+    assert (token_r - token_l).max() >= 3000  # the repeated chunk
+    lengths = np.arange(300)
+    start = rng.integers(0, n - lengths + 1)
+    l = np.concatenate((token_l, start, rng.integers(0, n + 1, 100), [0, n, 5]))
+    r = np.concatenate((token_r, start + lengths, rng.integers(0, n + 1, 100), [n, n, 5]))
+    l, r = np.minimum(l, r), np.maximum(l, r)
+    listed = []
+    original = index._ranks.distinct
+
+    def listing(a, b):
+        listed.append((a, b))
+        return original(a, b)
+
+    index._ranks.distinct = listing  # to see which ranges documents() lists from the rank matrix
+    for k in (0, 1, 3, 10_000):  # 10_000: more than any range's documents
+        query, first = index.first_documents_many(l, r, k)
+        assert (np.diff(query) >= 0).all()
+        for i, (a, b) in enumerate(zip(l.tolist(), r.tolist())):
+            docs = np.unique(index.doc_of[index.sa[a:b]])
+            expected = docs[np.argsort(doc_rank[docs])][:k].tolist()
+            assert index.first_documents(a, b, k).tolist() == expected
+            assert first[query == i].tolist() == expected  # the batch gives each range the same
+            if k == 0:
+                assert index.documents(a, b).tolist() == docs.tolist()
+                assert index.count_documents(a, b) == len(docs)
+    assert index.count_documents(l, r).tolist() == [len(np.unique(index.doc_of[index.sa[a:b]]))
+                                                   for a, b in zip(l, r)]
+    if scan is None:
+        return
+    # the repeated chunk's long range of few documents was listed from the matrix, not scanned
+    longest = int(np.argmax(token_r - token_l))
+    assert (int(token_l[longest]), int(token_r[longest])) in listed
+    # the header's first chunk: one suffix in each document holding it, so scanning is cheaper
+    hl, hr = index.first_ranges(index.tokens(header[:1]))
+    assert index.count_documents(int(hl[0]), int(hr[0])) == hr[0] - hl[0] > 5
+    assert (int(hl[0]), int(hr[0])) not in listed
+
+
+def test_first_documents_refuses_bad_ranges_and_k(corpus):
+    _, _, index = corpus
+    n = len(index.sa)
+    with pytest.raises(IndexError):
+        index.first_documents_many([0, 5], [n, 4], 3)
+    with pytest.raises(IndexError):
+        index.first_documents_many([0], [n + 1], 3)
+    with pytest.raises(ValueError, match="k must be at least 0"):
+        index.first_documents_many([0], [n], -1)
+    with pytest.raises(ValueError, match="k must be at least 0"):
+        index.first_documents(0, 10, -1)
 
 
 def test_first_ranges_are_the_ranges_of_one_token_chains(corpus):
