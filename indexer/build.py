@@ -4,9 +4,11 @@ Data flow, one shard at a time::
 
     shard file --corpus reader--> Document --opt-out, size check--> batch --sketch step--.
         chunk-hash log <-- the shard's distinct chunk hashes <-- chunk hashes <----------+
+        sequence log <-- each content's chunk hashes and offsets, its sources <----------+
         commit <-- store session add <-- batch, its chunk hashes (signed when written) <-'
           '--> marker (stats)
-    all shards done --> Bloom filter rebuilt from the chunk-hash log (if it changed) --> manifest
+    all shards done --> Bloom filter rebuilt from the chunk-hash log (if it changed)
+                    --> span index rebuilt from the sequence log (if it changed) --> manifest
 
 The sketch step (:mod:`indexer.sketching`) computes what membership keeps of each content, once;
 the store indexes the keys it derives from that.
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Iterable
 
 from membership.minhash import MinHashConfig
+from membership.sequences import build_spans
 from membership.sketch import build_bloom, filter_record
 
 from .corpus import FieldMap, iter_documents, list_shards
@@ -137,7 +140,7 @@ def build_index(inputs: Iterable[str | Path], out_dir: str | Path, *, config: Bu
     if optouts_from is not None:
         carry_optouts(Path(optouts_from).resolve(), out.resolve(), store, who="starscope index --optouts-from")
     log = index.shard_log
-    chunk_log = index.chunk_log
+    chunk_log, sequence_log = index.chunk_log, index.sequence_log
     report = Progress(total_shards=len(shards),
                       enabled=sys.stderr.isatty() if progress is None else progress)
     try:
@@ -148,9 +151,10 @@ def build_index(inputs: Iterable[str | Path], out_dir: str | Path, *, config: Bu
                     report.update(shards=1)
                     continue
                 try:
-                    stats, hashes = _index_shard(path, store, config, fields, report, index.ledger)
+                    stats, (hashes, sequences) = _index_shard(path, store, config, fields, report, index.ledger)
                     if config.membership:
                         stats["chunk_hashes"] = chunk_log.write(key, hashes)
+                        stats["chunks_logged"] = sequence_log.write(key, sequences)
                     log.mark_done(key, source=path, stats=+stats)
                 except StoreError as e:
                     raise type(e)(f"shard {path}: {e}. {RESUME}") from e
@@ -164,8 +168,7 @@ def build_index(inputs: Iterable[str | Path], out_dir: str | Path, *, config: Bu
     finally:
         report.close()
     try:
-        sketch = (build_bloom(out, chunks=store.sketch_config().chunks, fpr=config.bloom_fpr)
-                  if config.membership else None)
+        sketch = finish_membership(index, fpr=config.bloom_fpr) if config.membership else None
         return refresh_manifest(out, config=config, store=store, log=log, sketch=sketch)
     except OSError as e:
         if e.errno not in WRITE_ERRNOS:
@@ -173,6 +176,16 @@ def build_index(inputs: Iterable[str | Path], out_dir: str | Path, *, config: Bu
         raise BuildWriteError(f"every shard is indexed, but the filter or manifest cannot be written "
                               f"({e.strerror}: {e.filename or out}); free space or make {out} writable and "
                               "rerun the same command (it only rewrites them)") from e
+
+
+def finish_membership(index: IndexDir, *, fpr: float) -> dict:
+    """The Bloom filter and the span index, each rebuilt from its log if that changed; returns
+    the filter's record with the span index's (``spans``)."""
+    chunks = index.store.sketch_config().chunks
+    sketch = build_bloom(index.path, chunks=chunks, fpr=fpr)
+    spans = build_spans(index.path, shards=list(index.shard_log.done()), chunks=chunks,
+                        excluded=index.ledger.excluder(), ledger_seq=index.ledger.last_seq())
+    return {**sketch, "spans": {k: v for k, v in spans.items() if k != "shards"}}
 
 
 RESUME = "Rerun the same command to resume; finished shards are kept and nothing is duplicated."
@@ -185,8 +198,8 @@ class BuildWriteError(RuntimeError):
 
 
 def _index_shard(path: Path, store, config: BuildConfig, fields, report: Progress, ledger: OptoutLedger):
-    """Add one shard's documents in committed batches; return its stats and its distinct
-    chunk hashes."""
+    """Add one shard's documents in committed batches; return its stats, its distinct chunk
+    hashes and its chunk sequences."""
     stats: Counter = Counter()
     opted_out = ledger.excluder()
     step = SketchStep.of(store.sketch_config(), workers=config.minhash_workers)
@@ -207,7 +220,7 @@ def _index_shard(path: Path, store, config: BuildConfig, fields, report: Progres
                 pending_bytes = 0
     stats["docs_indexed"] = stats["docs_read"] - stats["skipped_too_large"] - stats["skipped_opted_out"]
     stats.update({f"store_{k}": v for k, v in session.counts.items()})
-    return stats, step.shard_hashes()
+    return stats, step.take_shard()
 
 
 def refresh_manifest(out: Path, *, config: BuildConfig, store, log: ShardLog, sketch: dict | None) -> dict:

@@ -468,6 +468,11 @@ class ElasticsearchStore:
         return dict(zip(lookup.terms, self._doc_counts(field, lookup.values)))
 
     # -- membership's lookups (membership.store.ContentStore) -----------------------------
+    def contents(self, shas: Sequence[str]) -> dict[str, StoredDocument]:
+        """The stored contents of ``shas`` that the store holds, by sha (one multi-get, of
+        nothing else)."""
+        return self._get_many(list(shas)) if len(shas) else {}
+
     def chunk_doc_counts(self, hashes: np.ndarray) -> np.ndarray:
         """How many stored contents hold the key of each chunk hash, aligned with ``hashes``."""
         keys, where = np.unique(chunk_keys(np.asarray(hashes, dtype=np.uint64)), return_inverse=True)

@@ -5,7 +5,8 @@ An index directory holds::
     manifest.json      what it holds and how it was built; written last by a build (indexer.manifest)
     store/             the store, or the file naming its Elasticsearch index (indexer.stores)
     shards/            the per-shard completion markers (indexer.shard_log)
-    membership/        the chunk-hash log, the Bloom filter and sketch.json (membership.sketch)
+    membership/        the chunk-hash log, the Bloom filter and sketch.json (membership.sketch),
+                       the sequence log and the span index (membership.sequences)
     optout/            the opt-out ledger, its removed chunks, the requests (indexer.optout, indexer.optout_requests)
     SUPERSEDED         present once a switch replaced it (indexer.superseded)
 
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from membership.attribution import AttributionConfig, MembershipIndex
 from membership.minhash import MinHashConfig
+from membership.sequences import SequenceLog
 from membership.sketch import ChunkLog, SketchConfig, SketchMissing, filter_record, open_bloom, read_meta
 
 from .es_config import ElasticsearchConfig
@@ -89,6 +91,10 @@ class IndexDir:
     @cached_property
     def chunk_log(self) -> ChunkLog:
         return ChunkLog(self.path)
+
+    @cached_property
+    def sequence_log(self) -> SequenceLog:
+        return SequenceLog(self.path)
 
     def membership(self, config: AttributionConfig = AttributionConfig()) -> MembershipIndex:
         """Membership and attribution over the store and the memory-mapped Bloom filter.

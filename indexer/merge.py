@@ -1,10 +1,10 @@
 """``starscope merge``: one servable index directory from several indexers' work directories.
 
 Indexers over disjoint shard sets (processes or machines) all write one Elasticsearch index,
-each with its own work directory holding its shard markers and chunk-hash log. Merging copies
-the markers and logs into one directory, points it at the shared index, builds the Bloom filter
-from every shard's hashes (bit for bit the filter one indexer over all shards would have built)
-and writes the manifest. API nodes then serve that directory (or a copy of it). Merging again
+each with its own work directory holding its shard markers, chunk-hash and sequence logs. Merging
+copies the markers and logs into one directory, points it at the shared index, builds the Bloom
+filter and the span index from every shard's logs (bit for bit what one indexer over all shards
+would have built) and writes the manifest. API nodes then serve that directory (or a copy of it). Merging again
 after more shards were indexed adds them; a shard two parts both finished is taken once.
 """
 
@@ -15,9 +15,7 @@ import shutil
 from dataclasses import fields
 from pathlib import Path
 
-from membership.sketch import build_bloom
-
-from .build import BuildConfig, refresh_manifest
+from .build import BuildConfig, finish_membership, refresh_manifest
 from .es_config import ElasticsearchConfig, pointer_path
 from .index_dir import IndexDir
 from .manifest import ManifestError
@@ -84,9 +82,9 @@ def merge_indexes(out_dir: str | Path, parts: list[str | Path]) -> dict:
                 continue
             if first["configs"]["membership"] is not None:
                 _copy(part.chunk_log.path(key), chunk_log.path(key))
+                _copy(part.sequence_log.path(key), target.sequence_log.path(key))
             _copy(part.shard_log.dir / f"{key}.done.json", log.dir / f"{key}.done.json")
     config = _build_config(first)
     store = open_store(out, backend="elasticsearch")
-    sketch = (build_bloom(out, chunks=store.sketch_config().chunks, fpr=config.bloom_fpr)
-              if config.membership else None)
+    sketch = finish_membership(IndexDir(out, store=store), fpr=config.bloom_fpr) if config.membership else None
     return refresh_manifest(out, config=config, store=store, log=log, sketch=sketch)

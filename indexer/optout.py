@@ -47,9 +47,11 @@ from typing import Callable, Iterator
 import numpy as np
 
 from membership.chunks import distinct, document_chunk_hashes
+from membership.sequences import build_spans
 from membership.sketch import ChunkLog, build_bloom, read_meta
 
 from . import jsonl_log
+from .shard_log import ShardLog
 from .superseded import check_current
 
 FORMAT = "starscope-optout-ledger"
@@ -283,7 +285,8 @@ def carry_optouts(src_dir: str | Path, dst_dir: str | Path, dst_store, *, who: s
 
 def rebuild_filter(index_dir: str | Path, store) -> dict:
     """Drop the removed contents' chunks (those no remaining content holds) from the chunk logs
-    and rebuild the Bloom filter from them; returns the new ``sketch.json`` plus ``dropped``."""
+    and rebuild the Bloom filter from them, and the span index without the opted-out sources;
+    returns the new ``sketch.json`` plus ``dropped`` (and ``spans``, the span index's record)."""
     t0 = time.perf_counter()
     ledger = OptoutLedger(index_dir)
     seq = ledger.last_seq()
@@ -310,4 +313,7 @@ def rebuild_filter(index_dir: str | Path, store) -> dict:
             log.write(key, left)
     meta = read_meta(index_dir) or {}
     sketch = build_bloom(index_dir, chunks=chunks, fpr=meta.get("fpr", 0.001), force=True, ledger_seq=seq)
+    spans = build_spans(index_dir, shards=list(ShardLog(index_dir).done()), chunks=chunks,
+                        excluded=ledger.excluder(), ledger_seq=seq)
+    sketch["spans"] = {k: v for k, v in spans.items() if k != "shards"}
     return {**sketch, "dropped": dropped, "kept_shared": int(keep.sum()), "rebuild_s": round(time.perf_counter() - t0, 3)}

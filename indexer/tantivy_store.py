@@ -315,6 +315,10 @@ class TantivyStore:
         return {t: searcher.doc_freq(field, v) for t, v in zip(lookup.terms, lookup.values)}
 
     # -- membership's lookups (membership.store.ContentStore) -----------------------------
+    def contents(self, shas: Sequence[str]) -> dict[str, StoredDocument]:
+        """The stored contents of ``shas`` that the store holds, by sha (one lookup)."""
+        return self._get_many(self._searcher(), list(shas))
+
     def chunk_doc_counts(self, hashes: np.ndarray) -> np.ndarray:
         """How many stored contents hold the key of each chunk hash, aligned with ``hashes``
         (deleted ones count until their segment is merged)."""

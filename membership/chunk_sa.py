@@ -33,7 +33,7 @@ distinct documents (:meth:`ChunkSA.count_documents`); one over each suffix's doc
 
 File layout: membership's frame (:mod:`membership.framing`) with magic ``b"SSCHKSA\\x01"``, the
 JSON header ``{format_version, chunk, docs, distinct, positions, tokens, prev_bits, rank_bits,
-arrays: {name: [offset, count]}, checksum}``, then::
+labels, label_entries, arrays: {name: [offset, count]}, checksum}``, then::
 
     arrays, each padded to 8 bytes, in the order of ``_ARRAYS``:
       hashes      uint64[V]       the sorted distinct chunk hashes; token t stands for hashes[t]
@@ -54,6 +54,14 @@ arrays: {name: [offset, count]}, checksum}``, then::
                                   a wavelet matrix over, in suffix-array order, the rank of each
                                   suffix's document: a range's k smallest distinct values are its
                                   k first documents
+      doc_sha     uint8[20 D]     each document's content sha (git blob sha, 20 bytes; zeros when
+                                  the builder gave none): how a store finds it
+      doc_sources uint32[D]       how many sources (repository, path) each document has
+      label_starts uint64[D + 1]  where each document's labels begin in the two arrays below
+      label_ids   uint32[E]       each document's labels (indexes into the header's ``labels``,
+                                  the builder's strings: attribution's are its sources' license
+                                  lists) ...
+      label_counts uint32[E]      ... and how many of its sources carry each
 
 ``checksum`` is the xxh3_64 hex digest of the arrays' bytes in that order (padding excluded).
 A saved array is opened with ``numpy.memmap``: nothing is read up front. :func:`verify` reads
@@ -64,7 +72,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -81,7 +89,9 @@ _ARRAYS = (("hashes", "<u8"), ("bucket", "<u8"), ("text", "<u4"), ("sa", "<u4"),
            ("doc_of", "<u4"), ("offsets", "<u4"), ("doc_starts", "<u8"),
            ("prev_words", "<u8"), ("prev_before", "<u4"), ("prev_zeros", "<u8"),
            ("doc_rank", "<u4"), ("by_rank", "<u4"),
-           ("rank_words", "<u8"), ("rank_before", "<u4"), ("rank_zeros", "<u8"))
+           ("rank_words", "<u8"), ("rank_before", "<u4"), ("rank_zeros", "<u8"),
+           ("doc_sha", "u1"), ("doc_sources", "<u4"),
+           ("label_starts", "<u8"), ("label_ids", "<u4"), ("label_counts", "<u4"))
 # Below this many suffixes, the next token of every suffix in a range is gathered at once and
 # searched with numpy; above it, a scalar binary search touches only log(range) of them.
 _GATHER = 256
@@ -202,7 +212,8 @@ class Match:
 class ChunkSA:
     """The suffix array over a corpus's chunk-hash sequences, in memory or mapped from a file."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], *, chunk: dict, path: Path | None = None):
+    def __init__(self, arrays: dict[str, np.ndarray], *, chunk: dict, labels: Sequence[str] = (),
+                 path: Path | None = None):
         # Plain ndarray views of the mapped pages: a np.memmap runs Python code on every slice
         # and gather, which costs more than a query's small reads.
         plain = {name: np.asarray(a) for name, a in arrays.items()}
@@ -222,6 +233,10 @@ class ChunkSA:
             plain["rank_words"], plain["rank_before"], plain["rank_zeros"]
         self._ranks = WaveletMatrix.from_arrays(len(self.sa), self.rank_words, self.rank_before,
                                                 self.rank_zeros)
+        self.doc_sha, self.doc_sources = plain["doc_sha"], plain["doc_sources"]
+        self.label_starts, self.label_ids, self.label_counts = \
+            plain["label_starts"], plain["label_ids"], plain["label_counts"]
+        self.labels = list(labels)
         self.chunk = chunk
         self.path = path
 
@@ -233,6 +248,22 @@ class ChunkSA:
     def docs(self) -> int:
         return len(self.doc_starts) - 1
 
+    def doc_label_counts(self, docs: npt.ArrayLike) -> dict[str, int]:
+        """How many sources of ``docs`` (together) carry each label, in ``O(labels of docs)``."""
+        docs = np.asarray(docs, np.int64)
+        a, b = self.label_starts[docs].astype(np.int64), self.label_starts[docs + 1].astype(np.int64)
+        n = b - a
+        if not n.sum():
+            return {}
+        at = np.repeat(a - np.concatenate(([0], np.cumsum(n)[:-1])), n) + np.arange(int(n.sum()))
+        totals = np.bincount(self.label_ids[at], weights=self.label_counts[at], minlength=len(self.labels))
+        return {self.labels[i]: int(totals[i]) for i in np.flatnonzero(totals)}
+
+    def shas(self, docs: npt.ArrayLike) -> list[str]:
+        """The content sha (hex) of each of ``docs``."""
+        rows = self.doc_sha.reshape(-1, 20)[np.asarray(docs, np.int64)]
+        return [bytes(r).hex() for r in rows]
+
     def _arrays(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name, _ in _ARRAYS}
 
@@ -243,14 +274,19 @@ class ChunkSA:
     # -- build --------------------------------------------------------------------------------
     @classmethod
     def build(cls, hashes: Sequence[np.ndarray], offsets: Sequence[np.ndarray], raw_lengths: Sequence[int],
-              *, doc_rank: npt.ArrayLike | None = None, chunk: ChunkConfig = ChunkConfig()) -> ChunkSA:
+              *, doc_rank: npt.ArrayLike | None = None, doc_shas: Sequence[str] | None = None,
+              doc_sources: Sequence[int] | None = None, doc_labels: Sequence[Mapping[str, int]] | None = None,
+              chunk: ChunkConfig = ChunkConfig()) -> ChunkSA:
         """The suffix array of documents given as their chunk hashes (``uint64``, in order), each
         chunk's raw start offset and each document's raw length (:func:`content_chunks` gives
         all three). Document ``d`` is the ``d``-th sequence; empty ones are kept (no tokens).
 
         ``doc_rank``: each document's place in the order :meth:`first_documents` lists sources
         in (the caller's: by stars descending, then path), a permutation of ``0 .. D-1``; by
-        default the document numbers themselves."""
+        default the document numbers themselves. ``doc_shas``: each document's content sha (40
+        hex digits; default none, stored as zeros), ``doc_sources``: how many sources each has
+        (default one); ``doc_labels``: per document, how many of its sources carry each label (a
+        string; default none)."""
         if not len(hashes) == len(offsets) == len(raw_lengths):
             raise ValueError(f"hashes, offsets and raw_lengths must have one entry per document, got "
                              f"{len(hashes)}, {len(offsets)} and {len(raw_lengths)}")
@@ -259,6 +295,11 @@ class ChunkSA:
                 raise ValueError(f"document {d}: {len(h)} hashes but {len(o)} offsets")
         docs = len(hashes)
         rank = _permutation(doc_rank, docs)
+        sha = _sha_table(doc_shas, docs)
+        sources = np.ones(docs, np.uint32) if doc_sources is None else np.asarray(doc_sources, np.int64)
+        if len(sources) != docs or (docs and (sources.min() < 0 or sources.max() >= 1 << 32)):
+            raise ValueError(f"doc_sources must hold one count in [0, 2**32) per document ({docs})")
+        labels, label_arrays = _label_table(doc_labels, docs)
         lengths = np.array([len(h) for h in hashes], np.int64)
         tokens = int(lengths.sum())
         n = tokens + docs
@@ -305,8 +346,9 @@ class ChunkSA:
                   "doc_starts": doc_starts.astype(np.uint64), "prev_words": prev["words"],
                   "prev_before": prev["before"], "prev_zeros": prev["zeros"].astype(np.uint64),
                   "doc_rank": rank, "by_rank": by_rank, "rank_words": ranks["words"],
-                  "rank_before": ranks["before"], "rank_zeros": ranks["zeros"].astype(np.uint64)}
-        return cls(arrays, chunk=chunk.to_json())
+                  "rank_before": ranks["before"], "rank_zeros": ranks["zeros"].astype(np.uint64),
+                  "doc_sha": sha, "doc_sources": sources.astype(np.uint32), **label_arrays}
+        return cls(arrays, chunk=chunk.to_json(), labels=labels)
 
     @classmethod
     def from_contents(cls, contents: Sequence[str], *, doc_rank: npt.ArrayLike | None = None,
@@ -465,7 +507,8 @@ class ChunkSA:
             at += framing.padded(arrays[name].nbytes)
         header = {"format_version": FORMAT_VERSION, "chunk": self.chunk, "docs": self.docs,
                   "distinct": len(self.hashes), "positions": len(self.text), "tokens": len(self.sa),
-                  "prev_bits": len(self.prev_zeros), "rank_bits": len(self.rank_zeros), "arrays": layout,
+                  "prev_bits": len(self.prev_zeros), "rank_bits": len(self.rank_zeros),
+                  "labels": self.labels, "label_entries": len(self.label_ids), "arrays": layout,
                   "checksum": framing.checksum(arrays.values())}
         framing.write(path, MAGIC, header, arrays.values())
 
@@ -479,7 +522,7 @@ class ChunkSA:
         if expect_chunk is not None and header["chunk"] != expect_chunk.to_json():
             raise ChunkSAFileError(f"{path}: built with chunk settings {header['chunk']}, queries use "
                                    f"{expect_chunk.to_json()}; rebuild it")
-        return cls(arrays, chunk=header["chunk"], path=path)
+        return cls(arrays, chunk=header["chunk"], labels=header["labels"], path=path)
 
 
 def _bound(text: np.ndarray, sa: np.ndarray, l: int, r: int, i: int, t: int) -> int:
@@ -504,11 +547,14 @@ def _read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     if version != FORMAT_VERSION:
         raise ChunkSAFileError(f"{path}: format version {version!r}, this version reads {FORMAT_VERSION}; "
                                "rebuild it or upgrade StarScope")
-    missing = [k for k in ("chunk", "docs", "distinct", "positions", "tokens", "prev_bits", "rank_bits", "arrays",
-                           "checksum") if k not in header]
+    missing = [k for k in ("chunk", "docs", "distinct", "positions", "tokens", "prev_bits", "rank_bits", "labels",
+                           "label_entries", "arrays", "checksum") if k not in header]
     if missing:
         raise ChunkSAFileError(f"{path}: header lacks {', '.join(missing)}; the file is corrupt")
-    counts = {k: header[k] for k in ("docs", "distinct", "positions", "tokens", "prev_bits", "rank_bits")}
+    counts = {k: header[k] for k in ("docs", "distinct", "positions", "tokens", "prev_bits", "rank_bits",
+                                     "label_entries")}
+    if not isinstance(header["labels"], list) or not all(isinstance(x, str) for x in header["labels"]):
+        raise ChunkSAFileError(f"{path}: header labels is not a list of strings; the file is corrupt")
     if (not all(framing.is_count(v) for v in counts.values()) or counts["positions"] != counts["tokens"] + counts["docs"]
             or not 1 <= counts["prev_bits"] <= 32 or not 1 <= counts["rank_bits"] <= 32):
         raise ChunkSAFileError(f"{path}: header counts {counts} are inconsistent; the file is corrupt")
@@ -518,7 +564,10 @@ def _read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
                 "doc_starts": counts["docs"] + 1, "prev_words": counts["prev_bits"] * words,
                 "prev_before": counts["prev_bits"] * (words + 1), "prev_zeros": counts["prev_bits"],
                 "doc_rank": counts["docs"], "by_rank": counts["docs"], "rank_words": counts["rank_bits"] * words,
-                "rank_before": counts["rank_bits"] * (words + 1), "rank_zeros": counts["rank_bits"]}
+                "rank_before": counts["rank_bits"] * (words + 1), "rank_zeros": counts["rank_bits"],
+                "doc_sha": 20 * counts["docs"], "doc_sources": counts["docs"],
+                "label_starts": counts["docs"] + 1, "label_ids": counts["label_entries"],
+                "label_counts": counts["label_entries"]}
     layout, arrays, at = header["arrays"], {}, 0
     if not isinstance(layout, dict):
         raise ChunkSAFileError(f"{path}: header arrays is not an object; the file is corrupt")
@@ -551,6 +600,38 @@ def verify(path: str | Path) -> dict:
         raise ChunkSAFileError(f"{path}: doc_rank and by_rank are not inverse permutations of the "
                                f"{len(rank)} documents; the file is corrupt, rebuild it")
     return header
+
+
+def _label_table(doc_labels: Sequence[Mapping[str, int]] | None, docs: int
+                 ) -> tuple[list[str], dict[str, np.ndarray]]:
+    """The sorted distinct labels and the per-document (CSR) arrays of ``doc_labels``."""
+    doc_labels = [{}] * docs if doc_labels is None else list(doc_labels)
+    if len(doc_labels) != docs:
+        raise ValueError(f"doc_labels must hold one mapping per document ({docs}), got {len(doc_labels)}")
+    labels = sorted({label for d in doc_labels for label in d})
+    index = {label: i for i, label in enumerate(labels)}
+    starts = np.zeros(docs + 1, np.uint64)
+    np.cumsum([len(d) for d in doc_labels], out=starts[1:])
+    ids = np.fromiter((index[label] for d in doc_labels for label in sorted(d)), np.uint32, int(starts[-1]))
+    counts = np.fromiter((d[label] for d in doc_labels for label in sorted(d)), np.int64, int(starts[-1]))
+    if len(counts) and (counts.min() < 1 or counts.max() >= 1 << 32):
+        raise ValueError("doc_labels counts must lie in [1, 2**32)")
+    return labels, {"label_starts": starts, "label_ids": ids, "label_counts": counts.astype(np.uint32)}
+
+
+def _sha_table(doc_shas: Sequence[str] | None, docs: int) -> np.ndarray:
+    """The documents' hex shas as ``uint8[20 * docs]`` (zeros when none are given)."""
+    if doc_shas is None:
+        return np.zeros(20 * docs, np.uint8)
+    if len(doc_shas) != docs:
+        raise ValueError(f"doc_shas must hold one sha per document ({docs}), got {len(doc_shas)}")
+    try:
+        raw = b"".join(bytes.fromhex(s) for s in doc_shas)
+    except ValueError as e:
+        raise ValueError(f"doc_shas must be hex digests: {e}") from None
+    if len(raw) != 20 * docs:
+        raise ValueError("doc_shas must be 40 hex digits each (git blob shas)")
+    return np.frombuffer(raw, np.uint8).copy()
 
 
 def _permutation(doc_rank: npt.ArrayLike | None, docs: int) -> np.ndarray:

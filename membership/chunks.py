@@ -222,6 +222,32 @@ def document_chunk_hashes(contents: Sequence[str], config: ChunkConfig = ChunkCo
     return np.split(hashes, np.cumsum(counts)[:-1])
 
 
+def document_chunks(contents: Sequence[str], config: ChunkConfig = ChunkConfig()
+                    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """:func:`document_chunk_hashes` and, per content, the raw character offset where each
+    chunk starts (``uint32``): what the build logs so that a query maps a span found on hashes
+    back to the raw text without normalizing the document.
+
+    Note:
+        The offset of chunk ``j`` is the raw index of normalized character ``j * stride``, which
+        the normalization's kept-index map gives for free (a collapsed whitespace run starts where
+        the run does); the index-time path pays one strided gather per content.
+    """
+    rows, counts, offsets = [], [], []
+    for content in contents:
+        codes, kept, _, _ = _normalize_codes(_code_points(content))
+        n = 0 if len(codes) < config.width else (len(codes) - config.width) // config.stride + 1
+        if n:
+            rows.append(np.lib.stride_tricks.sliding_window_view(codes, config.width)[::config.stride])
+        at = np.arange(0, n * config.stride, config.stride, dtype=np.int64)
+        offsets.append((at if kept is None else kept[at]).astype(np.uint32))
+        counts.append(n)
+    if not rows:
+        return [np.zeros(0, np.uint64) for _ in contents], offsets
+    hashes = _hash_rows(np.concatenate(rows), config.seed)
+    return np.split(hashes, np.cumsum(counts)[:-1]), offsets
+
+
 def distinct(values: np.ndarray) -> np.ndarray:
     """Sorted distinct values (``np.unique`` takes a hash-table path for 64-bit integers in
     numpy 2.4 that is ~18x slower than sorting)."""

@@ -2,7 +2,8 @@
 (:mod:`indexer.store`) implement it, and membership imports nothing of theirs.
 
 A store holds each unique content once (:class:`StoredContent`, keyed by its git blob sha) with
-every place it was found (:class:`StoredSource`). Membership asks it two things:
+every place it was found (:class:`StoredSource`). Membership asks it for contents by sha (the
+sources attribution shows, found by :mod:`membership.sequences`' span index), and two things more:
 
 * **by chunk hash**: how many contents hold each chunk, and which ones (exact membership,
   attribution, the opt-out filter rebuild). Chunk hashes cross as integers (``uint64`` arrays,
@@ -57,7 +58,11 @@ class StoredContent(Protocol):
 
 
 class ContentStore(Protocol):
-    """Lookups by chunk hash (integers) and by band key: what membership needs from a store."""
+    """Lookups by sha, by chunk hash (integers) and by band key: what membership needs from a store."""
+
+    def contents(self, shas: Sequence[str]) -> dict[str, StoredContent]:
+        """The stored contents of ``shas`` that the store holds, by sha (a removed one is
+        missing): attribution fetches only the sources it shows."""
 
     def chunk_doc_counts(self, hashes: np.ndarray) -> np.ndarray:
         """How many stored contents hold each of ``hashes`` (``uint64``), aligned with them: by

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ from indexer.manifest import read_manifest
 from indexer.query import parse_query
 from indexer.shard_log import ShardLog
 from indexer.store import Page
+from membership.chunks import normalize
+from membership.sequences import open_spans
 
 from ..backends import BACKENDS, build_config, cli_store_args
 from .conftest import real_documents
@@ -54,9 +57,10 @@ def snapshot(index_dir: Path, rows) -> dict:
     stats = store.stats()
     counts = read_manifest(index_dir)["counts"]
     bloom = hashlib.sha256((index_dir / "membership" / "bloom.bin").read_bytes()).hexdigest()
+    spans = hashlib.sha256((index_dir / "membership" / "spans.chunksa").read_bytes()).hexdigest()
     return {"records": records, "searches": searches, "documents": stats.documents,
             "sources": stats.sources, "docs_read": counts["docs_read"], "bytes": counts["bytes_read"],
-            "bloom": bloom}  # the same bits
+            "bloom": bloom, "spans": spans}  # the same bits
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +78,28 @@ def test_build_counts_and_dedups(corpus):
     assert ref["sources"] == len(rows)
     assert ref["documents"] == len({r["content"] for r in rows})
     assert all(ref["searches"].values())
+
+
+def test_the_span_index_holds_every_stored_content_with_its_sources_ranked_by_stars(corpus, tmp_path):
+    shards, rows, _ = corpus
+    build_index([shards], tmp_path, progress=False)
+    sa = open_spans(tmp_path)
+    store = open_index(tmp_path)
+    shas = sa.shas(range(sa.docs))
+    records = {r.sha: r for r in store.docs_with_terms("sha", shas, limit=len(shas) + 1)}
+    assert sorted(shas) == sorted(records) and sa.docs == store.stats().documents
+    assert sa.doc_sources.tolist() == [len(records[s].sources) for s in shas]
+    assert sum(sa.doc_sources.tolist()) == len(rows)  # the cross-shard duplicates' sources too
+    licenses = Counter(json.dumps(list(s.licenses)) for r in records.values() for s in r.sources)
+    assert sa.doc_label_counts(range(sa.docs)) == dict(licenses)
+    ranked = [records[shas[d]].primary for d in sa.by_rank.tolist()]
+    assert ranked == sorted(ranked, key=lambda p: (-p.stars, p.repo, p.path))
+    for d in (0, sa.docs // 2, sa.docs - 1):  # each chunk's raw offset, the text unread
+        content = records[shas[d]].content
+        start, end = int(sa.doc_starts[d]), int(sa.doc_starts[d + 1]) - 1
+        norm = normalize(content)
+        assert sa.offsets[start:end].tolist() == norm.raw_starts[:50 * (end - start):50].tolist()
+        assert int(sa.offsets[end]) == len(content)
 
 
 @pytest.mark.slow

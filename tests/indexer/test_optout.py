@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 
 from indexer.build import build_index
+from indexer.document import content_sha
 from indexer.cli import main as indexer_main
 from indexer.index_dir import IndexDir
 from indexer.optout import OptoutLedger, OptoutLedgerError, opt_out, rebuild_filter
 from indexer.query import parse_query
 from indexer.stores import open_index
+from membership.sequences import open_spans
 from membership.sketch import read_meta
 
 from ..backends import BACKENDS, build_config
@@ -72,6 +74,13 @@ def test_rebuilding_the_filter_drops_removed_chunks_and_keeps_shared_ones(index)
     fib = membership.test(FIB)
     assert not fib.member and not fib.exact  # the filter alone now says no
     assert membership.test(DUPLICATE).member  # other sources still hold it
+    # the span index keeps only what the store still holds, each content with its live sources
+    sa = open_spans(path)
+    shas = sa.shas(range(sa.docs))
+    live = {r.sha: r for r in store.docs_with_terms("sha", shas, limit=len(shas) + 1)}
+    assert sketch["spans"]["ledger_seq"] == 2 and sorted(shas) == sorted(live)
+    assert sa.docs == store.stats().documents and content_sha(FIB) not in shas
+    assert sa.doc_sources.tolist() == [len(live[s].sources) for s in shas]
 
 
 def test_reingest_honours_the_ledger(index):

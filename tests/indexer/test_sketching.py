@@ -6,7 +6,7 @@ import numpy as np
 from indexer.document import Document
 from indexer.sketching import SketchStep
 from indexer.store import StoredDocument
-from membership.chunks import distinct, document_chunk_hashes
+from membership.chunks import distinct, document_chunk_hashes, document_chunks
 from membership.minhash import MinHashConfig, MinHasher
 from membership.sketch import NO_SIGNATURES, Sketcher, SketchConfig
 
@@ -43,8 +43,19 @@ def test_the_step_logs_each_shard_s_distinct_hashes_once_and_signs_only_what_is_
     step.batch(docs[5:])
     step.batch(docs[:2], logged=False)  # a session's own rewrite: not the shard's
     want = distinct(np.concatenate(document_chunk_hashes([d.content for d in docs])))
-    assert step.shard_hashes().tolist() == want.tolist()
-    assert step.shard_hashes().tolist() == []  # taken: the next shard starts empty
+    hashes, shard = step.take_shard()
+    assert hashes.tolist() == want.tolist()
+    # the sequences: each content once, in order, with every source (the duplicate's too)
+    assert shard.shas == [d.sha for d in docs]
+    hashes_of, offsets_of = document_chunks([d.content for d in docs])
+    assert all(np.array_equal(a, b) for a, b in zip(shard.hashes, hashes_of))
+    assert all(np.array_equal(a, b) for a, b in zip(shard.offsets, offsets_of))
+    assert shard.raw_lengths == [len(d.content) for d in docs]
+    assert [(i, s.repo, s.path) for i, s in shard.sources] == (
+        [(i, d.repo, d.path) for i, d in enumerate(docs[:5])] + [(0, "mirror/copy", "copy.py")]
+        + [(5 + i, d.repo, d.path) for i, d in enumerate(docs[5:])])
+    hashes, shard = step.take_shard()
+    assert hashes.tolist() == [] and len(shard) == 0  # taken: the next shard starts empty
     records = [StoredDocument.from_document(d) for d in docs[:2]]
     signed = first.signatures(records)
     assert len(signed) == 2 and all(s.plain is not None and s.band_keys for s in signed)
@@ -56,4 +67,5 @@ def test_a_search_only_step_sketches_nothing():
     batch = step.batch(docs)
     assert [h.tolist() for h in batch.hashes.values()] == [[], []]
     assert batch.signatures([StoredDocument.from_document(d) for d in docs]) == [NO_SIGNATURES] * 2
-    assert step.shard_hashes().tolist() == []
+    hashes, shard = step.take_shard()
+    assert hashes.tolist() == [] and len(shard) == 0

@@ -445,3 +445,24 @@ def test_first_ranges_are_the_ranges_of_one_token_chains(corpus):
         match = index.longest_prefix(chain[:1])
         assert (l, r) == ((match.l, match.r) if match.length else (l, l))
         assert index.match(index.tokens(chain)) == index.longest_prefix(chain)
+
+
+def test_the_document_table_keeps_each_document_s_sha_and_source_count(tmp_path):
+    contents = ["a = 1\n" * 40, "b = 2\n" * 40, ""]
+    shas = [f"{i:x}" * 40 for i in (10, 11, 12)]
+    sa = ChunkSA.from_contents(contents)
+    assert sa.shas([0, 2]) == ["00" * 20] * 2 and sa.doc_sources.tolist() == [1, 1, 1]  # none given
+    labels = [{'["MIT"]': 2, '["GPL-2.0-only"]': 1}, {'["MIT"]': 1}, {}]
+    sa = ChunkSA.build(*content_chunks(contents), doc_shas=shas, doc_sources=[3, 1, 7], doc_labels=labels)
+    sa.save(tmp_path / "t.chunksa")
+    chunk_sa.verify(tmp_path / "t.chunksa")
+    back = ChunkSA.open(tmp_path / "t.chunksa")
+    assert back.shas([2, 0]) == [shas[2], shas[0]] and back.doc_sources.tolist() == [3, 1, 7]
+    assert back.doc_label_counts([0, 1]) == {'["MIT"]': 3, '["GPL-2.0-only"]': 1}
+    assert back.doc_label_counts([1]) == {'["MIT"]': 1} and back.doc_label_counts([2]) == {}
+    assert back.doc_label_counts([]) == {}
+    for bad in (shas[:2], ["xyz" * 13 + "x"] + shas[1:], [s[:38] for s in shas]):
+        with pytest.raises(ValueError, match="doc_shas"):
+            ChunkSA.build(*content_chunks(contents), doc_shas=bad)
+    with pytest.raises(ValueError, match="doc_sources"):
+        ChunkSA.build(*content_chunks(contents), doc_sources=[1, 2])
