@@ -5,8 +5,9 @@ Corpus: a prefix of the shards (``--limit-mb``). Both sides index the same uniqu
 (one copy per git sha, over-size documents skipped, as ``build_index`` keeps them):
 
 * **ours**: ``indexer.build.build_index`` into a fresh directory (the full-text store *and* the
-  membership sketch). Its *membership extra* is ``<index>/membership/`` (Bloom filter and
-  chunk-hash log) plus the ``chunk`` terms inside the store; tantivy keeps all fields in the
+  membership sketch). Its *membership extra* is ``<index>/membership/`` (Bloom filter,
+  chunk-hash log, sequence log and span index: attribution's own suffix array, over chunk
+  hashes) plus the ``chunk`` terms inside the store; tantivy keeps all fields in the
   same segment files, so that share is measured as the store's size less the store of a
   ``--no-membership`` build of the same shards.
 * **infini-gram** (``pip install -e '.[bench]'``): a byte-level (``u8``, no tokenizer) suffix
@@ -217,6 +218,8 @@ def build_ours(shards: list[Path], out: Path) -> dict:
             "store_bytes": dir_bytes(out / "store"), "membership_bytes": dir_bytes(out / "membership"),
             "bloom_bytes": (out / "membership" / "bloom.bin").stat().st_size,
             "chunk_log_bytes": dir_bytes(out / "membership" / "chunks"),
+            "sequence_log_bytes": dir_bytes(out / "membership" / "sequences"),
+            "span_index_bytes": (out / "membership" / "spans.chunksa").stat().st_size,
             "sketch": manifest.get("configs", {}).get("membership", {})}
 
 
@@ -476,8 +479,10 @@ def report(info: dict, corpus: dict, build: dict, checks: dict, latency: dict, p
     # build and size
     rows = [["StarScope `build_index` (store + membership)", f"{ours['seconds']:.1f}",
              _mb(ours["index_bytes"]), f"{ours['index_bytes'] / content:.2f}x"],
-            ["  of which `membership/` (Bloom + chunk-hash log)", "", _mb(ours["membership_bytes"]),
-             f"{ours['membership_bytes'] / content:.3f}x"],
+            ["  of which `membership/` (Bloom, chunk-hash and sequence logs, span index)", "",
+             _mb(ours["membership_bytes"]), f"{ours['membership_bytes'] / content:.3f}x"],
+            ["    of which the span index (`spans.chunksa`) / the sequence log", "",
+             f"{_mb(ours['span_index_bytes'])} / {_mb(ours['sequence_log_bytes'])}", ""],
             ["  of which chunk terms in the store (store size less a --no-membership build's)", "", _mb(build["chunk_terms"]["bytes"]),
              f"{build['chunk_terms']['bytes'] / content:.3f}x"],
             ["  **membership extra** (the two above)", "", _mb(extra), f"{extra / content:.3f}x"]]

@@ -182,9 +182,7 @@ def measure(index, inputs: list[dict], *, repeat: int, near_duplicates: bool) ->
         answer = index.attribute(text, near_duplicates=near_duplicates)
         norm = normalize(text)
         row = {"kind": item["kind"], "truncated": answer.truncated, "spans": len(answer.spans),
-               "candidates": answer.candidates,
-               "candidates_available": answer.limits.candidates_available,
-               "unverified_windows": answer.limits.unverified_windows}
+               "candidates": answer.candidates, "incomplete_counts": answer.limits.incomplete_counts}
         if item["kind"] == "corpus":
             row["coverage"] = covered(norm, answer.spans, 0, len(norm))
         elif item["kind"] == "half":

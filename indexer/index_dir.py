@@ -23,7 +23,8 @@ from pathlib import Path
 
 from membership.attribution import AttributionConfig, MembershipIndex
 from membership.minhash import MinHashConfig
-from membership.sequences import SequenceLog
+from membership.chunk_sa import ChunkSAFileError
+from membership.sequences import SequenceLog, SpansMissing, open_spans
 from membership.sketch import ChunkLog, SketchConfig, SketchMissing, filter_record, open_bloom, read_meta
 
 from .es_config import ElasticsearchConfig
@@ -97,7 +98,9 @@ class IndexDir:
         return SequenceLog(self.path)
 
     def membership(self, config: AttributionConfig = AttributionConfig()) -> MembershipIndex:
-        """Membership and attribution over the store and the memory-mapped Bloom filter.
+        """Membership and attribution over the store, the memory-mapped Bloom filter and the
+        memory-mapped span index (attribution's; an index without one attributes nothing and
+        says why).
 
         Raises:
             membership.sketch.SketchMissing: the index was built without a membership sketch.
@@ -107,6 +110,13 @@ class IndexDir:
         if sketch is None:
             raise SketchMissing(f"{self.path} was built without the membership sketch "
                                 "(--no-membership); rebuild it with `starscope index`")
-        return MembershipIndex(self.store, open_bloom(self.path, chunks=sketch.chunks), chunks=sketch.chunks,
-                               minhash=sketch.minhash, config=config, sketch=read_meta(self.path),
-                               pending_optouts=self.ledger.pending)
+        try:  # membership answers without it; attribution refuses, saying why
+            spans, spans_error = open_spans(self.path, chunks=sketch.chunks), ""
+        except (SpansMissing, ChunkSAFileError) as e:  # said without the path: APIs show it
+            spans, spans_error = None, (
+                "this index has no usable span index, which attribution needs "
+                f"({'built by an older StarScope' if isinstance(e, SpansMissing) else 'its file cannot be read'}); "
+                "index the corpus again with `starscope index` (membership tests work meanwhile)")
+        return MembershipIndex(self.store, open_bloom(self.path, chunks=sketch.chunks), spans=spans,
+                               spans_error=spans_error, chunks=sketch.chunks, minhash=sketch.minhash, config=config,
+                               sketch=read_meta(self.path), pending_optouts=self.ledger.pending)

@@ -9,30 +9,37 @@ records); then
   and the answer reports spans (raw offsets), the longest chain, the fraction covered and the
   filter's false-positive rate; ``exact=True`` confirms every hit in the store, so no span is
   left that the corpus does not hold.
-* :meth:`MembershipIndex.attribute` finds the documents: the filter proposes hit windows, the
-  store returns the contents holding their chunk hashes, each seed is verified on the
-  normalized content and extended left and right to the **maximal** common span, and spans are
-  reported with raw offsets and line numbers on both sides, every source (grouped by content
-  sha, all repositories of an exact duplicate), a count, a ``common`` flag for boilerplate
-  held by many documents, and license summaries.
+* :meth:`MembershipIndex.attribute` finds the documents on the span index (a suffix array over
+  every content's chunk hashes, :mod:`membership.sequences`): the query's windows that are
+  corpus chunks chain, per residue class, into **maximal** chunk matches
+  (:mod:`membership.span_search`), each held by a suffix-array range that counts and ranks the
+  documents holding it without reading them; a match is grown on the characters of its edges
+  (less than a stride each side) in its first source, and spans are reported with raw offsets
+  and line numbers on both sides, the first sources by stars (each content once, with all the
+  repositories of an exact duplicate), exact counts, a ``common`` flag for boilerplate held by
+  many documents, and license summaries over every document holding the span.
 
 Data flow of ``attribute``::
 
-    text -> normalize -> window hashes -> Bloom -> hit hashes -> doc counts (store)
-         -> candidate contents (store, ranked by matched chunks) -> normalize each
-         -> seeds (query window == content chunk) -> verify -> extend to maximal
-         -> group by query range -> sources, counts, common, licenses -> Attribution
+    text -> normalize -> window hashes -> Bloom -> hit windows -> tokens (span index)
+         -> runs of hits per residue class -> maximal chunk matches, suffix-array ranges
+         -> per range: distinct documents (counted, ranked, license labels summed)
+         -> first sources fetched (store, by sha) -> edges grown on two raw pieces each
+         -> spans merged by extent -> Attribution
 
 Note:
     A verbatim overlap of ``width + stride - 1`` (99) normalized characters always holds a
-    whole chunk of its source, so it is always proposed (see :mod:`membership.chunks`); a
-    proposal is reported only after verification, so reported spans are always verbatim.
-    What the fetch limits leave unverified is reported too (``truncated``, ``limits``,
-    ``unverified``), never dropped in silence; exact membership is never cut.
+    whole chunk of its source, so it is always found (see :mod:`membership.chunks`). A span's
+    work is bounded by its length and ``log N`` and by the sources shown, never by how many
+    documents hold it or how long they are: no candidate is fetched to be verified, so nothing
+    is left unverified. The one limit, ``max_counted`` documents counted per span, is reported
+    when it applies (``truncated``, ``limits``, ``count_complete``).
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -40,10 +47,12 @@ import numpy as np
 
 from . import licenses as lic
 from .bloom import BloomFilter
-from .chunks import ChunkConfig, Normalized, chunk_hashes, distinct, normalize, window_hashes
+from .chunk_sa import ChunkSA
+from .chunks import ChunkConfig, Normalized, distinct, normalize, window_hashes
 from .minhash import MinHashConfig
 from .near_dups import NearDuplicateFinder, NearDuplicates
 from .sketch import filter_record
+from .span_search import ChunkMatch, maximal_matches, occurrences
 from .store import ContentStore, StoredContent
 
 
@@ -74,10 +83,13 @@ class AttributionConfig:
     min_length: int = 50  # normalized characters
     common_threshold: int = 10  # a span held by more documents than this is ``common``
     max_sources: int = 10  # sources listed per span (all are counted)
-    max_candidates: int = 200  # contents fetched and verified per request
+    max_candidates: int = 200  # near-duplicate candidates scored, contents read by exact membership
+    # A span's sources are counted over at most this many documents (the first by stars); past
+    # it its count is a lower bound, flagged (``contents`` stays exact).
+    max_counted: int = 4096
 
     def __post_init__(self):
-        for name in ("max_chars", "min_length", "max_sources", "max_candidates"):
+        for name in ("max_chars", "min_length", "max_sources", "max_candidates", "max_counted"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.common_threshold < 1:
@@ -149,6 +161,9 @@ class SourceMatch:
 
 @dataclass(frozen=True)
 class AttributedSpan:
+    """A maximal verbatim span of the input, its sources (the first ``max_sources`` by stars)
+    and, over every document holding it, its counts and license summary."""
+
     start: int  # raw character offsets in the input
     end: int
     text: str
@@ -156,9 +171,9 @@ class AttributedSpan:
     end_line: int
     normalized_length: int
     common: bool
-    count: int  # documents holding the span (every source of every content)
-    count_complete: bool  # False: more contents may hold it than were fetched
-    contents: int  # distinct contents holding it
+    count: int  # sources holding the span (every source of every content)
+    count_complete: bool  # False: a lower bound (over max_counted contents, or opt-outs pending)
+    contents: int  # distinct contents holding it (exact)
     sources: tuple[SourceMatch, ...]
     licenses: dict
 
@@ -173,35 +188,31 @@ class AttributedSpan:
 
 @dataclass(frozen=True)
 class AttributionLimits:
-    """What the candidate limits left out of one attribution.
+    """What limits left out of one attribution.
 
     Note:
-        Attribution fetches every content holding a hit that at most ``common_threshold``
-        contents hold, up to ``max_candidates`` of them; for hits held by more, only
-        ``common_candidates`` (``common_threshold + 1``) contents, enough to prove them common
-        boilerplate. A hit window is *unverified* when some contents holding its chunk were not
-        fetched and fewer than ``common_candidates`` fetched ones hold its text (anywhere in
-        them): the text there may hold spans and sources the answer does not report. Both are exact, from the store's
-        counts, never guessed; only on a tantivy store after an opt-out, until the removed
-        contents' segments merge, a window whose missing holders were all removed may still be
-        listed (its chunk's document frequency counts them).
+        Verbatim spans are found whole, in every document, by the span index; a span's sources
+        are listed and its count summed from at most ``max_counted`` documents (the first by
+        stars): a span held by more (boilerplate in thousands of files) has an exact
+        ``contents`` count and ``common`` flag, but its ``count`` of sources is a lower bound
+        (``count_complete`` false), counted in ``incomplete_counts``. Near-duplicates score at
+        most ``max_candidates`` stored files of the ``near_duplicate_candidates_available``
+        sharing a band with the text.
     """
 
     max_candidates: int
-    candidates_available: int  # contents holding a hit held by at most common_threshold contents
-    common_candidates: int
-    unverified_windows: int = 0  # hit windows (50 normalized characters) left unverified
+    max_counted: int = 0
+    incomplete_counts: int = 0  # spans held by more than max_counted documents
     near_duplicate_candidates_available: int | None = None  # None: near-duplicates not looked for
 
     @property
     def truncated(self) -> bool:
         near = self.near_duplicate_candidates_available
-        return (self.candidates_available > self.max_candidates or self.unverified_windows > 0
-                or (near is not None and near > self.max_candidates))
+        return self.incomplete_counts > 0 or (near is not None and near > self.max_candidates)
 
     def to_json(self) -> dict:
-        return {"max_candidates": self.max_candidates, "candidates_available": self.candidates_available,
-                "common_candidates": self.common_candidates, "unverified_windows": self.unverified_windows,
+        return {"max_candidates": self.max_candidates, "max_counted": self.max_counted,
+                "incomplete_counts": self.incomplete_counts,
                 "near_duplicate_candidates_available": self.near_duplicate_candidates_available}
 
 
@@ -209,9 +220,8 @@ class AttributionLimits:
 class Attribution:
     """The one answer type of ``attribute`` for the CLI, the API and the UI.
 
-    Never silently partial: when a limit cut it, ``truncated`` is true, ``limits`` says which
-    and by how much, and ``unverified`` gives the raw ``[start, end)`` ranges of the input whose
-    hits were not checked against every content holding them (see :class:`AttributionLimits`).
+    Never silently partial: when a limit cut it, ``truncated`` is true and ``limits`` says which
+    and by how much (see :class:`AttributionLimits`).
     """
 
     length: int
@@ -220,10 +230,9 @@ class Attribution:
     coverage: float  # fraction of the input's normalized characters inside a non-common span
     longest: int  # normalized length of the longest non-common span
     licenses: dict  # over every source of every non-common span
-    candidates: int  # contents fetched and verified
+    candidates: int  # stored contents fetched (the sources shown)
     filter: dict
     limits: AttributionLimits
-    unverified: tuple[tuple[int, int], ...] = ()  # raw ranges of the input
     near_duplicates: tuple = field(default=())
 
     @property
@@ -235,12 +244,10 @@ class Attribution:
                 "spans": [s.to_json() for s in self.spans], "coverage": self.coverage,
                 "longest": self.longest, "licenses": self.licenses, "candidates": self.candidates,
                 "filter": self.filter, "truncated": self.truncated, "limits": self.limits.to_json(),
-                "unverified": [list(r) for r in self.unverified],
                 "near_duplicates": [n.to_json() for n in self.near_duplicates]}
 
 
 # -- helpers -------------------------------------------------------------------------------------
-_SPACES = (10, 32)  # the only whitespace left in normalized text
 
 
 def _hashes(values) -> np.ndarray:
@@ -248,17 +255,22 @@ def _hashes(values) -> np.ndarray:
     return np.fromiter(values, dtype=np.uint64, count=len(values))
 
 
-def _common_prefix(a: np.ndarray, b: np.ndarray) -> int:
-    """Length of the common prefix of two code arrays, in growing blocks (cheap when short)."""
+def _common_prefix(a: str, b: str) -> int:
+    """Length of the common prefix of two (short) strings."""
     n = min(len(a), len(b))
-    done, block = 0, 64
-    while done < n:
-        end = min(n, done + block)
-        diff = np.flatnonzero(a[done:end] != b[done:end])
-        if len(diff):
-            return done + int(diff[0])
-        done, block = end, block * 4
-    return n
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def _common_suffix(a: str, b: str) -> int:
+    """Length of the common suffix of two (short) strings."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[-1 - i] == b[-1 - i]:
+        i += 1
+    return i
 
 
 class _Lines:
@@ -271,16 +283,6 @@ class _Lines:
 
     def line(self, offset: int) -> int:
         return int(np.searchsorted(self.starts, offset, side="right")) + 1
-
-
-@dataclass
-class _Match:
-    qs: int
-    qe: int
-    doc: StoredContent
-    dn: Normalized
-    ds: int
-    de: int
 
 
 def hit_spans(offsets: np.ndarray, width: int, stride: int) -> tuple[list[tuple[int, int, int, int]], int]:
@@ -314,14 +316,17 @@ def hit_spans(offsets: np.ndarray, width: int, stride: int) -> tuple[list[tuple[
 class MembershipIndex:
     """An index's store and Bloom filter, opened once, answering membership and attribution."""
 
-    def __init__(self, store: ContentStore, bloom: BloomFilter, *, chunks: ChunkConfig = ChunkConfig(),
-                 minhash: MinHashConfig | None = None, config: AttributionConfig = AttributionConfig(),
-                 sketch: dict | None = None, pending_optouts: Callable[[int], int] | None = None):
-        """``chunks`` and ``minhash`` are the sketch the store and the filter were built with
-        (``minhash`` None: no near-duplicates); ``sketch`` is the filter's ``sketch.json``;
-        ``pending_optouts(seq)`` counts the opt-outs after ``seq`` that removed chunks (the
-        opt-out ledger's; None: there are none)."""
+    def __init__(self, store: ContentStore, bloom: BloomFilter, *, spans: ChunkSA | None = None,
+                 spans_error: str = "", chunks: ChunkConfig = ChunkConfig(), minhash: MinHashConfig | None = None,
+                 config: AttributionConfig = AttributionConfig(), sketch: dict | None = None,
+                 pending_optouts: Callable[[int], int] | None = None):
+        """``spans`` is the span index (:mod:`membership.sequences`; None: attribution refuses
+        with ``spans_error``, membership still answers); ``chunks`` and ``minhash`` are the
+        sketch the store and the filter were built with (``minhash`` None: no near-duplicates);
+        ``sketch`` is the filter's ``sketch.json``; ``pending_optouts(seq)`` counts the opt-outs
+        after ``seq`` that removed chunks (the opt-out ledger's; None: there are none)."""
         self.store, self.bloom, self.chunks, self.config = store, bloom, chunks, config
+        self.spans, self.spans_error = spans, spans_error
         self.near = (NearDuplicateFinder(store, minhash, max_candidates=config.max_candidates)
                      if minhash is not None else None)
         sketch = sketch or {}
@@ -408,11 +413,9 @@ class MembershipIndex:
         return ok
 
     # -- attribution -------------------------------------------------------------------------
-    def no_limits(self, common_threshold: int | None = None) -> AttributionLimits:
+    def no_limits(self) -> AttributionLimits:
         """The limits of an answer that nothing cut (a text too short to look up)."""
-        threshold = self.config.common_threshold if common_threshold is None else common_threshold
-        return AttributionLimits(max_candidates=self.config.max_candidates, candidates_available=0,
-                                 common_candidates=threshold + 1)
+        return AttributionLimits(max_candidates=self.config.max_candidates, max_counted=self.config.max_counted)
 
     def near_duplicates(self, text: str, *, lang: str | None = None, path: str | None = None,
                         min_jaccard: float | None = None, limit: int | None = None) -> NearDuplicates:
@@ -444,202 +447,250 @@ class MembershipIndex:
             raise AttributionInputError("invalid_parameter", "min_length, common_threshold and "
                                         "max_sources must be at least 1")
         norm = self._normalized(text)
+        if self.spans is None:
+            raise SpansUnavailable(self.spans_error)
         near = (self.near.find(text, lang=lang, path=path)
                 if near_duplicates and self.near is not None else None)
-        limits = replace(self.no_limits(threshold),
+        limits = replace(self.no_limits(),
                          near_duplicate_candidates_available=near.candidates_available if near else None)
         windows = window_hashes(norm.codes, self.chunks)
-        offsets = np.flatnonzero(self.bloom.contains(windows))
-        empty = Attribution(len(text), len(norm), (), 0.0, 0, lic.summarize([]), 0, self.filter_info,
-                            limits, near_duplicates=near.near_duplicates if near else ())
-        if not len(offsets):
-            return empty
-        hit_hashes = windows[offsets]
-        unique = distinct(hit_hashes)
-        df = dict(zip(unique.tolist(), self.store.chunk_doc_counts(unique).tolist()))  # chunk -> contents
-        live = [h for h, n in df.items() if n]
-        if not live:
-            return empty  # every hit was a false positive of the filter
-        # Every content holding a rare hit is fetched, up to max_candidates; for hits held by
-        # more contents than the threshold, enough to prove a span common (their spans' counts
-        # are then lower bounds, flagged): boilerplate costs a few fetches, not max_candidates.
-        rare = _hashes([h for h in live if df[h] <= threshold])
-        frequent = _hashes([h for h in live if df[h] > threshold])
-        docs = self.store.contents_with_chunks(rare, limit=cfg.max_candidates) if len(rare) else []
-        # At the cap the store counts what was left out (exactly; a guess would be silent).
-        available = (max(len(docs), self.store.count_contents_with_chunks(rare))
-                     if len(docs) >= cfg.max_candidates else len(docs))
-        cut = {"rare": available > len(docs), "frequent": False}
-        if len(frequent):
-            have = {d.sha for d in docs}
-            more = self.store.contents_with_chunks(frequent, limit=threshold + 1)
-            cut["frequent"] = len(more) > threshold
-            docs += [d for d in more if d.sha not in have]
-        matches, fetched_with = self._extend_all(norm, offsets, hit_hashes, docs)
-        unverified = self._unverified(norm, offsets, hit_hashes, df, fetched_with, matches, threshold, cut)
-        limits = replace(limits, candidates_available=available, unverified_windows=len(unverified))
-        result = self._report(text, norm, matches, df, fetched_with, windows, offsets, len(docs),
-                              min_length, threshold, max_sources, limits)
-        return replace(result, unverified=self._raw_ranges(norm, unverified),
-                       near_duplicates=near.near_duplicates if near else ())
-
-    def _unverified(self, norm: Normalized, offsets: np.ndarray, hit_hashes: np.ndarray, df: dict,
-                    fetched_with: dict, matches: list[_Match], threshold: int, cut: dict) -> list[int]:
-        """Offsets of the hit windows that a fetch limit left unverified: some content holding
-        the chunk was not fetched, and fewer than ``threshold + 1`` fetched contents hold the
-        window's text (at the chunk's place or elsewhere: a license header sits at other
-        offsets in other files), so it is not proven common either.
-
-        Note:
-            A fetch that was not cut returned every live holder of its chunks, so its hits are
-            verified even where ``df`` still counts a removed content (tantivy, until merged).
-        """
-        suspects = []
-        for i, h in zip(offsets.tolist(), hit_hashes.tolist()):
-            n = df.get(h, 0)
-            if n and cut["rare" if n <= threshold else "frequent"] and \
-                    fetched_with.get(h, 0) < min(n, threshold + 1):
-                suspects.append(i)
-        if not suspects:
-            return []
-        # holders[i]: fetched contents with a match covering the window that starts at i
-        w = self.chunks.width
-        starts: dict[str, list[tuple[int, int]]] = {}
-        for m in matches:
-            if m.qe - m.qs >= w:
-                starts.setdefault(m.doc.sha, []).append((m.qs, m.qe - w + 1))
-        change = np.zeros(len(norm) + 1, np.int32)
-        for ranges in starts.values():  # each content counts once per window
-            ranges.sort()
-            a, b = ranges[0]
-            for c, d in ranges[1:] + [(len(norm) + 1, len(norm) + 1)]:
-                if c > b:
-                    change[a] += 1
-                    change[b] -= 1
-                    a, b = c, d
-                else:
-                    b = max(b, d)
-        holders = np.cumsum(change)
-        return [i for i in suspects if holders[i] <= threshold]
-
-    def _raw_ranges(self, norm: Normalized, starts: list[int]) -> tuple[tuple[int, int], ...]:
-        """Windows at normalized ``starts`` (sorted), merged where they overlap or touch, as raw
-        ``[start, end)`` ranges of the input."""
-        w, merged = self.chunks.width, []
-        for i in starts:
-            if merged and i <= merged[-1][1]:
-                merged[-1][1] = i + w
-            else:
-                merged.append([i, i + w])
-        return tuple(norm.raw_span(a, b) for a, b in merged)
-
-    def _extend_all(self, norm: Normalized, offsets: np.ndarray, hit_hashes: np.ndarray,
-                    docs: list[StoredContent]):
-        """Seeds in every candidate, verified and extended; also, per hit hash, how many of the
-        fetched contents hold it (to know whether a span's count is complete)."""
-        w, s = self.chunks.width, self.chunks.stride
-        by_hash: dict[int, list[int]] = {}
-        for i, h in zip(offsets.tolist(), hit_hashes.tolist()):
-            by_hash.setdefault(h, []).append(i)
-        q = norm.codes
-        matches: list[_Match] = []
-        fetched_with: dict[int, int] = {}
-        for doc in docs:
-            dn = normalize(doc.content)
-            d = dn.codes
-            dh = chunk_hashes(d, self.chunks).tolist()
-            found: dict[int, list[tuple[int, int]]] = {}  # diagonal -> [(qs, qe)]
-            seen_here = set()
-            for j, h in enumerate(dh):
-                where = by_hash.get(h)
-                if not where:
-                    continue
-                seen_here.add(h)
-                p = j * s
-                for i in where:
-                    diag = i - p
-                    if any(a <= i and i + w <= b for a, b in found.get(diag, ())):
-                        continue
-                    if not np.array_equal(q[i:i + w], d[p:p + w]):
-                        continue  # a 64-bit hash collision: never reported
-                    left = _common_prefix(q[:i][::-1], d[:p][::-1])
-                    right = _common_prefix(q[i + w:], d[p + w:])
-                    # A span neither starts nor ends on the whitespace between lines or words.
-                    cut_l = int(q[i - left] in _SPACES)
-                    cut_r = int(q[i + w + right - 1] in _SPACES)
-                    m = _Match(i - left + cut_l, i + w + right - cut_r, doc, dn,
-                               p - left + cut_l, p + w + right - cut_r)
-                    found.setdefault(diag, []).append((m.qs, m.qe))
-                    matches.append(m)
-            for h in seen_here:
-                fetched_with[h] = fetched_with.get(h, 0) + 1
-        return matches, fetched_with
-
-    def _report(self, text, norm, matches, df, fetched_with, windows, offsets, candidates,
-                min_length, threshold, max_sources, limits) -> Attribution:
-        # A content's match inside a longer match of the same content (its text occurs twice
-        # there) adds nothing: the spans are the query ranges of the other matches.
-        by_doc: dict[str, list[_Match]] = {}
-        for m in matches:
-            by_doc.setdefault(m.doc.sha, []).append(m)
-        ranges = set()
-        for ms in by_doc.values():
-            ms.sort(key=lambda m: (m.qs - m.qe, m.ds))  # longest first
-            for k, m in enumerate(ms):
-                if m.qe - m.qs >= min_length and not any(
-                        o.qs <= m.qs and m.qe <= o.qe for o in ms[:k]):
-                    ranges.add((m.qs, m.qe))
-        ranges = sorted(ranges, key=lambda r: (-(r[1] - r[0]), r[0]))
-        qlines = _Lines(text)
-        line_maps: dict[str, _Lines] = {}  # per content, shared by its spans
-        hit_list = list(zip(offsets.tolist(), windows[offsets].tolist()))
-        w = self.chunks.width
-        spans, real_ranges, real_sources = [], [], {}
-        for qs, qe in ranges:
-            holders: dict[str, _Match] = {}
-            for sha, ms in by_doc.items():  # every content holding the range; where it is
-                inner = [m for m in ms if m.qs <= qs and qe <= m.qe]  # exactly, else longest
-                if inner:
-                    holders[sha] = next((m for m in inner if (m.qs, m.qe) == (qs, qe)), inner[0])
-            inside = {h for i, h in hit_list if qs <= i and i + w <= qe}
-            complete = all(fetched_with.get(h, 0) >= df.get(h, 0) for h in inside)
-            count = sum(len(m.doc.sources) for m in holders.values())
-            # Contents whose maximal match is exactly this span first (it is maximal for them;
-            # the others hold a longer match, reported as its own span), then by stars.
-            ordered = sorted(holders.values(), key=lambda m: ((m.qs, m.qe) != (qs, qe), -m.doc.stars,
-                                                              m.doc.primary.repo, m.doc.primary.path))
-            sources = tuple(self._source(m, qs, qe, line_maps) for m in ordered[:max_sources])
-            ra, rb = norm.raw_span(qs, qe)
-            if count <= threshold:
-                real_ranges.append((qs, qe))
-                real_sources.update({(src.repo, src.path): src for m in holders.values()
-                                     for src in m.doc.sources})
-            spans.append(AttributedSpan(
-                start=ra, end=rb, text=text[ra:rb], start_line=qlines.line(ra),
-                end_line=qlines.line(max(rb - 1, ra)), normalized_length=qe - qs,
-                common=count > threshold, count=count, count_complete=complete,
-                contents=len(holders), sources=sources,
-                licenses=lic.summarize(s.licenses for m in holders.values() for s in m.doc.sources)))
+        at = np.flatnonzero(self.bloom.contains(windows))
+        tokens = np.full(len(windows), -1, np.int64)
+        tokens[at] = self.spans.tokens(windows[at])  # the filter's false positives stay -1
+        found = self._spans(text, norm, maximal_matches(self.spans, tokens, self.chunks.stride),
+                            min_length, threshold, max_sources)
+        spans, real_docs, fetched, cut = found
+        real = [sp for sp in spans if not sp.common]
         covered = np.zeros(len(norm), bool)
-        for qs, qe in real_ranges:
-            covered[qs:qe] = True
+        for sp in real:
+            a = norm_index(norm, sp.start)
+            covered[a:a + sp.normalized_length] = True
+        limits = replace(limits, incomplete_counts=cut)
         return Attribution(
             length=len(text), normalized_length=len(norm), spans=tuple(spans),
-            coverage=float(covered.mean()),
-            longest=max((qe - qs for qs, qe in real_ranges), default=0),
-            licenses=lic.summarize(src.licenses for src in real_sources.values()),
-            candidates=candidates, filter=self.filter_info, limits=limits)
+            coverage=float(covered.mean()), longest=max((sp.normalized_length for sp in real), default=0),
+            licenses=_license_summary(self.spans.doc_label_counts(sorted(real_docs))),
+            candidates=fetched, filter=self.filter_info, limits=limits,
+            near_duplicates=near.near_duplicates if near else ())
 
-    @staticmethod
-    def _source(m: _Match, qs: int, qe: int, line_maps: dict) -> SourceMatch:
-        ds, de = m.ds + (qs - m.qs), m.ds + (qe - m.qs)
-        ra, rb = m.dn.raw_span(ds, de)
-        lines = line_maps.get(m.doc.sha) or line_maps.setdefault(m.doc.sha, _Lines(m.doc.content))
-        primary = m.doc.primary
-        others = tuple({"repo": s.repo, "path": s.path, "licenses": list(s.licenses)}
-                       for s in m.doc.sources if s != primary)
-        return SourceMatch(sha=m.doc.sha, repo=primary.repo, path=primary.path,
-                           licenses=m.doc.licenses, lang=m.doc.lang, stars=m.doc.stars,
-                           url=primary.url, start=ra, end=rb, start_line=lines.line(ra),
-                           end_line=lines.line(max(rb - 1, ra)), documents=len(m.doc.sources),
-                           also_in=others)
+    def _spans(self, text: str, norm: Normalized, matches: list[ChunkMatch], min_length: int, threshold: int,
+               max_sources: int) -> tuple[list[AttributedSpan], set[int], int, int]:
+        """The spans of ``matches``: each grown to its maximal extent on its first source's
+        edges, those with the same extent merged, with exact counts and license summaries from
+        the span index and their first sources fetched; also the documents of the spans that
+        are not common, how many contents were fetched and how many counts were cut."""
+        sa = self.spans
+        if not matches:
+            return [], set(), 0, 0
+        ls = np.array([m.l for m in matches], np.int64)
+        rs = np.array([m.r for m in matches], np.int64)
+        contents = np.atleast_1d(sa.count_documents(ls, rs))
+        q, docs = sa.first_documents_many(ls, rs, self.config.max_counted)
+        bounds = np.searchsorted(q, np.arange(len(matches) + 1))
+        per = [docs[bounds[k]:bounds[k + 1]] for k in range(len(matches))]
+        shown = sorted({int(d) for ds in per for d in ds[:max_sources]})
+        records = self.store.contents(sa.shas(shown))
+        record_of = {d: records.get(sha) for d, sha in zip(shown, sa.shas(shown))}
+        # One span per extent: matches of other alignments reaching the same extent are merged.
+        groups: dict[tuple[int, int], dict] = {}
+        memo: dict = {}  # extents already grown: (match start, length, document, position)
+        for m, ds, n in zip(matches, per, contents.tolist()):
+            top = next((int(d) for d in ds[:max_sources] if record_of.get(int(d)) is not None), None)
+            if top is None:
+                continue  # every shown holder was removed since the span index was built
+            ext = max((self._extent(norm, m, top, p, record_of[top].content, memo) for p in occurrences(sa, top, m)),
+                      key=lambda e: (e.qe - e.qs, -e.qs))
+            if ext.qe - ext.qs < min_length:
+                continue
+            g = groups.setdefault((ext.qs, ext.qe), {"docs": {}, "contents": 0, "complete": True, "own": 0})
+            for d in ds.tolist():
+                g["docs"].setdefault(d, m)
+            g["own"] = len(g["docs"])  # these first: documents whose match this is
+            g["contents"] += n
+            g["complete"] &= n <= len(ds)
+        # A span lies inside the chunks of a match of another alignment (its text quoted by
+        # other documents at another place on their chunk grid): their documents hold it too.
+        s, w = self.chunks.stride, self.chunks.width
+        core_start = np.array([m.start for m in matches], np.int64)
+        core_end = core_start + np.array([(m.length - 1) * s + w for m in matches], np.int64)
+        for (qs, qe), g in groups.items():
+            for k in np.flatnonzero((core_start <= qs) & (core_end >= qe)).tolist():
+                for d in per[k].tolist():
+                    g["docs"].setdefault(d, matches[k])
+                g["contents"] = max(g["contents"], int(contents[k]))
+                g["complete"] &= int(contents[k]) <= len(per[k])
+        spans, real_docs, cut = [], set(), 0
+        qlines = _Lines(text)
+        for (qs, qe), g in sorted(groups.items(), key=lambda kv: (kv[0][0] - kv[0][1], kv[0][0])):
+            held = np.fromiter(g["docs"], np.int64, len(g["docs"]))
+            contents_n = len(held) if g["complete"] else max(len(held), g["contents"])
+            count = int(sa.doc_sources[held].sum()) + (contents_n - len(held))
+            complete = g["complete"] and not self.optouts_pending()
+            cut += not g["complete"]
+            # Sources: the documents of the matches that reach exactly this extent first (the
+            # span is maximal in them), then those holding it inside a longer match, by rank.
+            rank = sa.doc_rank[held].astype(np.int64) + np.where(np.arange(len(held)) < g["own"], 0, sa.docs)
+            order = held[np.argsort(rank, kind="stable")]
+            sources = []
+            for d in order[:max_sources].tolist():
+                rec = record_of.get(d)
+                found = self._source(norm, g["docs"][d], d, rec, qs, qe, memo) if rec is not None else None
+                if found is not None:
+                    sources.append(found)
+            ra, rb = norm.raw_span(qs, qe)
+            common = count > threshold
+            if not common:
+                real_docs.update(held.tolist())
+            spans.append(AttributedSpan(
+                start=ra, end=rb, text=text[ra:rb], start_line=qlines.line(ra),
+                end_line=qlines.line(max(rb - 1, ra)), normalized_length=qe - qs, common=common,
+                count=count, count_complete=complete, contents=contents_n, sources=tuple(sources),
+                licenses=_license_summary(sa.doc_label_counts(held))))
+        return spans, real_docs, sum(r is not None for r in record_of.values()), cut
+
+    def _extent(self, norm: Normalized, m: ChunkMatch, doc: int, p: int, content: str, memo: dict) -> _Extent:
+        """``m`` held by document ``doc`` (raw ``content``) at position ``p`` of the span index,
+        grown on the characters of its edges to the maximal verbatim match, which starts and
+        ends off whitespace.
+
+        Note:
+            A maximal match of chunks leaves less than one stride to grow on each side (a whole
+            matching chunk there would have been a hit of the match), so the edges are read from
+            the raw text of the chunk before the match and the two at its end only: two pieces of
+            at most a few hundred characters, normalized on their own, whatever the document's
+            length. ``offsets`` of the span index give where each piece starts in the raw text.
+        """
+        key = (m.start, m.length, doc, p)
+        if key in memo:
+            return memo[key]
+        sa, s, w = self.spans, self.chunks.stride, self.chunks.width
+        ds, de = int(sa.doc_starts[doc]), int(sa.doc_starts[doc + 1]) - 1
+        j, n, offs = p - ds, m.length, sa.offsets
+        q, q0 = norm.text, m.start
+        q1 = q0 + (n - 1) * s + w
+        left = _Piece(content, int(offs[p - 1 if j else p]), int(offs[min(p + 1, de)]), p + 1 >= de,
+                      s * (j - 1) if j else 0, memo)
+        right = _Piece(content, int(offs[p + n - 1]), int(offs[min(p + n + 1, de)]), p + n + 1 >= de,
+                       s * (j + n - 1), memo)
+        ctx = left.text[:s * j - left.at]  # the document's characters before the match
+        k = min(len(ctx), q0)
+        grow_l = _common_suffix(q[q0 - k:q0], ctx[len(ctx) - k:])
+        ctx = right.text[w:]
+        grow_r = _common_prefix(q[q1:q1 + len(ctx)], ctx)
+        qs, qe = q0 - grow_l, q1 + grow_r
+        cut_l, cut_r = int(q[qs] in " \n"), int(q[qe - 1] in " \n")
+        memo[key] = ext = _Extent(qs + cut_l, qe - cut_r, left, right, q0, s * j, content, offs[ds:de + 1], s,
+                                  memo)
+        return ext
+
+    def _source(self, norm: Normalized, m: ChunkMatch, doc: int, rec: StoredContent, qs: int, qe: int,
+                memo: dict) -> SourceMatch | None:
+        """Where ``rec``, the content of document ``doc`` (one holding ``m``), holds the span
+        ``[qs, qe)`` whole; None where it holds ``m`` but not all of the span's edges."""
+        extents = (self._extent(norm, m, doc, p, rec.content, memo) for p in occurrences(self.spans, doc, m))
+        ext = next((e for e in extents if e.qs <= qs and qe <= e.qe), None)
+        if ext is None:
+            return None
+        ra, rb = ext.raw(qs, qe)
+        start_line = rec.content.count("\n", 0, ra) + 1  # a count in C, no copy of the content
+        primary = rec.primary
+        others = tuple({"repo": x.repo, "path": x.path, "licenses": list(x.licenses)}
+                       for x in rec.sources if x != primary)
+        return SourceMatch(sha=rec.sha, repo=primary.repo, path=primary.path, licenses=rec.licenses,
+                           lang=rec.lang, stars=rec.stars, url=primary.url, start=ra, end=rb,
+                           start_line=start_line, end_line=start_line + rec.content.count("\n", ra, max(rb - 1, ra)),
+                           documents=len(rec.sources), also_in=others)
+
+
+class SpansUnavailable(AttributionInputError):
+    """An index without a usable span index: attribution needs one (membership does not)."""
+
+    status = 409
+
+    def __init__(self, message: str):
+        super().__init__("spans_missing", message)
+
+
+_RUNS = re.compile(r"\s+|\S+")  # Python's whitespace, as membership.chunks.normalize's
+
+
+class _Piece:
+    """Raw ``content[a:b]`` normalized as it is inside its document (not stripped, unless it
+    ends the document: ``at_end``), ``at``: the normalized offset in the document of its first
+    character. Pieces are a few hundred characters: normalized in plain Python, which costs
+    less here than :func:`membership.chunks.normalize`'s numpy calls (the same rule: a
+    whitespace run is one ``\\n`` if it holds a line break, else one space), and once per
+    distinct raw text in a query (``memo``): the documents around a common span repeat them."""
+
+    __slots__ = ("text", "starts", "ends", "a", "at")
+
+    def __init__(self, content: str, a: int, b: int, at_end: bool, at: int, memo: dict):
+        raw = content[a:b]
+        key = (raw, at_end)
+        if key not in memo:
+            piece = raw.rstrip() if at_end else raw
+            out, starts, ends = [], [], []
+            for m in _RUNS.finditer(piece):
+                i, j = m.span()
+                if piece[i].isspace():
+                    run = m.group()
+                    out.append("\n" if "\n" in run or "\r" in run else " ")
+                    starts.append(i)
+                    ends.append(j)
+                else:
+                    out.append(m.group())
+                    starts.extend(range(i, j))
+                    ends.extend(range(i + 1, j + 1))
+            memo[key] = ("".join(out), starts, ends)
+        self.text, self.starts, self.ends = memo[key]  # offsets relative to a
+        self.a, self.at = a, at
+
+    def raw_start(self, x: int) -> int:
+        """The raw offset where the document's normalized character ``x`` starts."""
+        return self.a + self.starts[x - self.at]
+
+    def raw_end(self, x: int) -> int:
+        return self.a + self.ends[x - self.at]
+
+
+@dataclass(frozen=True)
+class _Extent:
+    """A match grown in one document: the query's normalized ``[qs, qe)`` and how query offsets
+    map to the document's raw text (through the pieces of :meth:`MembershipIndex._extent`, or
+    the piece of the chunk an offset falls in)."""
+
+    qs: int
+    qe: int
+    left: _Piece
+    right: _Piece
+    q0: int  # the match's start in the query ...
+    d0: int  # ... and in the document (normalized)
+    content: str
+    chunk_raw: np.ndarray  # the raw offset of each of the document's chunks, then its raw length
+    stride: int
+    memo: dict  # the query's normalized pieces
+
+    def raw(self, a: int, b: int) -> tuple[int, int]:
+        """The document's raw ``[start, end)`` of the query's normalized ``[a, b)``."""
+        da, dl = a - self.q0 + self.d0, b - 1 - self.q0 + self.d0  # normalized, in the document
+        return self._piece(da).raw_start(da), self._piece(dl).raw_end(dl)
+
+    def _piece(self, x: int) -> _Piece:
+        for piece in (self.left, self.right):
+            if piece.at <= x < piece.at + len(piece.text):
+                return piece
+        c = x // self.stride  # inside the match: its chunk, on its own
+        last = c + 1 >= len(self.chunk_raw) - 1
+        return _Piece(self.content, int(self.chunk_raw[c]), int(self.chunk_raw[min(c + 1, len(self.chunk_raw) - 1)]),
+                      last, c * self.stride, self.memo)
+
+
+def norm_index(norm: Normalized, raw: int) -> int:
+    """The normalized offset whose raw start is ``raw`` (a span's start)."""
+    return int(np.searchsorted(norm.raw_starts, raw))
+
+
+def _license_summary(label_counts: dict[str, int]) -> dict:
+    """:func:`membership.licenses.summarize` of sources given as license-list labels (JSON)
+    with how many sources carry each."""
+    return lic.summarize_counts((json.loads(label), n) for label, n in label_counts.items())

@@ -38,8 +38,8 @@ def _open(args) -> MembershipIndex:
 
 def _add_candidates_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-candidates", type=int, default=None,
-                   help=f"stored files fetched and verified at most (default {AttributionConfig.max_candidates}); "
-                        "an answer cut by it says so")
+                   help=f"near-duplicate candidates scored, and stored files read by exact membership, at most "
+                        f"(default {AttributionConfig.max_candidates}); an answer cut by it says so")
 
 
 def _add_text_options(p: argparse.ArgumentParser) -> None:
@@ -177,24 +177,17 @@ def cmd_attribute(args) -> int:
 
 
 def truncation_warning(answer: dict, *, options: bool = True) -> str:
-    """One line saying what the limits cut from an attribution answer (its JSON form) and
-    where in the text, for people; ``options``: name the ``attribute`` options that raise them."""
+    """One line saying what the limits cut from an attribution answer (its JSON form), for
+    people; ``options``: name the ``attribute`` options that raise them."""
     limits, cuts = answer["limits"], []
-    if limits["candidates_available"] > limits["max_candidates"]:
-        cuts.append(f"{limits['candidates_available']} stored files hold its chunks and "
-                    f"{limits['max_candidates']} were verified" + (" (--max-candidates)" if options else ""))
-    elif limits["unverified_windows"]:
-        cuts.append(f"text held by more than {limits['common_candidates'] - 1} files was looked up in "
-                    f"{limits['common_candidates']} of them, too few to prove all of it common"
-                    + (" (--common-threshold)" if options else ""))
+    if limits["incomplete_counts"]:
+        cuts.append(f"{limits['incomplete_counts']} span(s) are held by more than {limits['max_counted']:,} "
+                    "files: their counts are lower bounds (\"count_complete\": false)")
     near = limits.get("near_duplicate_candidates_available")
     if near is not None and near > limits["max_candidates"]:
-        cuts.append(f"{near} files share a near-duplicate band and {limits['max_candidates']} were scored")
-    ranges = answer["unverified"]
-    where = (f"; {sum(b - a for a, b in ranges):,} characters may hold more spans than shown: "
-             + ", ".join(f"[{a}, {b})" for a, b in ranges[:5]) + (", …" if len(ranges) > 5 else "")
-             if ranges else "")
-    return "warning: truncated answer: " + "; ".join(cuts) + where
+        cuts.append(f"{near} files share a near-duplicate band and {limits['max_candidates']} were scored"
+                    + (" (--max-candidates)" if options else ""))
+    return "warning: truncated answer: " + "; ".join(cuts)
 
 
 def _line_list(numbers: list[int], limit: int = 10) -> str:
@@ -243,10 +236,9 @@ def _attribute_jsonl(args) -> int:
             out.close()
     where = f"in {args.out}" if args.out else "on standard output"
     if truncated:
-        print(f"starscope: warning: {len(truncated)} of {lines} answer(s) truncated by a candidate limit "
+        print(f"starscope: warning: {len(truncated)} of {lines} answer(s) truncated by a limit "
               f"(line(s) {_line_list(truncated)}): their records {where} have \"truncated\": true and "
-              "list the text they left unchecked in \"unverified\" (--max-candidates raises the limit)",
-              file=sys.stderr)
+              "say which in \"limits\" (--max-candidates raises the near-duplicate one)", file=sys.stderr)
     if failed:
         print(f"starscope: {'warning' if args.allow_failures else 'error'}: {len(failed)} of {lines} "
               f"line(s) could not be attributed (line(s) {_line_list(failed)}): their records {where} "

@@ -141,7 +141,7 @@ class ItemResult:
     source: SourceMatch | None = None  # top source of the longest non-common span
     source_count: int = 0  # documents holding that span
     reason: str | None = None  # AttributionInputError code when untested
-    truncated: bool = False  # a candidate limit cut the attribution: the status may be understated
+    truncated: bool = False  # a limit cut the attribution (near-duplicate candidates, counts)
 
     @property
     def found(self) -> bool:
@@ -242,7 +242,8 @@ class ContaminationReport:
 
     @property
     def truncated(self) -> int:
-        """Texts whose attribution a candidate limit cut (their status may be understated)."""
+        """Texts whose attribution a limit cut (near-duplicate candidates scored, or documents
+        counted: their verbatim spans are whole)."""
         return sum(item.truncated for row in self.rows for item in row.items)
 
     def to_json(self) -> dict:
@@ -259,8 +260,8 @@ class ContaminationReport:
         if other:
             untested_text += f"; {_count(other, 'other text')} not tested (see the table)"
         if self.truncated:
-            untested_text += (f"; {_count(self.truncated, 'text')} only partly checked, a candidate limit "
-                              "was reached (\"truncated\" in --json): more may be found there")
+            untested_text += (f"; {_count(self.truncated, 'text')} only partly checked, a limit was reached "
+                              "(\"truncated\" and \"limits\" in --json): more near-duplicates may be found there")
         if not self.contaminated and not self.partial:
             return (f"Nothing found: none of the {_count(self.problems, 'problem')} checked has its "
                     f"prompt, solution or full function in the corpus, in whole or in part"

@@ -53,14 +53,21 @@ def summarize(license_lists: Iterable[Iterable[str]]) -> dict:
     A source with several licenses counts once for each; ``copyleft`` is true when any source
     carries a copyleft license, ``unknown`` when any source has no known license.
     """
+    return summarize_counts((licenses, 1) for licenses in license_lists)
+
+
+def summarize_counts(weighted: Iterable[tuple[Iterable[str], int]]) -> dict:
+    """:func:`summarize` of sources given as ``(license list, how many sources carry it)``."""
     per_license: Counter = Counter()
     per_family: Counter = Counter()
     sources = 0
-    for licenses in license_lists:
-        sources += 1
+    for licenses, n in weighted:
+        sources += n
         licenses = tuple(licenses) or (UNKNOWN,)
-        per_license.update(licenses)
-        per_family.update({family(lic) for lic in licenses})
+        for x in licenses:
+            per_license[x] += n
+        for f in {family(x) for x in licenses}:
+            per_family[f] += n
     return {"sources": sources,
             "licenses": dict(sorted(per_license.items(), key=lambda kv: (-kv[1], kv[0]))),
             "families": {f: per_family.get(f, 0) for f in (PERMISSIVE, COPYLEFT, UNKNOWN)},

@@ -20,6 +20,7 @@ from .served import EXTENSION, LiveIndex
 
 DEFAULTS = {"MAX_CONTENT_LENGTH": 1 << 20, "MAX_QUERY_CHARS": query_lang.MAX_QUERY_CHARS,
             "MAX_BATCH_LINES": 1000, "MAX_BATCH_BYTES": 64 << 20, "MAX_TEXT_CHARS": 1_000_000, "MAX_CANDIDATES": 200,
+            "MAX_COUNTED": 4096,
             "ADMIN_TOKEN": None, "MODEL": None, "MODEL_DEVICE": None, "RATE_LIMIT": None,
             "SEARCH_RATE_LIMIT": None, "CORS_ORIGINS": (), "TRUST_PROXY": False, "REDACT_PII": True}
 # Routes whose body is a stream of many texts, bounded by MAX_BATCH_BYTES instead.
@@ -47,7 +48,8 @@ def checked_config(config: dict) -> dict:
     if not isinstance(limit, int) or not 1 <= limit <= query_lang.MAX_QUERY_CHARS:
         raise ValueError(f"MAX_QUERY_CHARS must be an int from 1 to {query_lang.MAX_QUERY_CHARS} "
                          f"(the query parser's own limit), got {limit!r}")
-    for name in ("MAX_CONTENT_LENGTH", "MAX_BATCH_LINES", "MAX_BATCH_BYTES", "MAX_TEXT_CHARS", "MAX_CANDIDATES"):
+    for name in ("MAX_CONTENT_LENGTH", "MAX_BATCH_LINES", "MAX_BATCH_BYTES", "MAX_TEXT_CHARS", "MAX_CANDIDATES",
+                 "MAX_COUNTED"):
         value = merged[name]
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive whole number, got {value!r}")
@@ -114,7 +116,9 @@ def create_app(config: dict | None = None) -> Flask:
     endpoints, at least 16 characters; None, the default, turns them off), ``MAX_BATCH_LINES``
     (1000) and ``MAX_BATCH_BYTES`` (64 MiB) for ``/api/attribution/batch``, ``MAX_TEXT_CHARS``
     (1,000,000: the longest text membership and attribution take), ``MAX_CANDIDATES`` (200: the
-    stored files one attribution fetches and verifies at most; answers cut by it say so), ``MODEL`` (a model folder
+    near-duplicate candidates one attribution scores at most; answers cut by it say so),
+    ``MAX_COUNTED`` (4096: the documents whose sources a span's count sums at most; past it the
+    count is a lower bound, said so), ``MODEL`` (a model folder
     for ``/api/generate``; None: no generation) and ``MODEL_DEVICE``, ``ELASTICSEARCH`` (an
     :class:`indexer.es_config.ElasticsearchConfig` overriding where an Elasticsearch-backed index
     is read from; default: where it was built), ``MAX_CONTENT_LENGTH`` (bytes, default 1 MiB),
@@ -140,6 +144,7 @@ def create_app(config: dict | None = None) -> Flask:
                                           es=settings.get("ELASTICSEARCH"),
                                           max_text_chars=settings["MAX_TEXT_CHARS"],
                                           max_candidates=settings["MAX_CANDIDATES"],
+                                          max_counted=settings["MAX_COUNTED"],
                                           model=settings["MODEL"], model_device=settings["MODEL_DEVICE"])
 
     app.extensions[LIMITERS] = {key: RateLimiter(*parse_rate(settings[key]))

@@ -90,7 +90,8 @@ def cmd_serve(args) -> int:
                              "RATE_LIMIT": None if args.rate_limit == "off" else args.rate_limit,
                              "SEARCH_RATE_LIMIT": None if args.search_rate_limit == "off" else args.search_rate_limit,
                              "CORS_ORIGINS": args.cors_origin, "TRUST_PROXY": proxy_hops(args),
-                             "REDACT_PII": not args.no_redact_pii, "MAX_CANDIDATES": args.max_candidates})
+                             "REDACT_PII": not args.no_redact_pii, "MAX_CANDIDATES": args.max_candidates,
+                             "MAX_COUNTED": args.max_counted})
     # Fail here, with the CLI's message, not inside a worker; but never load the model here:
     # torch's thread pools do not survive gunicorn's fork, and the workers would hang.
     open_index(args.index, es=es)
@@ -139,8 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="serve corpus text as stored (default: emails, IP addresses and keys become "
                         "<EMAIL>, <IP_ADDRESS>, <KEY>)")
     p.add_argument("--max-candidates", type=int, default=200,
-                   help="stored files one attribution fetches and verifies at most (default 200); "
+                   help="near-duplicate candidates one attribution scores at most (default 200); "
                         "answers cut by it say so (truncated)")
+    p.add_argument("--max-counted", type=int, default=4096,
+                   help="documents whose sources one span's count sums at most (default 4096): past it "
+                        "the count is a lower bound and the answer says so (truncated)")
     p.add_argument("--read-timeout", type=float, default=10.0, metavar="S",
                    help="seconds a client has to send a request's headers, and its body beyond what "
                         "--min-upload-rate allows; then 408 (default 10)")

@@ -26,6 +26,8 @@ code                    status  raised by
 ``no_membership_sketch`` 409    membership on an index built with ``--no-membership``
 ``filter_outdated``     409     membership on an index whose Bloom filter an older
                                 StarScope wrote (``starscope rebuild-filter``)
+``spans_missing``       409     attribution on an index without a usable span index (built
+                                by an older StarScope: index the corpus again)
 ``no_model``            409     ``/api/generate`` on a server started without ``--model``
 ``unauthorized``        401     admin endpoints: missing or wrong bearer token
 ``admin_disabled``      403     admin endpoints on a server without ``ADMIN_TOKEN``

@@ -177,7 +177,7 @@ def overlap():
     Face VS Code extension underline them unchanged. Spans are the verified verbatim matches
     (boilerplate included: an IDE shows all of it); ``matches`` gives their sources. A document
     too short to hold one 50-character chunk overlaps nothing. Beyond the protocol, ``truncated``
-    and ``unverified`` say where a candidate limit left the document unchecked."""
+    and ``limits`` say whether a limit cut the answer (a span's count; never a span)."""
     req = json_body(models.OverlapRequest)
     index = membership_index()
     try:
@@ -186,10 +186,10 @@ def overlap():
         if e.code not in ("empty_text", "text_too_short"):
             raise
         return {"spans": [], "member": False, "fraction": 0.0, "longest_chain": 0, "matches": [],
-                "truncated": False, "unverified": [], "limits": index.no_limits().to_json()}
+                "truncated": False, "limits": index.no_limits().to_json()}
     spans = sorted(result.spans, key=lambda s: s.start)
     answer = result.to_json()
     return {"spans": [[s.start, s.end] for s in spans], "member": bool(spans),
             "fraction": result.coverage, "longest_chain": result.longest,
             "matches": attribution_json({"spans": [s.to_json() for s in spans]}, served_index().store)["spans"],
-            **{key: answer[key] for key in ("truncated", "unverified", "limits")}}
+            **{key: answer[key] for key in ("truncated", "limits")}}

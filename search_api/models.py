@@ -258,15 +258,12 @@ class AttributionRequest(Request):
 
 
 class AttributionLimitsModel(Response):
-    """What the candidate limits left out of an attribution (counted by the store, exact)."""
+    """What limits left out of an attribution (verbatim spans are never cut)."""
 
-    max_candidates: int = Field(description="stored files fetched and verified at most (the server's limit)")
-    candidates_available: int = Field(description="stored files holding a hit that at most common_threshold "
-                                                  "files hold; more than max_candidates: some were not verified")
-    common_candidates: int = Field(description="stored files fetched for hits held by more (common_threshold + 1, "
-                                               "enough to prove them common)")
-    unverified_windows: int = Field(description="50-character hit windows not checked against every file "
-                                                "holding them")
+    max_candidates: int = Field(description="near-duplicate candidates scored at most (the server's limit)")
+    max_counted: int = Field(description="documents whose sources are summed per span at most")
+    incomplete_counts: int = Field(description="spans held by more documents than max_counted: their count is "
+                                               "a lower bound (count_complete false; contents stays exact)")
     near_duplicate_candidates_available: Optional[int] = Field(
         description="stored files sharing a near-duplicate band with the text; more than max_candidates: some "
                     "were not scored (null when near-duplicates were not looked for)")
@@ -279,14 +276,11 @@ class AttributionResponse(Response):
     coverage: float
     longest: int
     licenses: LicenseSummary
-    candidates: int = Field(description="stored files fetched and verified")
+    candidates: int = Field(description="stored files fetched (the sources shown)")
     filter: FilterInfo
-    truncated: bool = Field(description="a limit cut this answer: limits says which and by how much, unverified "
-                                        "where; never silently partial")
+    truncated: bool = Field(description="a limit cut this answer: limits says which and by how much; never "
+                                        "silently partial")
     limits: AttributionLimitsModel
-    unverified: list[list[int]] = Field(description="[start, end) in raw characters of the text whose hits were not "
-                                                    "checked against every stored file holding them: spans and "
-                                                    "sources may be missing there (and reach beyond them)")
     near_duplicates: list[NearDuplicateModel]
 
 
@@ -312,9 +306,7 @@ class OverlapResponse(Response):
     fraction: float
     longest_chain: int
     matches: list[AttributedSpanModel] = Field(description="the spans with their sources")
-    truncated: bool = Field(description="a limit cut this answer: the unverified ranges may hold more spans")
-    unverified: list[list[int]] = Field(description="[start, end) in raw characters of document not checked "
-                                                    "against every stored file holding them")
+    truncated: bool = Field(description="a limit cut this answer (limits says which); the spans are whole")
     limits: AttributionLimitsModel
 
 

@@ -52,7 +52,7 @@ class ServedIndex:
 
     @classmethod
     def open(cls, index_dir: str | Path, *, es=None, max_text_chars: int = 1_000_000,
-             max_candidates: int = 200, model: str | None = None, model_device: str | None = None, generator=None) -> "ServedIndex":
+             max_candidates: int = 200, max_counted: int = 4096, model: str | None = None, model_device: str | None = None, generator=None) -> "ServedIndex":
         """Open the store the manifest names (``es``: where an Elasticsearch-backed index is
         served from, if not where it was built); ``generator``: a loaded model to serve
         instead of loading ``model``.
@@ -68,7 +68,8 @@ class ServedIndex:
         store.warm()
         try:
             membership = index.membership(AttributionConfig(max_chars=max_text_chars,
-                                                            max_candidates=max_candidates))
+                                                            max_candidates=max_candidates,
+                                                            max_counted=max_counted))
         except SketchMissing:
             membership = None  # a search-only index: the membership endpoints say so
         except BloomFormatOutdated as e:

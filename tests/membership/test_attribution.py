@@ -168,9 +168,9 @@ def test_boilerplate_is_common_and_reported_apart(index):
     result = index.attribute(query)
     # (one stdlib file quotes the header's first lines too: that shorter span is its own)
     span = max(result.spans, key=lambda s: s.normalized_length)
-    assert all(s.common for s in result.spans)
-    # its chunks are held by 15 files: 11 are fetched, enough to prove it common
-    assert span.count == 11 and not span.count_complete
+    assert all(s.common for s in result.spans) and not result.truncated
+    # its chunks are held by 15 files: all counted, exactly, none of them read
+    assert span.count == span.contents == 15 and span.count_complete
     assert span.text.startswith("# Licensed") and span.start == 0
     assert result.coverage == 0 and result.longest == 0 and result.licenses["sources"] == 0
     relaxed = index.attribute(query, common_threshold=20)
@@ -238,97 +238,64 @@ def inside(ranges, a, b) -> int:
     return sum(max(0, min(b, e) - max(a, s)) for s, e in ranges)
 
 
-def test_a_text_held_by_more_contents_than_max_candidates_says_what_was_cut(crowd):
-    """Twelve files hold the text; with room for five, the answer says it is truncated, how
-    many contents there were, and which parts of the text were not verified: exactly the
-    pieces whose files were not fetched. With room for all, the same text is complete."""
+def test_a_text_held_by_many_contents_is_attributed_whole_whatever_max_candidates(crowd):
+    """Twelve files hold pieces of the text: each piece is a span with its file as the first
+    source, with max_candidates at five as at 200 (it bounds near-duplicates only): nothing
+    is fetched to be verified, only the sources shown."""
     index_dir, docs, _ = crowd
     text, pieces = pieces_of(docs)
-    small = IndexDir(index_dir).membership(AttributionConfig(max_candidates=5))
-    result = small.attribute(text, near_duplicates=False)
-    assert result.truncated and result.to_json()["truncated"] is True
-    assert result.limits.max_candidates == 5 and result.limits.candidates_available == 12
-    assert result.candidates == 5 and result.limits.unverified_windows > 0
-    fetched = {src.path for s in result.spans for src in s.sources}
-    assert len(fetched) == 5
-    for doc, (a, b) in zip(docs, pieces):
-        spans = [s for s in result.spans if any(src.path == doc.path for src in s.sources)]
-        if doc.path in fetched:
-            assert inside([(s.start, s.end) for s in spans], a, b) == b - a, doc.path
-            assert inside(result.unverified, a, b) == 0, doc.path
-        else:  # not one span there, and the answer says that part went unchecked
-            assert not spans and inside([(s.start, s.end) for s in result.spans], a, b) == 0
-            assert inside(result.unverified, a, b) >= b - a - 2 * 99, (doc.path, result.unverified)
-    assert all(0 <= s < e <= len(text) for s, e in result.unverified)
-    assert result.to_json()["unverified"] == [list(r) for r in result.unverified]
-
-    whole = IndexDir(index_dir).membership().attribute(text, near_duplicates=False)
-    assert not whole.truncated and whole.unverified == () and whole.limits.unverified_windows == 0
-    assert whole.limits.candidates_available == 12 and whole.candidates == 12
-    for doc, (a, b) in zip(docs, pieces):
-        assert inside([(s.start, s.end) for s in whole.spans], a, b) == b - a, doc.path
-    assert all(s.count_complete for s in whole.spans)
-    assert whole.coverage > result.coverage
+    for config in (AttributionConfig(max_candidates=5), AttributionConfig()):
+        result = IndexDir(index_dir).membership(config).attribute(text, near_duplicates=False)
+        assert not result.truncated and result.to_json()["truncated"] is False
+        assert result.limits.incomplete_counts == 0 and "unverified" not in result.to_json()
+        for doc, (a, b) in zip(docs, pieces):
+            spans = [s for s in result.spans if s.sources and s.sources[0].path == doc.path]
+            assert inside([(s.start, s.end) for s in spans], a, b) >= b - a - 1, doc.path
+        assert all(s.count_complete for s in result.spans)
+        assert result.candidates == len({src.sha for s in result.spans for src in s.sources}) >= 12
 
 
-def test_a_span_whose_count_is_cut_by_max_candidates_lies_in_unverified_text(crowd):
-    """Coherence: eight contents hold a file's first lines (its eight edited copies); fetching
-    five leaves the span's count incomplete, and the answer truncated with that
-    span's text unverified."""
+def test_a_span_held_by_edited_copies_counts_every_copy(crowd):
+    """Eight edited copies hold a file's first lines: the span counts all eight, exactly,
+    whatever max_candidates is (five fetched candidates gave a count of five)."""
     index_dir, _, original = crowd
     lines = original.content.splitlines(keepends=True)
     text = "".join(lines[:len(lines) // 9])  # the copies' first edit is on the next line
     result = IndexDir(index_dir).membership(AttributionConfig(max_candidates=5)).attribute(
         text, near_duplicates=False)
-    assert result.truncated and result.limits.candidates_available == 8
-    cut = [s for s in result.spans if not s.count_complete]
-    assert cut and all(not s.common and s.count == 5 for s in cut)
-    for s in cut:
-        assert inside(result.unverified, s.start, s.end) > 0, (s.start, s.end, result.unverified)
-    whole = IndexDir(index_dir).membership().attribute(text, near_duplicates=False)
-    assert not whole.truncated and max(s.count for s in whole.spans) == 8
-    assert all(s.count_complete for s in whole.spans)
+    longest = max(result.spans, key=lambda s: s.normalized_length)
+    assert not result.truncated and longest.count == longest.contents == 8 and longest.count_complete
+    assert not longest.common and len(longest.sources) == 8
 
 
-def test_two_boilerplate_blocks_cannot_both_be_proven_common_so_the_answer_says_so(crowd):
-    """Each header is held by more files than common_threshold (15 and 12); eleven fetched
-    files can prove one of them common, not both: the other is reported unverified, never
-    silently dropped. With a threshold above both, every holder is fetched."""
+def test_boilerplate_blocks_are_common_with_exact_counts_at_any_alignment(crowd):
+    """The Apache header is held by 15 files at their top and by 12 one line lower (their
+    chunks cut it elsewhere: another alignment of the query's windows); the MIT header by 12.
+    Both blocks are one common span each, counted exactly (27 and 12), nothing truncated."""
     index_dir, _, _ = crowd
     text = HEADER + "\n" + MIT_HEADER
     index = IndexDir(index_dir).membership()
     result = index.attribute(text, near_duplicates=False)
-    assert result.truncated and result.limits.common_candidates == 11
-    assert result.limits.candidates_available == 0  # no hit is held by 10 files or fewer
+    assert not result.truncated and result.coverage == 0
     blocks = [(0, len(HEADER.rstrip())), (len(HEADER) + 1, len(text.rstrip()))]
-    proven = [any(s.common and s.start <= a and b <= s.end for s in result.spans) for a, b in blocks]
-    unverified = [inside(result.unverified, a, b) >= b - a - 2 * 99 for a, b in blocks]
-    assert proven.count(True) <= 1 and all(p or u for p, u in zip(proven, unverified)), (
-        proven, result.unverified, [(s.start, s.end, s.count) for s in result.spans])
+    for (a, b), want in zip(blocks, (27, 12)):
+        (span,) = [s for s in result.spans if s.start <= a and b <= s.end]
+        assert span.common and span.count == span.contents == want and span.count_complete
+        assert span.licenses["sources"] == want and len(span.sources) == 10
     relaxed = index.attribute(text, common_threshold=30, near_duplicates=False)
-    assert not relaxed.truncated and relaxed.unverified == ()
-    for a, b in blocks:
-        assert any(s.start <= a and b <= s.end and s.count_complete for s in relaxed.spans)
+    assert not any(s.common for s in relaxed.spans) and relaxed.coverage > 0.95
+    assert relaxed.licenses["sources"] == 39
 
 
-def test_one_boilerplate_block_proven_common_is_not_truncation(index):
-    """Eleven of the fifteen files holding a header prove it common; its count is a lower
-    bound (count_complete false), but nothing in the text went unchecked."""
-    result = index.attribute(HEADER + "\nclass Original:\n    '''nowhere in the corpus at all'''\n")
-    assert not result.truncated and result.unverified == ()
-    assert any(s.common and not s.count_complete for s in result.spans)
-
-
-def test_boilerplate_held_at_other_offsets_is_proven_common_not_truncated(crowd):
-    """Twelve files hold the Apache header one line lower than fifteen others: their chunks
-    cut it elsewhere, so each 50-character window is one group's chunk only. Eleven fetched
-    files holding the header's text prove every window common, whichever group they come from."""
+def test_a_span_held_by_more_documents_than_are_counted_says_its_count_is_a_lower_bound(crowd):
+    """Past max_counted documents a span's sources are not all summed: its count is a lower
+    bound (count_complete false), its contents exact, and the answer truncated."""
     index_dir, _, _ = crowd
-    result = IndexDir(index_dir).membership().attribute(
-        HEADER + "\nclass Original:\n    '''nowhere in the corpus at all'''\n", near_duplicates=False)
-    assert not result.truncated and result.unverified == () and result.limits.unverified_windows == 0
-    header = max(result.spans, key=lambda s: s.normalized_length)
-    assert header.common and header.start == 0 and header.end >= len(HEADER.rstrip()) - 1
+    result = IndexDir(index_dir).membership(AttributionConfig(max_counted=10)).attribute(
+        HEADER, near_duplicates=False)
+    (span,) = result.spans
+    assert result.truncated and result.limits.incomplete_counts == 1 and result.limits.max_counted == 10
+    assert span.common and not span.count_complete and span.contents == 27 and span.count == 27
 
 
 def test_exact_membership_confirms_every_hit_past_max_candidates(crowd):

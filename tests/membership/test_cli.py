@@ -90,18 +90,21 @@ def test_a_batch_where_every_line_fails_exits_1(corpus, tmp_path, capsys):
 
 
 def test_a_truncated_answer_warns_in_text_and_carries_its_limits_in_json(crowd, tmp_path, capsys):
-    index, docs, _ = crowd
-    text, _ = pieces_of(docs)
+    """Eight edited copies share near-duplicate bands with the file: with room for five, the
+    answer is truncated and says by what; its verbatim spans are whole either way."""
+    index, _, original = crowd
     f = tmp_path / "gen.py"
-    f.write_text(text)
+    f.write_text(original.content)
     code, out, _ = run(capsys, "attribute", str(index), "--text-file", str(f), "--max-candidates", "5")
     warning = [line for line in out.splitlines() if line.startswith("warning: truncated answer")]
     assert code == 0 and len(warning) == 1
-    assert "12 stored files hold its chunks and 5 were verified (--max-candidates)" in warning[0]
+    assert "files share a near-duplicate band and 5 were scored (--max-candidates)" in warning[0]
     code, out, _ = run(capsys, "attribute", str(index), "--text-file", str(f), "--max-candidates", "5", "--json")
     result = json.loads(out)
-    assert result["truncated"] is True and result["unverified"]
-    assert result["limits"]["max_candidates"] == 5 and result["limits"]["candidates_available"] == 12
+    assert result["truncated"] is True and "unverified" not in result
+    assert result["limits"]["max_candidates"] == 5 and result["limits"]["near_duplicate_candidates_available"] >= 8
+    code, out, _ = run(capsys, "attribute", str(index), "--text-file", str(f), "--json")
+    assert json.loads(out)["spans"] == result["spans"]  # the verbatim part is never cut
     code, out, _ = run(capsys, "attribute", str(index), "--text-file", str(f))
     assert code == 0 and "warning" not in out
     code, _, err = run(capsys, "attribute", str(index), "--text-file", str(f), "--max-candidates", "0")
@@ -109,19 +112,19 @@ def test_a_truncated_answer_warns_in_text_and_carries_its_limits_in_json(crowd, 
 
 
 def test_a_batch_counts_its_truncated_answers_without_failing(crowd, tmp_path, capsys):
-    """A truncated answer is a result that says what it left unchecked, not a failure: the
-    batch says how many there were and still exits 0."""
-    index, docs, _ = crowd
-    text, _ = pieces_of(docs)
+    """A truncated answer is a result that says what limit cut it, not a failure: the batch
+    says how many there were and still exits 0."""
+    index, docs, original = crowd
     src = tmp_path / "gens.jsonl"
-    src.write_text(json.dumps({"id": 1, "text": text}) + "\n" + json.dumps({"id": 2, "text": docs[0].content}) + "\n")
+    src.write_text(json.dumps({"id": 1, "text": original.content}) + "\n"
+                   + json.dumps({"id": 2, "text": docs[0].content}) + "\n")
     out = tmp_path / "results.jsonl"
     code, _, err = run(capsys, "attribute", str(index), "--jsonl", str(src), "--out", str(out),
                        "--max-candidates", "5")
     assert code == 0 and "1 of 2 answer(s) truncated" in err and "(line(s) 1)" in err and str(out) in err
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["result"]["truncated"] for r in records] == [True, False]
-    assert records[0]["result"]["unverified"] and records[1]["result"]["unverified"] == []
+    assert records[0]["result"]["limits"]["near_duplicate_candidates_available"] > 5
 
 
 def test_near_dups_says_when_its_candidates_were_cut(crowd, tmp_path, capsys):

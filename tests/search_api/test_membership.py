@@ -4,10 +4,11 @@ import json
 
 import pytest
 
+from indexer.build import build_index
 from search_api import models
 from search_api.app import create_app
 
-from .conftest import DUPLICATE, FIB, XSS, error_of
+from .conftest import DUPLICATE, FIB, XSS, corpus_rows, error_of
 
 PREFIX, SUFFIX = "# a prompt the model was given\nx = 1\n", "\nprint('not in the corpus at all, surely')\n"
 TEXT = PREFIX + FIB + SUFFIX
@@ -94,39 +95,52 @@ def test_the_vscode_extension_request_gets_spans_it_can_underline(client):
 CROWDED = "\n".join([FIB, DUPLICATE, XSS])  # three stored contents hold a chunk of it
 
 
-def test_an_answer_cut_by_max_candidates_says_so_and_where(index_dir, client):
-    small = create_app({"INDEX_DIR": str(index_dir), "TESTING": True, "MAX_CANDIDATES": 1}).test_client()
+@pytest.fixture(scope="module")
+def twice_held(tmp_path_factory):
+    """An index where two contents hold the Fibonacci generator, served counting one per span."""
+    base = tmp_path_factory.mktemp("twice")
+    rows = [r for r in corpus_rows() if r["content"] in (FIB, DUPLICATE, XSS)]
+    rows.append(dict(content=FIB + "\n\nprint(list(fibonacci(10)))\n", repo="mirror/fib", path="demo.py",
+                     licenses=["MIT"], lang="Python", stars=1))
+    (base / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    build_index([base / "c.jsonl"], base / "index", progress=False)
+    return base / "index"
+
+
+def test_an_answer_cut_by_a_limit_says_so_and_by_what(twice_held):
+    """Verbatim spans are never cut: what a limit cuts is a span's count of sources (two files
+    hold it, one is counted) or the near-duplicates scored, and the answer says which."""
+    small = create_app({"INDEX_DIR": str(twice_held), "TESTING": True, "MAX_COUNTED": 1}).test_client()
     body = small.post("/api/attribution", json={"text": CROWDED}).get_json()
     models.AttributionResponse.model_validate(body)
-    assert body["truncated"] is True and body["candidates"] == 1
-    assert body["limits"]["max_candidates"] == 1 and body["limits"]["candidates_available"] == 3
-    assert body["limits"]["unverified_windows"] == 2 and len(body["unverified"]) == 2
-    (span,) = body["spans"]
-    for start, end in body["unverified"]:  # the two texts whose files were not fetched
-        assert 0 <= start < end <= len(CROWDED) and not (span["start"] < end and start < span["end"])
-        assert CROWDED[start:end] in (FIB + DUPLICATE + XSS)
-    whole = client.post("/api/attribution", json={"text": CROWDED}).get_json()
-    assert whole["truncated"] is False and whole["unverified"] == [] and len(whole["spans"]) == 3
-    assert whole["limits"] == {**body["limits"], "max_candidates": 200, "unverified_windows": 0}
+    assert body["truncated"] is True and "unverified" not in body and len(body["spans"]) == 3
+    assert body["limits"]["max_counted"] == 1 and body["limits"]["incomplete_counts"] == 1
+    (cut,) = [s for s in body["spans"] if not s["count_complete"]]
+    assert cut["text"].startswith("def fibonacci") and cut["contents"] == 2 and len(cut["sources"]) == 1
+    whole = create_app({"INDEX_DIR": str(twice_held), "TESTING": True}).test_client().post(
+        "/api/attribution", json={"text": CROWDED}).get_json()
+    assert whole["truncated"] is False and len(whole["spans"]) == 3
+    assert whole["limits"] == {**body["limits"], "max_counted": 4096, "incomplete_counts": 0}
+    (fib,) = [s for s in whole["spans"] if s["text"].startswith("def fibonacci")]
+    assert fib["count_complete"] and fib["count"] == fib["contents"] == 2 and len(fib["sources"]) == 2
 
 
-def test_overlap_keeps_the_data_portraits_fields_and_says_when_it_was_cut(index_dir, client):
-    small = create_app({"INDEX_DIR": str(index_dir), "TESTING": True, "MAX_CANDIDATES": 1}).test_client()
+def test_overlap_keeps_the_data_portraits_fields_and_says_when_it_was_cut(twice_held, client):
+    small = create_app({"INDEX_DIR": str(twice_held), "TESTING": True, "MAX_COUNTED": 1}).test_client()
     body = small.post("/overlap", json={"document": CROWDED}).get_json()
     models.OverlapResponse.model_validate(body)
     assert {"spans", "member", "fraction", "longest_chain", "matches"} <= body.keys()
-    assert len(body["spans"]) == 1 and body["truncated"] is True and len(body["unverified"]) == 2
-    assert body["limits"]["candidates_available"] == 3
+    assert len(body["spans"]) == 3 and body["truncated"] is True and body["limits"]["incomplete_counts"] == 1
     whole = client.post("/overlap", json={"document": CROWDED}).get_json()
-    assert len(whole["spans"]) == 3 and whole["truncated"] is False and whole["unverified"] == []
+    assert len(whole["spans"]) == 3 and whole["truncated"] is False and "unverified" not in whole
     short = client.post("/overlap", json={"document": "x = 1"}).get_json()
     models.OverlapResponse.model_validate(short)
-    assert short["truncated"] is False and short["unverified"] == []
+    assert short["truncated"] is False
 
 
-def test_batch_records_carry_their_truncation(index_dir):
-    small = create_app({"INDEX_DIR": str(index_dir), "TESTING": True, "MAX_CANDIDATES": 1}).test_client()
-    body = "\n".join(json.dumps({"text": t}) for t in (CROWDED, TEXT)) + "\n"
+def test_batch_records_carry_their_truncation(twice_held):
+    small = create_app({"INDEX_DIR": str(twice_held), "TESTING": True, "MAX_COUNTED": 1}).test_client()
+    body = "\n".join(json.dumps({"text": t}) for t in (CROWDED, XSS)) + "\n"
     r = small.post("/api/attribution/batch", data=body, content_type="application/x-ndjson")
     records = [json.loads(x) for x in r.get_data(as_text=True).splitlines()]
     for rec in records:
@@ -134,9 +148,10 @@ def test_batch_records_carry_their_truncation(index_dir):
     assert [rec["result"]["truncated"] for rec in records] == [True, False]
 
 
-def test_max_candidates_is_checked_at_start(index_dir):
-    with pytest.raises(ValueError, match="MAX_CANDIDATES"):
-        create_app({"INDEX_DIR": str(index_dir), "MAX_CANDIDATES": 0})
+def test_max_candidates_and_max_counted_are_checked_at_start(index_dir):
+    for name in ("MAX_CANDIDATES", "MAX_COUNTED"):
+        with pytest.raises(ValueError, match=name):
+            create_app({"INDEX_DIR": str(index_dir), name: 0})
 
 
 def test_batch_streams_one_result_per_line_in_order(client):

@@ -16,7 +16,7 @@ import pytest
 from indexer.build import build_index
 
 from ..indexer.conftest import real_documents
-from ..search_api.conftest import corpus_rows, live_server
+from ..search_api.conftest import FIB, corpus_rows, live_server
 
 # Markup in every field a page shows: content, path and repository (owner and name).
 XSS_ROWS = [
@@ -25,6 +25,10 @@ XSS_ROWS = [
          repo="x\"><img src=x onerror=window.__xss='owner'>/<script>window.__xss='repo'</script>",
          path="<img src=x onerror=\"window.__xss='path'\">.html", licenses=["MIT"], lang="HTML", stars=3),
 ]
+
+# A second content holding the Fibonacci generator: a span two files hold.
+FIB_COPY = dict(content=FIB + "\n\nprint(list(fibonacci(10)))\n", repo="mirror/fib", path="fib_demo.py",
+                licenses=["MIT"], lang="Python", stars=1)
 
 # Personal data in a content and in the names of its repository and path.
 PII_BODY = ("def rotate_credentials(client, region):\n    session = client.session(region=region, retries=5)\n"
@@ -70,9 +74,10 @@ def browser():
 @pytest.fixture(scope="session")
 def ui_corpus(tmp_path_factory):
     """The API tests' corpus (pagination widgets, an exact duplicate, an emoji file, an XSS file),
-    more XSS, 40 real stdlib files and a repository named after its folder; returns (index dir, rows)."""
+    more XSS, a second file holding the Fibonacci generator, 40 real stdlib files and a
+    repository named after its folder; returns (index dir, rows)."""
     base = tmp_path_factory.mktemp("ui")
-    rows = corpus_rows() + XSS_ROWS + PII_ROWS + [
+    rows = corpus_rows() + XSS_ROWS + PII_ROWS + [FIB_COPY] + [
         {"content": d.content, "repo": d.repo, "path": d.path, "licenses": list(d.licenses), "lang": d.lang,
          "stars": d.stars} for d in real_documents(40)] + [FOLDER_ROW]
     shard = base / "corpus.jsonl"
@@ -93,10 +98,12 @@ def ui_server(ui_corpus, demo_model, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def capped_ui_server(ui_corpus, tmp_path_factory):
-    """The UI corpus served with room for one candidate file per attribution (no model)."""
+    """The UI corpus served with room for one near-duplicate candidate and one counted file per
+    span (no model)."""
     index, _ = ui_corpus
     log = tmp_path_factory.mktemp("capped-ui-server") / "serve.log"
-    with live_server([index, "--max-candidates", "1", "--workers", "1", "--threads", "2"], log) as base:
+    with live_server([index, "--max-candidates", "1", "--max-counted", "1", "--workers", "1", "--threads", "2"],
+                     log) as base:
         yield base
 
 
@@ -149,5 +156,6 @@ def ui(browser, ui_server, tmp_path):
 
 @pytest.fixture()
 def capped_ui(browser, capped_ui_server, tmp_path):
-    """A page on the server whose attributions stop at one candidate file."""
+    """A page on the server whose attributions score one near-duplicate candidate and count one
+    file per span."""
     yield from _checked_page(browser, capped_ui_server, tmp_path / "capped")

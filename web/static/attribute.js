@@ -17,7 +17,6 @@ const panel = document.getElementById("panel");
 const summary = document.getElementById("summary");
 const near = document.getElementById("near");
 const truncatedNotice = document.getElementById("truncated");
-const unverifiedLegend = document.getElementById("legend-unverified");
 const hasModel = Boolean(gen.dataset.model);
 let inflight = null;
 let current = { text: "", spans: [] };
@@ -65,34 +64,14 @@ function spanLabel(span) {
     (span.common ? " (common boilerplate)" : ` · ${family(span.licenses)} license`);
 }
 
-// The parts of `ranges` that no span covers (all [start, end), sorted by start).
-function outside(ranges, spans) {
-  const out = [];
-  for (let [s, e] of ranges) {
-    for (const span of spans) {
-      if (span.end <= s || span.start >= e) continue;
-      if (span.start > s) out.push([s, span.start]);
-      s = Math.max(s, span.end);
-      if (s >= e) break;
-    }
-    if (s < e) out.push([s, e]);
-  }
-  return out;
-}
-
-const UNVERIFIED = "not checked against every stored file holding it (a limit was reached): it may hold more spans";
-
-function renderOutput(text, spans, before = "", after = "", unverified = []) {
+function renderOutput(text, spans, before = "", after = "") {
   const order = spans.map((s, i) => [s, i]).sort((a, b) => a[0].start - b[0].start || b[0].end - a[0].end);
-  // Unchecked text outside every span is marked apart, so it never reads as "not found".
-  const unchecked = outside(unverified, order.map(([s]) => s));
-  const units = toUnitRanges(text, [...order.map(([s]) => [s.start, s.end]), ...unchecked]);
-  const ranges = units.slice(0, order.length).map(([s, e], k) => {
+  const units = toUnitRanges(text, order.map(([s]) => [s.start, s.end]));
+  const ranges = units.map(([s, e], k) => {
     const [span, i] = order[k];
     return [s, e, span.common ? "span common" : `span lic-${family(span.licenses)}`,
             { tabindex: 0, role: "button", "data-span": i, title: spanLabel(span), "aria-label": spanLabel(span) }];
   });
-  for (const [s, e] of units.slice(order.length)) ranges.push([s, e, "unverified", { title: UNVERIFIED }]);
   ranges.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
   fill(output, 
     before ? el("span", { class: "context", title: "prompt (not attributed)" }, before) : null,
@@ -219,19 +198,14 @@ function truncationNotice(att) {
   if (!att.truncated) return null;
   const limits = att.limits || {};
   const parts = [];
-  if (limits.candidates_available > limits.max_candidates) {
-    parts.push(`${plural(limits.candidates_available, "stored file")} hold parts of this text and the server checks at most ${limits.max_candidates}`);
-  } else if (limits.unverified_windows) {
-    parts.push(`some of it is in more than ${plural(limits.common_candidates - 1, "file")} and was looked up in only ${limits.common_candidates} of them`);
+  if (limits.incomplete_counts) {
+    parts.push(`${plural(limits.incomplete_counts, "span")} ${limits.incomplete_counts === 1 ? "is" : "are"} held by more than ${plural(limits.max_counted, "file")} and only that many were counted ("at least" below)`);
   }
   const nearAvailable = limits.near_duplicate_candidates_available;
   if (nearAvailable > limits.max_candidates) {
     parts.push(`${plural(nearAvailable, "file")} may be near-duplicates and ${limits.max_candidates} were compared`);
   }
-  const chars = (att.unverified || []).reduce((n, [s, e]) => n + e - s, 0);
-  return `Incomplete answer: ${parts.join("; ")}.` + (chars
-    ? ` The hatched text (${plural(chars, "character")}) was not checked against every file holding it and may hold more spans than shown.`
-    : "");
+  return `Incomplete answer: ${parts.join("; ")}.`;
 }
 
 function renderAttribution(text, att, before = "", after = "") {
@@ -240,8 +214,7 @@ function renderAttribution(text, att, before = "", after = "") {
   const notice = truncationNotice(att);
   truncatedNotice.hidden = !notice;
   truncatedNotice.textContent = notice || "";
-  unverifiedLegend.hidden = !(att.unverified || []).length;
-  renderOutput(text, att.spans, before, after, att.unverified || []);
+  renderOutput(text, att.spans, before, after);
   fill(panel, el("p", { class: "fine" }, att.spans.length
     ? "Select a marked span (click, or Tab to it and press Enter) to see where it comes from."
     : "Nothing to select: no span of this text was found in the corpus."));
@@ -301,7 +274,7 @@ async function generate() {
   gen.querySelector("#generate").disabled = true;
   result.hidden = false;
   current = { text: "", spans: [] };
-  truncatedNotice.hidden = unverifiedLegend.hidden = true;
+  truncatedNotice.hidden = true;
   fill(summary, );
   fill(near, );
   fill(panel, el("p", { class: "fine" }, "Attribution follows when generation ends."));

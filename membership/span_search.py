@@ -1,0 +1,104 @@
+"""Maximal matches of a query in the span index, on chunk hashes only.
+
+A query's window at normalized offset ``q`` equals a corpus chunk exactly when its hash is one of
+the span index's tokens (:meth:`membership.chunk_sa.ChunkSA.tokens`). Windows ``stride`` apart
+tile the query, so the windows of one residue class ``q mod stride`` that hit form *runs*; a
+document holding a verbatim copy of the query text, on its own chunk grid, holds a run's
+consecutive tokens as consecutive chunks. This module finds, per run, its **maximal matches**:
+each longest token sequence of the run that some document holds, that no longer held sequence of
+the run contains, with its suffix-array range (every occurrence; the documents holding it).
+
+Note:
+    For a run ``t`` let ``ms(j)`` be the longest prefix of ``t[j:]`` held by the corpus. Then
+    ``end(j) = j + ms(j)`` never decreases (a held ``t[j:e]`` holds ``t[j + 1:e]``), and the
+    maximal matches are, for each value of ``end``, the smallest ``j`` reaching it. From a match
+    ``[i, e)`` the next is found by a binary search for the smallest ``j`` in ``(i, e]`` with
+    ``t[j:e + 1]`` held: ``O(log(e - i))`` lookups of ``O(length · log N)`` each. A run copied
+    from one document is one lookup; nothing here reads a document or grows with how many
+    documents hold a chunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .chunk_sa import ChunkSA
+
+
+@dataclass(frozen=True)
+class ChunkMatch:
+    """A maximal match: the query's normalized ``[start, start + length * stride)`` is held, as
+    ``length`` consecutive chunks, by the suffixes ``sa[l:r]`` (and by no longer run of the
+    query's windows there)."""
+
+    start: int
+    length: int  # chunks
+    l: int
+    r: int
+    tokens: np.ndarray  # the matched tokens
+
+
+def maximal_matches(sa: ChunkSA, tokens: np.ndarray, stride: int) -> list[ChunkMatch]:
+    """Every maximal match of the query whose window at each offset has token ``tokens[i]``
+    (-1: not a corpus chunk), over all residue classes; a single hit is a match of one chunk."""
+    hit = np.flatnonzero(tokens >= 0)
+    if not len(hit):
+        return []
+    hit = hit[np.lexsort((hit // stride, hit % stride))]  # by residue, then offset
+    breaks = np.flatnonzero(np.diff(hit) != stride) + 1
+    starts, ends = np.concatenate(([0], breaks)), np.concatenate((breaks, [len(hit)]))
+    out: list[ChunkMatch] = []
+    single = starts[ends - starts == 1]
+    if len(single):  # isolated hits: one table lookup for all of them
+        at = hit[single]
+        ls, rs = sa.first_ranges(tokens[at])
+        out += [ChunkMatch(int(q), 1, int(l), int(r), tokens[q:q + 1])
+                for q, l, r in zip(at.tolist(), ls.tolist(), rs.tolist())]
+    for s, e in zip(starts.tolist(), ends.tolist()):
+        if e - s > 1:
+            q0 = int(hit[s])
+            run = tokens[q0:int(hit[e - 1]) + 1:stride]
+            out += [ChunkMatch(q0 + i * stride, n, l, r, run[i:i + n]) for i, n, l, r in _run_matches(sa, run)]
+    out.sort(key=lambda m: m.start)
+    return out
+
+
+def _run_matches(sa: ChunkSA, run: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """``(i, length, l, r)`` of each maximal match of one run (see the module's note)."""
+    m, i, out = len(run), 0, []
+    while i < m:
+        found = sa.match(run[i:])
+        end = i + found.length
+        out.append((i, found.length, found.l, found.r))
+        if end >= m:
+            break
+        lo, hi = i + 1, end  # t[end:end + 1] is held (a hit): hi always qualifies
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if sa.match(run[mid:end + 1]).length == end + 1 - mid:
+                hi = mid
+            else:
+                lo = mid + 1
+        i = lo
+    return out
+
+
+def occurrences(sa: ChunkSA, doc: int, match: ChunkMatch, limit: int = 16) -> np.ndarray:
+    """Up to ``limit`` positions of ``sa.text`` where document ``doc`` holds ``match``, first
+    ones first (a repetitive document holds it at several): found among the match's suffixes
+    when they are fewer than the document's chunks, else by scanning the document's tokens."""
+    ds, de = int(sa.doc_starts[doc]), int(sa.doc_starts[doc + 1]) - 1
+    n = match.length
+    if match.r - match.l <= de - ds:
+        where = sa.sa[match.l:match.r].astype(np.int64)
+        return np.sort(where[sa.doc_of[where] == doc])[:limit]
+    body = sa.text[ds:de]
+    out = []
+    for c in np.flatnonzero(body[:max(0, len(body) - n + 1)] == match.tokens[0]).tolist():
+        if np.array_equal(body[c:c + n], match.tokens):
+            out.append(ds + c)
+            if len(out) == limit:
+                break
+    return np.array(out, np.int64)
