@@ -16,7 +16,9 @@ the store indexes the keys it derives from that.
 A shard is done when its marker exists. Documents are committed in batches inside a shard, so
 a build killed mid-shard leaves some of them stored; the rerun adds the whole shard again, and
 because the store merges sources by (id, repo, path) and skips unchanged records, nothing is lost
-and nothing is duplicated.
+and nothing is duplicated. A done shard without a sequence log (indexed by an older StarScope)
+is read again on a rerun to log its sequences, without touching the store, so rerunning the same
+command upgrades an index to the span index.
 """
 
 from __future__ import annotations
@@ -148,6 +150,10 @@ def build_index(inputs: Iterable[str | Path], out_dir: str | Path, *, config: Bu
             for path in shards:
                 key = shard_key(path)
                 if log.is_done(key):
+                    if config.membership and not sequence_log.path(key).exists():
+                        # indexed by a StarScope without the sequence log: read the shard again
+                        # (the store is not touched) so the span index can be built
+                        sequence_log.write(key, _shard_sequences(path, index, fields))
                     report.update(shards=1)
                     continue
                 try:
@@ -221,6 +227,16 @@ def _index_shard(path: Path, store, config: BuildConfig, fields, report: Progres
     stats["docs_indexed"] = stats["docs_read"] - stats["skipped_too_large"] - stats["skipped_opted_out"]
     stats.update({f"store_{k}": v for k, v in session.counts.items()})
     return stats, step.take_shard()
+
+
+def _shard_sequences(path: Path, index: IndexDir, fields):
+    """The sequence log of a shard the store already holds, from the shard, kept as its build
+    kept it (the index's recorded ``max_doc_bytes``; opt-outs are dropped by the span index)."""
+    max_doc_bytes = index.manifest["configs"]["build"]["max_doc_bytes"]
+    step = SketchStep.of(index.store.sketch_config())
+    for batch in _batches(iter_documents(path, stats=Counter(), fields=fields), 500):
+        step.batch([d for d in batch if d.size <= max_doc_bytes])
+    return step.take_shard()[1]
 
 
 def refresh_manifest(out: Path, *, config: BuildConfig, store, log: ShardLog, sketch: dict | None) -> dict:

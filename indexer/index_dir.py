@@ -116,7 +116,8 @@ class IndexDir:
             spans, spans_error = None, (
                 "this index has no usable span index, which attribution needs "
                 f"({'built by an older StarScope' if isinstance(e, SpansMissing) else 'its file cannot be read'}); "
-                "index the corpus again with `starscope index` (membership tests work meanwhile)")
+                "rerun `starscope index` with all its shards, which logs them without storing them again "
+                "(membership tests work meanwhile)")
         return MembershipIndex(self.store, open_bloom(self.path, chunks=sketch.chunks), spans=spans,
                                spans_error=spans_error, chunks=sketch.chunks, minhash=sketch.minhash, config=config,
                                sketch=read_meta(self.path), pending_optouts=self.ledger.pending)

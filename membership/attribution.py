@@ -484,10 +484,14 @@ class MembershipIndex:
             return [], set(), 0, 0
         ls = np.array([m.l for m in matches], np.int64)
         rs = np.array([m.r for m in matches], np.int64)
-        contents = np.atleast_1d(sa.count_documents(ls, rs))
         q, docs = sa.first_documents_many(ls, rs, self.config.max_counted)
         bounds = np.searchsorted(q, np.arange(len(matches) + 1))
         per = [docs[bounds[k]:bounds[k + 1]] for k in range(len(matches))]
+        # Fewer than max_counted listed: that is every document; the others are counted apart.
+        contents = np.diff(bounds)
+        full = np.flatnonzero(contents >= self.config.max_counted)
+        if len(full):
+            contents[full] = np.atleast_1d(sa.count_documents(ls[full], rs[full]))
         shown = sorted({int(d) for ds in per for d in ds[:max_sources]})
         records = self.store.contents(sa.shas(shown))
         record_of = {d: records.get(sha) for d, sha in zip(shown, sa.shas(shown))}
@@ -520,7 +524,7 @@ class MembershipIndex:
                 g["contents"] = max(g["contents"], int(contents[k]))
                 g["complete"] &= int(contents[k]) <= len(per[k])
         spans, real_docs, cut = [], set(), 0
-        qlines = _Lines(text)
+        qlines, summaries = _Lines(text), {}  # spans held by the same documents share a summary
         for (qs, qe), g in sorted(groups.items(), key=lambda kv: (kv[0][0] - kv[0][1], kv[0][0])):
             held = np.fromiter(g["docs"], np.int64, len(g["docs"]))
             contents_n = len(held) if g["complete"] else max(len(held), g["contents"])
@@ -545,7 +549,8 @@ class MembershipIndex:
                 start=ra, end=rb, text=text[ra:rb], start_line=qlines.line(ra),
                 end_line=qlines.line(max(rb - 1, ra)), normalized_length=qe - qs, common=common,
                 count=count, count_complete=complete, contents=contents_n, sources=tuple(sources),
-                licenses=_license_summary(sa.doc_label_counts(held))))
+                licenses=summaries.get(key := held.tobytes()) or summaries.setdefault(
+                    key, _license_summary(sa.doc_label_counts(held)))))
         return spans, real_docs, sum(r is not None for r in record_of.values()), cut
 
     def _extent(self, norm: Normalized, m: ChunkMatch, doc: int, p: int, content: str, memo: dict) -> _Extent:
@@ -612,45 +617,47 @@ class SpansUnavailable(AttributionInputError):
 
 
 _RUNS = re.compile(r"\s+|\S+")  # Python's whitespace, as membership.chunks.normalize's
+_BREAK_RUNS = re.compile(r"\s*[\r\n]\s*")  # a whitespace run holding a line break ...
+_SPACE_RUNS = re.compile(r"[^\S\r\n]+")  # ... and one without
 
 
 class _Piece:
     """Raw ``content[a:b]`` normalized as it is inside its document (not stripped, unless it
     ends the document: ``at_end``), ``at``: the normalized offset in the document of its first
-    character. Pieces are a few hundred characters: normalized in plain Python, which costs
-    less here than :func:`membership.chunks.normalize`'s numpy calls (the same rule: a
-    whitespace run is one ``\\n`` if it holds a line break, else one space), and once per
-    distinct raw text in a query (``memo``): the documents around a common span repeat them."""
+    character. Pieces are a few hundred characters: their text is normalized by two regular
+    expressions (the rule of :func:`membership.chunks.normalize`: a whitespace run is one
+    ``\\n`` if it holds a line break, else one space), once per distinct raw text in a query
+    (``memo``: the documents around a common span repeat them); where a normalized character
+    lies in the raw text is found only for the two a source reports."""
 
-    __slots__ = ("text", "starts", "ends", "a", "at")
+    __slots__ = ("raw", "text", "a", "at")
 
     def __init__(self, content: str, a: int, b: int, at_end: bool, at: int, memo: dict):
         raw = content[a:b]
-        key = (raw, at_end)
-        if key not in memo:
-            piece = raw.rstrip() if at_end else raw
-            out, starts, ends = [], [], []
-            for m in _RUNS.finditer(piece):
-                i, j = m.span()
-                if piece[i].isspace():
-                    run = m.group()
-                    out.append("\n" if "\n" in run or "\r" in run else " ")
-                    starts.append(i)
-                    ends.append(j)
-                else:
-                    out.append(m.group())
-                    starts.extend(range(i, j))
-                    ends.extend(range(i + 1, j + 1))
-            memo[key] = ("".join(out), starts, ends)
-        self.text, self.starts, self.ends = memo[key]  # offsets relative to a
-        self.a, self.at = a, at
+        if at_end:
+            raw = raw.rstrip()
+        text = memo.get(raw)
+        if text is None:
+            memo[raw] = text = _SPACE_RUNS.sub(" ", _BREAK_RUNS.sub("\n", raw))
+        self.raw, self.text, self.a, self.at = raw, text, a, at
+
+    def _raw_span(self, x: int) -> tuple[int, int]:
+        """The raw ``[start, end)`` of the document's normalized character ``x``."""
+        k = x - self.at
+        for m in _RUNS.finditer(self.raw):
+            i, j = m.span()
+            n = 1 if self.raw[i].isspace() else j - i
+            if k < n:
+                return (self.a + i, self.a + j) if n == 1 and j - i > 1 else (self.a + i + k, self.a + i + k + 1)
+            k -= n
+        raise IndexError(f"normalized offset {x} is not in this piece")
 
     def raw_start(self, x: int) -> int:
         """The raw offset where the document's normalized character ``x`` starts."""
-        return self.a + self.starts[x - self.at]
+        return self._raw_span(x)[0]
 
     def raw_end(self, x: int) -> int:
-        return self.a + self.ends[x - self.at]
+        return self._raw_span(x)[1]
 
 
 @dataclass(frozen=True)

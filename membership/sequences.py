@@ -332,6 +332,6 @@ def open_spans(index_dir: str | Path, *, chunks: ChunkConfig = ChunkConfig()) ->
     path = spans_path(index_dir)
     if not path.exists():
         raise SpansMissing(f"{index_dir} has no span index ({path} is missing): some or all of its shards "
-                           "were indexed by an older StarScope, which kept no chunk sequences; index the "
-                           "corpus again into a new directory with `starscope index`")
+                           "were indexed by an older StarScope, which kept no chunk sequences; rerun "
+                           "`starscope index` with all its shards (they are read again, not stored again)")
     return ChunkSA.open(path, expect_chunk=chunks)

@@ -27,7 +27,7 @@ code                    status  raised by
 ``filter_outdated``     409     membership on an index whose Bloom filter an older
                                 StarScope wrote (``starscope rebuild-filter``)
 ``spans_missing``       409     attribution on an index without a usable span index (built
-                                by an older StarScope: index the corpus again)
+                                by an older StarScope: rerun ``starscope index`` on its shards)
 ``no_model``            409     ``/api/generate`` on a server started without ``--model``
 ``unauthorized``        401     admin endpoints: missing or wrong bearer token
 ``admin_disabled``      403     admin endpoints on a server without ``ADMIN_TOKEN``

@@ -2,6 +2,7 @@ import errno
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from indexer.query import parse_query
 from indexer.shard_log import ShardLog
 from indexer.store import Page
 from membership.chunks import normalize
-from membership.sequences import open_spans
+from membership.sequences import open_spans, read_spans_meta
 
 from ..backends import BACKENDS, build_config, cli_store_args
 from .conftest import real_documents
@@ -100,6 +101,23 @@ def test_the_span_index_holds_every_stored_content_with_its_sources_ranked_by_st
         norm = normalize(content)
         assert sa.offsets[start:end].tolist() == norm.raw_starts[:50 * (end - start):50].tolist()
         assert int(sa.offsets[end]) == len(content)
+
+
+def test_a_rerun_upgrades_an_index_built_before_the_sequence_log(corpus, tmp_path):
+    """Shards indexed without a sequence log (an older StarScope) have no span index; rerunning
+    the same command reads them again, stores nothing, and builds the span index a fresh build
+    would have."""
+    shards, rows, ref = corpus
+    build_index([shards], tmp_path, progress=False)
+    membership = tmp_path / "membership"
+    for old in (membership / "sequences", membership / "spans.chunksa", membership / "spans.json"):
+        shutil.rmtree(old) if old.is_dir() else old.unlink()
+    store_before = {p: p.stat().st_mtime_ns for p in (tmp_path / "store").rglob("*") if p.is_file()}
+    build_index(shards.glob("part-000[0-2].jsonl"), tmp_path, progress=False)  # not every shard
+    assert read_spans_meta(tmp_path)["missing_shards"] > 0 and not (membership / "spans.chunksa").exists()
+    build_index([shards], tmp_path, progress=False)
+    assert snapshot(tmp_path, rows) == ref
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "store").rglob("*") if p.is_file()} == store_before
 
 
 @pytest.mark.slow

@@ -307,3 +307,25 @@ def test_exact_membership_confirms_every_hit_past_max_candidates(crowd):
     assert small.hits == large.hits and small.to_json()["spans"] == large.to_json()["spans"]
     for a, b in pieces:
         assert inside([(s.start, s.end) for s in small.spans], a, b) >= b - a - 2 * 99
+
+
+def test_a_piece_of_a_document_normalizes_as_the_whole_document_does_there():
+    """Edges are grown on pieces of a source's raw text, normalized on their own: the same
+    characters, at the same raw offsets, as normalizing the whole document, whatever whitespace
+    (breaks, tabs, Unicode spaces) lies at the piece's ends."""
+    from membership.attribution import _Piece
+
+    rng = random.Random(1)
+    alphabet = ["a", "b", " ", "\t", "\n", "\r", "\x1c", "\xa0", "\u3000", "é", "😀", "\u2028"]
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
+        norm = normalize(text)
+        if not len(norm):
+            continue
+        i = rng.randrange(len(norm))
+        j = rng.randrange(i, len(norm) + 1)
+        b, at_end = (int(norm.raw_starts[j]), False) if j < len(norm) else (len(text), True)
+        piece = _Piece(text, int(norm.raw_starts[i]), b, at_end, i, {})
+        assert piece.text == norm.text[i:j], (text, i, j)
+        for x in range(i, j):
+            assert (piece.raw_start(x), piece.raw_end(x)) == (norm.raw_starts[x], norm.raw_ends[x]), (text, x)

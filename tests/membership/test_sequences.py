@@ -157,5 +157,5 @@ def test_no_span_index_is_built_while_a_shard_lacks_its_log(tmp_path):
     assert spans_path(tmp_path).exists()
     meta = build_spans(tmp_path, shards=["new", "old"])
     assert meta["missing_shards"] == 1 and not spans_path(tmp_path).exists()
-    with pytest.raises(SpansMissing, match="index the corpus again"):
+    with pytest.raises(SpansMissing, match="rerun `starscope index` with all its shards"):
         open_spans(tmp_path)

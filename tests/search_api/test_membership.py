@@ -258,3 +258,23 @@ def test_a_chunked_batch_over_its_limit_ends_saying_so(index_dir):
     records = [json.loads(x) for x in r.get_data().decode().splitlines()]
     assert all("result" in rec for rec in records[:-1]) and len(records) < 40
     assert records[-1]["error"]["code"] == "payload_too_large"
+
+
+def test_an_index_without_a_span_index_tests_membership_and_says_how_to_attribute(index_dir, tmp_path):
+    """Shards indexed by a StarScope without the span index: membership answers, attribution
+    (single, batch, overlap) refuses with 409 spans_missing and the fix, naming no path."""
+    import shutil
+
+    copy = tmp_path / "index"
+    shutil.copytree(index_dir, copy)
+    shutil.rmtree(copy / "membership" / "sequences")
+    (copy / "membership" / "spans.chunksa").unlink()
+    client = create_app({"INDEX_DIR": str(copy), "TESTING": True}).test_client()
+    assert client.post("/api/membership", json={"text": TEXT}).get_json()["member"]
+    for path, body in (("/api/attribution", {"text": TEXT}), ("/overlap", {"document": TEXT})):
+        error = error_of(client.post(path, json=body), 409, "spans_missing")
+        assert "rerun `starscope index` with all its shards" in error["message"]
+        assert str(tmp_path) not in error["message"]
+    r = client.post("/api/attribution/batch", data=json.dumps({"text": TEXT}) + "\n",
+                    content_type="application/x-ndjson")
+    assert json.loads(r.get_data(as_text=True))["error"]["code"] == "spans_missing"
