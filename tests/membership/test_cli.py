@@ -6,7 +6,6 @@ import sys
 from membership.sketch import bloom_path
 from search_api.cli import main
 
-from .conftest import pieces_of
 from .test_bloom import rewrite_header
 
 

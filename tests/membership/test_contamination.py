@@ -11,7 +11,6 @@ from membership.contamination import (ABSENT, FOUND, PARTIAL, UNTESTED, Contamin
                                       check_contamination, load_humaneval)
 
 from ..indexer.conftest import real_documents
-from .conftest import pieces_of
 
 PLANTED = ("HumanEval/0", "HumanEval/1")  # prompt and solution copied whole into one file
 FRAGMENT = "HumanEval/10"  # 99 normalized characters of its docstring, alone in another file
