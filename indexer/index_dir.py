@@ -22,8 +22,8 @@ from functools import cached_property
 from pathlib import Path
 
 from membership.attribution import AttributionConfig, MembershipIndex
-from membership.minhash import MinHashConfig
 from membership.chunk_sa import ChunkSAFileError
+from membership.minhash import MinHashConfig
 from membership.sequences import SequenceLog, SpansMissing, open_spans
 from membership.sketch import ChunkLog, SketchConfig, SketchMissing, filter_record, open_bloom, read_meta
 

@@ -4,8 +4,9 @@ Indexers over disjoint shard sets (processes or machines) all write one Elastics
 each with its own work directory holding its shard markers, chunk-hash and sequence logs. Merging
 copies the markers and logs into one directory, points it at the shared index, builds the Bloom
 filter and the span index from every shard's logs (bit for bit what one indexer over all shards
-would have built) and writes the manifest. API nodes then serve that directory (or a copy of it). Merging again
-after more shards were indexed adds them; a shard two parts both finished is taken once.
+would have built) and writes the manifest. API nodes then serve that directory (or a copy of
+it). Merging again after more shards were indexed adds them; a shard two parts both finished is
+taken once.
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ def merge_indexes(out_dir: str | Path, parts: list[str | Path]) -> dict:
                 continue
             if first["configs"]["membership"] is not None:
                 _copy(part.chunk_log.path(key), chunk_log.path(key))
-                _copy(part.sequence_log.path(key), target.sequence_log.path(key))
+                if part.sequence_log.path(key).exists():  # else: no span index, said in spans.json
+                    _copy(part.sequence_log.path(key), target.sequence_log.path(key))
             _copy(part.shard_log.dir / f"{key}.done.json", log.dir / f"{key}.done.json")
     config = _build_config(first)
     store = open_store(out, backend="elasticsearch")

@@ -492,26 +492,50 @@ class MembershipIndex:
         full = np.flatnonzero(contents >= self.config.max_counted)
         if len(full):
             contents[full] = np.atleast_1d(sa.count_documents(ls[full], rs[full]))
-        shown = sorted({int(d) for ds in per for d in ds[:max_sources]})
+        # The holders whose edges are grown: a maximal match's first; a prefix match's first
+        # of those whose own match ends there (the others hold its parent, reported apart).
+        first = []
+        for m, ds in zip(matches, per):
+            if m.parent is not None:
+                ds = ds[~np.isin(ds, per[m.parent])]
+            first.append(ds[:max_sources].tolist())
+        shown = sorted({d for ds in first for d in ds})
         records = self.store.contents(sa.shas(shown))
         record_of = {d: records.get(sha) for d, sha in zip(shown, sa.shas(shown))}
         # One span per extent: matches of other alignments reaching the same extent are merged.
         groups: dict[tuple[int, int], dict] = {}
         memo: dict = {}  # extents already grown: (match start, length, document, position)
-        for m, ds, n in zip(matches, per, contents.tolist()):
-            top = next((int(d) for d in ds[:max_sources] if record_of.get(int(d)) is not None), None)
-            if top is None:
-                continue  # every shown holder was removed since the span index was built
-            ext = max((self._extent(norm, m, top, p, record_of[top].content, memo) for p in occurrences(sa, top, m)),
-                      key=lambda e: (e.qe - e.qs, -e.qs))
-            if ext.qe - ext.qs < min_length:
-                continue
-            g = groups.setdefault((ext.qs, ext.qe), {"docs": {}, "contents": 0, "complete": True, "own": 0})
-            for d in ds.tolist():
-                g["docs"].setdefault(d, m)
-            g["own"] = len(g["docs"])  # these first: documents whose match this is
-            g["contents"] += n
-            g["complete"] &= n <= len(ds)
+        for m, ds, n, mine in zip(matches, per, contents.tolist(), first):
+            shown_here = [d for d in mine if record_of.get(d) is not None]
+            if not shown_here:
+                continue  # no holder ends here, or every shown one was removed since the build
+            # Each shown holder grown on its own edges (the longest of its occurrences). When
+            # every holder was grown, the first one's extent is the span all are counted under,
+            # and a holder reaching further (the query's own file, beside files that share its
+            # start) gives the longer span too, counted exactly; when more hold the match than
+            # were grown, the span is the furthest reach among those grown.
+            ext = {d: max((self._extent(norm, m, d, p, record_of[d].content, memo) for p in occurrences(sa, d, m)),
+                          key=lambda e: (e.qe - e.qs, -e.qs)) for d in shown_here}
+            if n <= len(shown_here):
+                top = ext[shown_here[0]]
+                longer = [e for e in ext.values() if e.qs < top.qs or e.qe > top.qe]
+            else:
+                top, longer = max(ext.values(), key=lambda e: (e.qe - e.qs, -e.qs)), []
+            for e in [top] + longer:
+                if e.qe - e.qs < min_length or (e is not top and (e.qs, e.qe) in groups):
+                    continue
+                g = groups.setdefault((e.qs, e.qe), {"docs": {}, "contents": 0, "complete": True, "own": set()})
+                if e is top:
+                    for d in shown_here + ds.tolist():
+                        g["docs"].setdefault(d, m)
+                    g["contents"] += n
+                    g["complete"] &= n <= len(ds)
+                else:
+                    for d in shown_here:
+                        if ext[d].qs <= e.qs and e.qe <= ext[d].qe:
+                            g["docs"].setdefault(d, m)
+                    g["contents"] += len(g["docs"])
+                g["own"].update(d for d in shown_here if d in g["docs"])  # listed first: maximal in them
         # A span lies inside the chunks of a match of another alignment (its text quoted by
         # other documents at another place on their chunk grid): their documents hold it too.
         s, w = self.chunks.stride, self.chunks.width
@@ -533,7 +557,7 @@ class MembershipIndex:
             cut += not g["complete"]
             # Sources: the documents of the matches that reach exactly this extent first (the
             # span is maximal in them), then those holding it inside a longer match, by rank.
-            rank = sa.doc_rank[held].astype(np.int64) + np.where(np.arange(len(held)) < g["own"], 0, sa.docs)
+            rank = sa.doc_rank[held].astype(np.int64) + np.where(np.isin(held, list(g["own"])), 0, sa.docs)
             order = held[np.argsort(rank, kind="stable")]
             sources = []
             for d in order[:max_sources].tolist():
@@ -597,7 +621,7 @@ class MembershipIndex:
         if ext is None:
             return None
         ra, rb = ext.raw(qs, qe)
-        start_line = rec.content.count("\n", 0, ra) + 1  # a count in C, no copy of the content
+        start_line = _line(rec.content, ra, memo)
         primary = rec.primary
         others = tuple({"repo": x.repo, "path": x.path, "licenses": list(x.licenses)}
                        for x in rec.sources if x != primary)
@@ -630,7 +654,7 @@ class _Piece:
     (``memo``: the documents around a common span repeat them); where a normalized character
     lies in the raw text is found only for the two a source reports."""
 
-    __slots__ = ("raw", "text", "a", "at")
+    __slots__ = ("raw", "text", "a", "at", "memo")
 
     def __init__(self, content: str, a: int, b: int, at_end: bool, at: int, memo: dict):
         raw = content[a:b]
@@ -639,25 +663,31 @@ class _Piece:
         text = memo.get(raw)
         if text is None:
             memo[raw] = text = _SPACE_RUNS.sub(" ", _BREAK_RUNS.sub("\n", raw))
-        self.raw, self.text, self.a, self.at = raw, text, a, at
+        self.raw, self.text, self.a, self.at, self.memo = raw, text, a, at, memo
 
-    def _raw_span(self, x: int) -> tuple[int, int]:
-        """The raw ``[start, end)`` of the document's normalized character ``x``."""
-        k = x - self.at
-        for m in _RUNS.finditer(self.raw):
-            i, j = m.span()
-            n = 1 if self.raw[i].isspace() else j - i
-            if k < n:
-                return (self.a + i, self.a + j) if n == 1 and j - i > 1 else (self.a + i + k, self.a + i + k + 1)
-            k -= n
-        raise IndexError(f"normalized offset {x} is not in this piece")
+    def _offsets(self) -> tuple[list[int], list[int]]:
+        """Each normalized character's raw ``start`` and ``end`` in the piece (built once per
+        distinct raw text, when a source first needs one)."""
+        key = ("offsets", self.raw)
+        if key not in self.memo:
+            starts, ends = [], []
+            for m in _RUNS.finditer(self.raw):
+                i, j = m.span()
+                if self.raw[i].isspace():
+                    starts.append(i)
+                    ends.append(j)
+                else:
+                    starts.extend(range(i, j))
+                    ends.extend(range(i + 1, j + 1))
+            self.memo[key] = (starts, ends)
+        return self.memo[key]
 
     def raw_start(self, x: int) -> int:
         """The raw offset where the document's normalized character ``x`` starts."""
-        return self._raw_span(x)[0]
+        return self.a + self._offsets()[0][x - self.at]
 
     def raw_end(self, x: int) -> int:
-        return self._raw_span(x)[1]
+        return self.a + self._offsets()[1][x - self.at]
 
 
 @dataclass(frozen=True)
@@ -690,6 +720,19 @@ class _Extent:
         last = c + 1 >= len(self.chunk_raw) - 1
         return _Piece(self.content, int(self.chunk_raw[c]), int(self.chunk_raw[min(c + 1, len(self.chunk_raw) - 1)]),
                       last, c * self.stride, self.memo)
+
+
+def _line(content: str, offset: int, memo: dict) -> int:
+    """The 1-based line of raw ``offset`` in a source: a count in C the first time a content is
+    asked, its line starts (numpy) from the second (a source of many spans)."""
+    key = ("lines", id(content))
+    seen = memo.get(key)
+    if seen is None:
+        memo[key] = content  # keeps the id's content alive for this query
+        return content.count("\n", 0, offset) + 1
+    if isinstance(seen, str):
+        memo[key] = seen = _Lines(content)
+    return seen.line(offset)
 
 
 def norm_index(norm: Normalized, raw: int) -> int:

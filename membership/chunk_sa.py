@@ -382,9 +382,11 @@ class ChunkSA:
         """
         return self.match(self.tokens(chain))
 
-    def match(self, q: np.ndarray) -> Match:
+    def match(self, q: np.ndarray, shrinks: list | None = None) -> Match:
         """:meth:`longest_prefix` of a chain already mapped by :meth:`tokens` (a caller that
-        covers a chain with several matches maps it once)."""
+        covers a chain with several matches maps it once). ``shrinks``: a list that gets the
+        ``Match`` of every shorter prefix whose range is wider than the next one's (occurrences
+        that end there: other documents' shorter matches), shortest first."""
         m = len(q)
         if m == 0 or q[0] < 0:
             return Match(0, 0, len(self.sa))
@@ -405,6 +407,8 @@ class ChunkSA:
                 nr = _bound(text, sa, nl, r, i, t + 1)
             if nl == nr:
                 return Match(i, l, r)
+            if shrinks is not None and (nl, nr) != (l, r):
+                shrinks.append(Match(i, l, r))
             l, r = nl, nr
             i += 1
         if i < m:  # one suffix left: compare the rest of the chain with it at once

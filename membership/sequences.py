@@ -168,24 +168,25 @@ class SequenceLog:
 
     def read(self, key: str) -> ShardSequences:
         path = self.path(key)
+        fix = "delete it and rerun `starscope index` with the index's shards, which logs the shard again"
         try:
             with np.load(path, allow_pickle=False) as z:
                 missing = [k for k in _FIELDS if k not in z.files]
                 if missing:
-                    raise SequenceLogError(f"{path}: lacks {', '.join(missing)}; rerun the build of this index")
+                    raise SequenceLogError(f"{path}: lacks {', '.join(missing)}; {fix}")
                 a = {k: z[k] for k in _FIELDS}
+            names = json.loads(a["src_names"].tobytes().decode("utf-8"))
         except (OSError, ValueError) as e:
             if isinstance(e, SequenceLogError):
                 raise
-            raise SequenceLogError(f"{path}: cannot be read ({e}); rerun the build of this index") from e
+            raise SequenceLogError(f"{path}: cannot be read ({e}); {fix}") from e
         counts = a["chunks"]
-        names = json.loads(a["src_names"].tobytes().decode("utf-8"))
         c = len(a["sha"])
         if (len(counts) != c or len(a["raw_length"]) != c or counts.min(initial=0) < 0
                 or int(counts.sum()) != len(a["hashes"]) or len(a["offsets"]) != len(a["hashes"])
                 or len(a["src_stars"]) != len(a["src_content"]) or len(names) != len(a["src_content"])
                 or (len(a["src_content"]) and not 0 <= a["src_content"].min() <= a["src_content"].max() < c)):
-            raise SequenceLogError(f"{path}: its arrays disagree in length; the file is corrupt, rerun the build")
+            raise SequenceLogError(f"{path}: its arrays disagree in length; the file is corrupt: {fix}")
         bounds = np.cumsum(counts)[:-1]
         return ShardSequences(
             shas=[s.decode("ascii") for s in a["sha"].tolist()],
@@ -280,7 +281,7 @@ def merge_logs(log: SequenceLog, keys: Sequence[str], *, excluded: Callable[[str
 
 
 def build_spans(index_dir: str | Path, *, shards: Sequence[str], chunks: ChunkConfig = ChunkConfig(),
-                excluded: Callable[[str], bool] | None = None, ledger_seq: int = 0, force: bool = False) -> dict:
+                excluded: Callable[[str], bool] | None = None, ledger_seq: int = 0) -> dict:
     """(Re)build ``spans.chunksa`` from the sequence logs of ``shards`` (every shard the index
     holds) unless it is current; returns ``spans.json``. ``excluded(repo)``: the opt-out
     ledger's test (its sources are dropped); ``ledger_seq``: the last opt-out it reflects.
@@ -301,7 +302,7 @@ def build_spans(index_dir: str | Path, *, shards: Sequence[str], chunks: ChunkCo
         meta = {**wanted, "missing_shards": len(missing)}
         _write_meta(index_dir, meta)
         return meta
-    if not force and meta and {k: meta.get(k) for k in wanted} == wanted and spans_path(index_dir).exists():
+    if meta and {k: meta.get(k) for k in wanted} == wanted and spans_path(index_dir).exists():
         return meta
     t0 = time.perf_counter()
     docs = merge_logs(log, keys, excluded=excluded)

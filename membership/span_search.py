@@ -6,7 +6,12 @@ tile the query, so the windows of one residue class ``q mod stride`` that hit fo
 document holding a verbatim copy of the query text, on its own chunk grid, holds a run's
 consecutive tokens as consecutive chunks. This module finds, per run, its **maximal matches**:
 each longest token sequence of the run that some document holds, that no longer held sequence of
-the run contains, with its suffix-array range (every occurrence; the documents holding it).
+the run contains, with its suffix-array range (every occurrence; the documents holding it). With
+each, its *prefix* matches: the shorter starts of it that more occurrences hold, where other
+documents' own matches end (a licence header before the file's own code; they fall out of the
+range as it narrows), so those documents are reported with the part they hold. (A document
+whose match is a shorter *end* of a maximal match is counted only where it holds a reported
+span's chunks: finding those would take the suffix array of the reversed texts.)
 
 Note:
     For a run ``t`` let ``ms(j)`` be the longest prefix of ``t[j:]`` held by the corpus. Then
@@ -31,13 +36,16 @@ from .chunk_sa import ChunkSA
 class ChunkMatch:
     """A maximal match: the query's normalized ``[start, start + length * stride)`` is held, as
     ``length`` consecutive chunks, by the suffixes ``sa[l:r]`` (and by no longer run of the
-    query's windows there)."""
+    query's windows there). A *prefix* match (``parent``: the index of the maximal match it
+    starts) is a shorter start of one that more occurrences hold: documents whose own match
+    ends there (a licence header before a file's own code)."""
 
     start: int
     length: int  # chunks
     l: int
     r: int
     tokens: np.ndarray  # the matched tokens
+    parent: int | None = None
 
 
 def maximal_matches(sa: ChunkSA, tokens: np.ndarray, stride: int) -> list[ChunkMatch]:
@@ -60,18 +68,23 @@ def maximal_matches(sa: ChunkSA, tokens: np.ndarray, stride: int) -> list[ChunkM
         if e - s > 1:
             q0 = int(hit[s])
             run = tokens[q0:int(hit[e - 1]) + 1:stride]
-            out += [ChunkMatch(q0 + i * stride, n, l, r, run[i:i + n]) for i, n, l, r in _run_matches(sa, run)]
-    out.sort(key=lambda m: m.start)
+            for i, n, l, r, prefixes in _run_matches(sa, run):
+                parent = len(out)
+                out.append(ChunkMatch(q0 + i * stride, n, l, r, run[i:i + n]))
+                out += [ChunkMatch(q0 + i * stride, p.length, p.l, p.r, run[i:i + p.length], parent)
+                        for p in prefixes]
     return out
 
 
-def _run_matches(sa: ChunkSA, run: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """``(i, length, l, r)`` of each maximal match of one run (see the module's note)."""
+def _run_matches(sa: ChunkSA, run: np.ndarray) -> list[tuple[int, int, int, int, list]]:
+    """``(i, length, l, r, prefixes)`` of each maximal match of one run (see the module's
+    note), with the shorter prefixes that more occurrences hold."""
     m, i, out = len(run), 0, []
     while i < m:
-        found = sa.match(run[i:])
+        shrinks: list = []
+        found = sa.match(run[i:], shrinks)
         end = i + found.length
-        out.append((i, found.length, found.l, found.r))
+        out.append((i, found.length, found.l, found.r, shrinks))
         if end >= m:
             break
         lo, hi = i + 1, end  # t[end:end + 1] is held (a hit): hi always qualifies

@@ -329,3 +329,27 @@ def test_a_piece_of_a_document_normalizes_as_the_whole_document_does_there():
         assert piece.text == norm.text[i:j], (text, i, j)
         for x in range(i, j):
             assert (piece.raw_start(x), piece.raw_end(x)) == (norm.raw_starts[x], norm.raw_ends[x]), (text, x)
+
+
+def test_a_holder_reaching_further_than_the_first_source_gives_the_longer_span(tmp_path):
+    """The query is the start of file F; a more-starred file G shares F's first 2,000
+    characters only. Their chunks match alike, G is listed first, and G's edges stop at 2,000:
+    F's reach the query's end, under 50 characters further, as a span of its own (nothing of
+    the query is left out), and the shorter span counts both files."""
+    from indexer.build import build_index
+
+    from ..indexer.conftest import real_documents
+    from .conftest import write_jsonl
+
+    base = next(d.content for d in real_documents(60) if len(normalize(d.content[:2100]).text) > 2060
+                and "\n\n" not in d.content[1900:2100])
+    f, g = base, base[:2000] + "\n# a different ending, nowhere else\nEND = 1\n"
+    write_jsonl(tmp_path / "c.jsonl", [{"content": f, "repo": "a/f", "path": "f.py", "stars": 1},
+                                       {"content": g, "repo": "b/g", "path": "g.py", "stars": 9}])
+    build_index([tmp_path / "c.jsonl"], tmp_path / "index", progress=False)
+    query = base[:2030]
+    result = IndexDir(tmp_path / "index").membership().attribute(query, near_duplicates=False)
+    whole = [s for s in result.spans if s.end == len(query.rstrip())]
+    assert whole and [src.path for src in whole[0].sources] == ["f.py"] and whole[0].count == 1
+    shorter = [s for s in result.spans if s.end < len(query.rstrip())]
+    assert shorter and shorter[0].count == 2 and [src.path for src in shorter[0].sources][0] == "g.py"

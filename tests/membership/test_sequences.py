@@ -85,7 +85,7 @@ def test_a_corrupt_log_is_refused_with_what_to_do(tmp_path):
     arrays["chunks"] = arrays["chunks"] + 1
     with open(log.path("s"), "wb") as f:
         np.savez(f, **arrays)
-    with pytest.raises(SequenceLogError, match="disagree.*rerun the build"):
+    with pytest.raises(SequenceLogError, match="disagree.*delete it and rerun `starscope index`"):
         log.read("s")
     log.path("s").write_bytes(b"not a zip")
     with pytest.raises(SequenceLogError, match="cannot be read"):

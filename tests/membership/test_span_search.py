@@ -14,6 +14,12 @@ def held(docs: list[list[int]], seq: list[int]) -> bool:
     return any(d[i:i + n] == seq for d in docs for i in range(len(d) - n + 1))
 
 
+def count(docs: list[list[int]], tokens) -> int:
+    """Occurrences of ``tokens`` in the documents."""
+    seq, n = [int(t) for t in tokens], len(tokens)
+    return sum(d[i:i + n] == seq for d in docs for i in range(len(d) - n + 1))
+
+
 def by_definition(docs, tokens: np.ndarray, stride: int) -> set:
     """For each run of hits of each residue class: ``ms(j)``, the longest held prefix of the
     run from ``j``; the maximal matches are the ``j`` where ``j + ms(j)`` grows."""
@@ -54,11 +60,16 @@ def test_maximal_matches_are_those_of_the_definition_with_every_holder():
         tokens = sa.tokens(np.array(query, np.uint64) + np.uint64(1000))
         docs = [[int(t) for t in sa.tokens(h)] for h in hashes]
         got = maximal_matches(sa, tokens, stride)
-        assert {(m.start, m.length) for m in got} == by_definition(docs, tokens, stride), trial
+        maximal = [m for m in got if m.parent is None]
+        assert {(m.start, m.length) for m in maximal} == by_definition(docs, tokens, stride), trial
+        for k, m in enumerate(got):
+            if m.parent is None:  # its prefixes: exactly those that more occurrences hold
+                want = [n for n in range(1, m.length)
+                        if count(docs, m.tokens[:n]) > count(docs, m.tokens[:n + 1])]
+                assert [p.length for p in got if p.parent == k] == want, trial
         for m in got:  # the range holds every occurrence, and each holder's positions hold it
             seq = [int(t) for t in m.tokens]
-            occurrences_want = sum(d[i:i + m.length] == seq for d in docs for i in range(len(d) - m.length + 1))
-            assert m.r - m.l == occurrences_want
+            assert m.r - m.l == count(docs, m.tokens)
             for doc in set(sa.doc_of[sa.sa[m.l:m.r]].tolist()):
                 for p in occurrences(sa, doc, m).tolist():
                     assert sa.text[p:p + m.length].tolist() == seq and sa.doc_of[p] == doc
