@@ -503,9 +503,15 @@ class MembershipIndex:
         records = self.store.contents(sa.shas(shown))
         record_of = {d: records.get(sha) for d, sha in zip(shown, sa.shas(shown))}
         # One span per extent: matches of other alignments reaching the same extent are merged.
+        # A group keeps its holders as arrays (common spans have thousands), and for the
+        # fetched ones the match they hold it by (where their edges are grown).
         groups: dict[tuple[int, int], dict] = {}
         memo: dict = {}  # extents already grown: (match start, length, document, position)
-        for m, ds, n, mine in zip(matches, per, contents.tolist(), first):
+
+        def group(key) -> dict:
+            return groups.setdefault(key, {"parts": [], "by": {}, "contents": 0, "complete": True, "own": set()})
+
+        for k, (m, ds, n, mine) in enumerate(zip(matches, per, contents.tolist(), first)):
             shown_here = [d for d in mine if record_of.get(d) is not None]
             if not shown_here:
                 continue  # no holder ends here, or every shown one was removed since the build
@@ -514,7 +520,7 @@ class MembershipIndex:
             # and a holder reaching further (the query's own file, beside files that share its
             # start) gives the longer span too, counted exactly; when more hold the match than
             # were grown, the span is the furthest reach among those grown.
-            ext = {d: max((self._extent(norm, m, d, p, record_of[d].content, memo) for p in occurrences(sa, d, m)),
+            ext = {d: max((self._extent(norm, m, d, p, record_of[d].content, memo) for p in _occurrences(sa, d, m, memo)),
                           key=lambda e: (e.qe - e.qs, -e.qs)) for d in shown_here}
             if n <= len(shown_here):
                 top = ext[shown_here[0]]
@@ -524,18 +530,19 @@ class MembershipIndex:
             for e in [top] + longer:
                 if e.qe - e.qs < min_length or (e is not top and (e.qs, e.qe) in groups):
                     continue
-                g = groups.setdefault((e.qs, e.qe), {"docs": {}, "contents": 0, "complete": True, "own": set()})
+                g = group((e.qs, e.qe))
                 if e is top:
-                    for d in shown_here + ds.tolist():
-                        g["docs"].setdefault(d, m)
+                    g["parts"].append(ds)
                     g["contents"] += n
                     g["complete"] &= n <= len(ds)
                 else:
-                    for d in shown_here:
-                        if ext[d].qs <= e.qs and e.qe <= ext[d].qe:
-                            g["docs"].setdefault(d, m)
-                    g["contents"] += len(g["docs"])
-                g["own"].update(d for d in shown_here if d in g["docs"])  # listed first: maximal in them
+                    holding = [d for d in shown_here if ext[d].qs <= e.qs and e.qe <= ext[d].qe]
+                    g["parts"].append(np.array(holding, np.int64))
+                    g["contents"] += len(holding)
+                for d in first[k]:
+                    g["by"].setdefault(d, m)
+                # listed first: the holders whose own extent this is (the span is maximal in them)
+                g["own"].update(d for d in shown_here if (ext[d].qs, ext[d].qe) == (e.qs, e.qe))
         # A span lies inside the chunks of a match of another alignment (its text quoted by
         # other documents at another place on their chunk grid): their documents hold it too.
         s, w = self.chunks.stride, self.chunks.width
@@ -543,28 +550,31 @@ class MembershipIndex:
         core_end = core_start + np.array([(m.length - 1) * s + w for m in matches], np.int64)
         for (qs, qe), g in groups.items():
             for k in np.flatnonzero((core_start <= qs) & (core_end >= qe)).tolist():
-                for d in per[k].tolist():
-                    g["docs"].setdefault(d, matches[k])
+                g["parts"].append(per[k])
+                for d in first[k]:
+                    g["by"].setdefault(d, matches[k])
                 g["contents"] = max(g["contents"], int(contents[k]))
                 g["complete"] &= int(contents[k]) <= len(per[k])
         spans, real_docs, cut = [], set(), 0
         qlines, summaries = _Lines(text), {}  # spans held by the same documents share a summary
         for (qs, qe), g in sorted(groups.items(), key=lambda kv: (kv[0][0] - kv[0][1], kv[0][0])):
-            held = np.fromiter(g["docs"], np.int64, len(g["docs"]))
+            held = np.unique(np.concatenate(g["parts"]))
             contents_n = len(held) if g["complete"] else max(len(held), g["contents"])
             count = int(sa.doc_sources[held].sum()) + (contents_n - len(held))
             complete = g["complete"] and not self.optouts_pending()
             cut += not g["complete"]
             # Sources: the documents of the matches that reach exactly this extent first (the
-            # span is maximal in them), then those holding it inside a longer match, by rank.
-            rank = sa.doc_rank[held].astype(np.int64) + np.where(np.isin(held, list(g["own"])), 0, sa.docs)
-            order = held[np.argsort(rank, kind="stable")]
+            # span is maximal in them), then those holding it inside a longer match, by rank;
+            # the fetched ones only (a match's first).
+            listed = np.array([d for d in g["by"] if record_of.get(d) is not None], np.int64)
+            rank = sa.doc_rank[listed].astype(np.int64) + np.where(np.isin(listed, list(g["own"])), 0, sa.docs)
             sources = []
-            for d in order[:max_sources].tolist():
-                rec = record_of.get(d)
-                found = self._source(norm, g["docs"][d], d, rec, qs, qe, memo) if rec is not None else None
+            for d in listed[np.argsort(rank, kind="stable")].tolist():
+                found = self._source(norm, g["by"][d], d, record_of[d], qs, qe, memo)
                 if found is not None:
                     sources.append(found)
+                    if len(sources) == max_sources:
+                        break
             ra, rb = norm.raw_span(qs, qe)
             common = count > threshold
             if not common:
@@ -616,17 +626,25 @@ class MembershipIndex:
                 memo: dict) -> SourceMatch | None:
         """Where ``rec``, the content of document ``doc`` (one holding ``m``), holds the span
         ``[qs, qe)`` whole; None where it holds ``m`` but not all of the span's edges."""
-        extents = (self._extent(norm, m, doc, p, rec.content, memo) for p in occurrences(self.spans, doc, m))
-        ext = next((e for e in extents if e.qs <= qs and qe <= e.qe), None)
+        ext = None  # where it holds the span whole: exactly (maximal there) if it can
+        for p in _occurrences(self.spans, doc, m, memo):
+            e = self._extent(norm, m, doc, p, rec.content, memo)
+            if e.qs <= qs and qe <= e.qe and (ext is None or (e.qs, e.qe) == (qs, qe)):
+                ext = e
+                if (e.qs, e.qe) == (qs, qe):
+                    break
         if ext is None:
             return None
         ra, rb = ext.raw(qs, qe)
         start_line = _line(rec.content, ra, memo)
-        primary = rec.primary
-        others = tuple({"repo": x.repo, "path": x.path, "licenses": list(x.licenses)}
-                       for x in rec.sources if x != primary)
-        return SourceMatch(sha=rec.sha, repo=primary.repo, path=primary.path, licenses=rec.licenses,
-                           lang=rec.lang, stars=rec.stars, url=primary.url, start=ra, end=rb,
+        meta = memo.get(("record", doc))
+        if meta is None:  # what a source says of its content, once per query
+            primary = rec.primary
+            meta = memo[("record", doc)] = (primary, rec.licenses, rec.stars, tuple(
+                {"repo": x.repo, "path": x.path, "licenses": list(x.licenses)} for x in rec.sources if x != primary))
+        primary, licenses, stars, others = meta
+        return SourceMatch(sha=rec.sha, repo=primary.repo, path=primary.path, licenses=licenses,
+                           lang=rec.lang, stars=stars, url=primary.url, start=ra, end=rb,
                            start_line=start_line, end_line=start_line + rec.content.count("\n", ra, max(rb - 1, ra)),
                            documents=len(rec.sources), also_in=others)
 
@@ -720,6 +738,14 @@ class _Extent:
         last = c + 1 >= len(self.chunk_raw) - 1
         return _Piece(self.content, int(self.chunk_raw[c]), int(self.chunk_raw[min(c + 1, len(self.chunk_raw) - 1)]),
                       last, c * self.stride, self.memo)
+
+
+def _occurrences(sa: ChunkSA, doc: int, m: ChunkMatch, memo: dict) -> list[int]:
+    """:func:`membership.span_search.occurrences`, once per (match, document) in a query."""
+    key = ("at", m.start, m.length, doc)
+    if key not in memo:
+        memo[key] = occurrences(sa, doc, m).tolist()
+    return memo[key]
 
 
 def _line(content: str, offset: int, memo: dict) -> int:

@@ -8,7 +8,6 @@ shown as unknown, never guessed).
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Iterable
 
 PERMISSIVE = "permissive"
@@ -57,17 +56,18 @@ def summarize(license_lists: Iterable[Iterable[str]]) -> dict:
 
 
 def summarize_counts(weighted: Iterable[tuple[Iterable[str], int]]) -> dict:
-    """:func:`summarize` of sources given as ``(license list, how many sources carry it)``."""
-    per_license: Counter = Counter()
-    per_family: Counter = Counter()
+    """:func:`summarize` of sources given as ``(license list, how many sources carry it)``
+    (plain dicts: a span's summary is asked hundreds of times in one attribution)."""
+    per_license: dict[str, int] = {}
+    per_family: dict[str, int] = {}
     sources = 0
     for licenses, n in weighted:
         sources += n
         licenses = tuple(licenses) or (UNKNOWN,)
         for x in licenses:
-            per_license[x] += n
+            per_license[x] = per_license.get(x, 0) + n
         for f in {family(x) for x in licenses}:
-            per_family[f] += n
+            per_family[f] = per_family.get(f, 0) + n
     return {"sources": sources,
             "licenses": dict(sorted(per_license.items(), key=lambda kv: (-kv[1], kv[0]))),
             "families": {f: per_family.get(f, 0) for f in (PERMISSIVE, COPYLEFT, UNKNOWN)},
