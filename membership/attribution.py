@@ -1,6 +1,6 @@
 """Is this text in the corpus, and where did each part of it come from?
 
-A :class:`MembershipIndex` holds an index's store and Bloom filter, opened once (by
+A :class:`MembershipIndex` holds an index's store, Bloom filter and span index, opened once (by
 :meth:`indexer.index_dir.IndexDir.membership`, which hands it the sketch config the store
 records); then
 
@@ -314,7 +314,8 @@ def hit_spans(offsets: np.ndarray, width: int, stride: int) -> tuple[list[tuple[
 
 # -- the index -------------------------------------------------------------------------------------
 class MembershipIndex:
-    """An index's store and Bloom filter, opened once, answering membership and attribution."""
+    """An index's store, Bloom filter and span index, opened once, answering membership and
+    attribution."""
 
     def __init__(self, store: ContentStore, bloom: BloomFilter, *, spans: ChunkSA | None = None,
                  spans_error: str = "", chunks: ChunkConfig = ChunkConfig(), minhash: MinHashConfig | None = None,
@@ -556,12 +557,13 @@ class MembershipIndex:
                 g["contents"] = max(g["contents"], int(contents[k]))
                 g["complete"] &= int(contents[k]) <= len(per[k])
         spans, real_docs, cut = [], set(), 0
+        pending = self.optouts_pending() > 0  # removed contents may still be counted
         qlines, summaries = _Lines(text), {}  # spans held by the same documents share a summary
         for (qs, qe), g in sorted(groups.items(), key=lambda kv: (kv[0][0] - kv[0][1], kv[0][0])):
             held = np.unique(np.concatenate(g["parts"]))
             contents_n = len(held) if g["complete"] else max(len(held), g["contents"])
             count = int(sa.doc_sources[held].sum()) + (contents_n - len(held))
-            complete = g["complete"] and not self.optouts_pending()
+            complete = g["complete"] and not pending
             cut += not g["complete"]
             # Sources: the documents of the matches that reach exactly this extent first (the
             # span is maximal in them), then those holding it inside a longer match, by rank;

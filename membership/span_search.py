@@ -36,9 +36,10 @@ from .chunk_sa import ChunkSA
 class ChunkMatch:
     """A maximal match: the query's normalized ``[start, start + length * stride)`` is held, as
     ``length`` consecutive chunks, by the suffixes ``sa[l:r]`` (and by no longer run of the
-    query's windows there). A *prefix* match (``parent``: the index of the maximal match it
-    starts) is a shorter start of one that more occurrences hold: documents whose own match
-    ends there (a licence header before a file's own code)."""
+    query's windows there). A *prefix* match is a shorter start of one that more occurrences
+    hold: documents whose own match ends there (a licence header before a file's own code);
+    ``parent`` is the index of the match it narrows to (the next longer prefix, or the maximal
+    match itself), whose documents are the ones that do not end there."""
 
     start: int
     length: int  # chunks
@@ -69,10 +70,11 @@ def maximal_matches(sa: ChunkSA, tokens: np.ndarray, stride: int) -> list[ChunkM
             q0 = int(hit[s])
             run = tokens[q0:int(hit[e - 1]) + 1:stride]
             for i, n, l, r, prefixes in _run_matches(sa, run):
-                parent = len(out)
+                at = len(out)
                 out.append(ChunkMatch(q0 + i * stride, n, l, r, run[i:i + n]))
-                out += [ChunkMatch(q0 + i * stride, p.length, p.l, p.r, run[i:i + p.length], parent)
-                        for p in prefixes]
+                for j, p in enumerate(prefixes):  # shortest first: each narrows to the next
+                    narrows_to = at if j == len(prefixes) - 1 else at + 2 + j
+                    out.append(ChunkMatch(q0 + i * stride, p.length, p.l, p.r, run[i:i + p.length], narrows_to))
     return out
 
 

@@ -66,7 +66,11 @@ def test_maximal_matches_are_those_of_the_definition_with_every_holder():
             if m.parent is None:  # its prefixes: exactly those that more occurrences hold
                 want = [n for n in range(1, m.length)
                         if count(docs, m.tokens[:n]) > count(docs, m.tokens[:n + 1])]
-                assert [p.length for p in got if p.parent == k] == want, trial
+                chain, at = [], k  # each prefix narrows to the next longer one, the last to m
+                while (child := next((j for j, p in enumerate(got) if p.parent == at), None)) is not None:
+                    chain.append(got[child].length)
+                    at = child
+                assert chain[::-1] == want, trial
         for m in got:  # the range holds every occurrence, and each holder's positions hold it
             seq = [int(t) for t in m.tokens]
             assert m.r - m.l == count(docs, m.tokens)
