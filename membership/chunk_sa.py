@@ -81,7 +81,7 @@ from . import framing
 from .chunks import ChunkConfig, chunk_hashes, normalize
 from .wavelet import WaveletMatrix, leading, previous_same
 
-FORMAT_VERSION = 3  # 2: the matrix that counts a range's documents; 3: the one that ranks them
+FORMAT_VERSION = 3  # 2: the matrix that counts a range's documents; 3: the one that ranks them, the document table
 MAGIC = b"SSCHKSA\x01"
 
 _MAX_TOKENS = (1 << 32) - 1  # uint32 positions and tokens; beyond that, one array per shard
