@@ -78,7 +78,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import framing
-from .chunks import ChunkConfig, chunk_hashes, normalize
+from .chunks import ChunkConfig, document_chunks
 from .wavelet import WaveletMatrix, leading, previous_same
 
 FORMAT_VERSION = 3  # 2: the matrix that counts a range's documents; 3: the one that ranks them, the document table
@@ -119,22 +119,11 @@ class ChunkSAFormatOutdated(ChunkSAFileError):
 
 def content_chunks(contents: Sequence[str], config: ChunkConfig = ChunkConfig()
                    ) -> tuple[list[np.ndarray], list[np.ndarray], list[int]]:
-    """Per raw content: its chunk hashes (as :func:`membership.chunks.document_chunk_hashes`),
-    the raw character offset where each chunk starts, and its raw length.
-
-    Note:
-        Chunk ``j`` starts at normalized character ``j * stride``; :func:`normalize`'s offset
-        map gives the raw character it came from. This normalizes with the offset map, which
-        the index-time hashing skips; the bench times both.
-    """
-    hashes, offsets, lengths = [], [], []
-    for content in contents:
-        norm = normalize(content)
-        h = chunk_hashes(norm.codes, config)
-        hashes.append(h)
-        offsets.append(norm.raw_starts[:len(h) * config.stride:config.stride].astype(np.int64))
-        lengths.append(len(content))
-    return hashes, offsets, lengths
+    """Per raw content: its chunk hashes, the raw character offset where each chunk starts
+    (:func:`membership.chunks.document_chunks`, what the build logs) and its raw length: the
+    three arguments of :meth:`ChunkSA.build`."""
+    hashes, offsets = document_chunks(contents, config)
+    return hashes, offsets, [len(c) for c in contents]
 
 
 def suffix_array(text: np.ndarray) -> np.ndarray:

@@ -148,11 +148,6 @@ def normalize(text: str) -> Normalized:
     return Normalized(_text(out), out, idx, ends, len(c))
 
 
-def normalized_codes(text: str) -> np.ndarray:
-    """The code points of ``normalize(text).text``, without the offset map (index time)."""
-    return _normalize_codes(_code_points(text))[0]
-
-
 def normalize_text(text: str) -> str:
     """Only the normalized text."""
     return normalize(text).text
@@ -207,19 +202,9 @@ def chunk_hashes(codes: np.ndarray, config: ChunkConfig = ChunkConfig()) -> np.n
 
 
 def document_chunk_hashes(contents: Sequence[str], config: ChunkConfig = ChunkConfig()) -> list[np.ndarray]:
-    """Chunk hashes of each raw content (normalized first), for a batch at index time."""
-    rows, counts = [], []
-    for content in contents:
-        codes = normalized_codes(content)
-        n = 0 if len(codes) < config.width else (len(codes) - config.width) // config.stride + 1
-        if n:
-            rows.append(np.lib.stride_tricks.sliding_window_view(codes, config.width)[::config.stride])
-        counts.append(n)
-    if not rows:
-        return [np.zeros(0, np.uint64) for _ in contents]
-    # One hashing pass over the whole batch: per-document calls would cost more than the work.
-    hashes = _hash_rows(np.concatenate(rows), config.seed)
-    return np.split(hashes, np.cumsum(counts)[:-1])
+    """Chunk hashes of each raw content (normalized first), for a batch at index time: those of
+    :func:`document_chunks` (its offsets are a strided gather of the map normalizing made)."""
+    return document_chunks(contents, config)[0]
 
 
 def document_chunks(contents: Sequence[str], config: ChunkConfig = ChunkConfig()
@@ -244,6 +229,7 @@ def document_chunks(contents: Sequence[str], config: ChunkConfig = ChunkConfig()
         counts.append(n)
     if not rows:
         return [np.zeros(0, np.uint64) for _ in contents], offsets
+    # One hashing pass over the whole batch: per-document calls would cost more than the work.
     hashes = _hash_rows(np.concatenate(rows), config.seed)
     return np.split(hashes, np.cumsum(counts)[:-1]), offsets
 

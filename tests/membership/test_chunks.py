@@ -4,8 +4,8 @@ import re
 import numpy as np
 import pytest
 
-from membership.chunks import (ChunkConfig, chunk_hashes, document_chunk_hashes,
-                               normalize, normalized_codes, window_hashes)
+from membership.chunks import (ChunkConfig, chunk_hashes, document_chunk_hashes, document_chunks,
+                               normalize, window_hashes)
 
 from ..indexer.conftest import real_documents
 
@@ -34,7 +34,10 @@ def test_normalize_equals_the_definition_on_random_and_real_text():
     for t in texts:
         n = normalize(t)
         assert n.text == reference_normalize(t), repr(t)
-        assert normalized_codes(t).tolist() == n.codes.tolist()
+        # the index-time path (no Normalized built) cuts and maps the same characters
+        (hashes,), (offsets,) = document_chunks([t])
+        assert hashes.tolist() == chunk_hashes(n.codes).tolist()
+        assert offsets.tolist() == n.raw_starts[:50 * len(hashes):50].tolist()
 
 
 def test_every_normalized_character_maps_back_to_its_raw_range():
