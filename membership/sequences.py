@@ -39,7 +39,6 @@ so a rerun of the build rebuilds it only when something changed (as the Bloom fi
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,8 +49,8 @@ import numpy as np
 from . import chunk_sa
 from .chunk_sa import ChunkSA
 from .chunks import ChunkConfig, document_chunks
+from .sketch import SKETCH_DIR, ShardFiles, write_json
 
-SKETCH_DIR = "membership"  # as membership.sketch: the index directory's membership artifacts
 FORMAT_VERSION = 1
 _FIELDS = ("sha", "chunks", "hashes", "offsets", "raw_length", "src_content", "src_stars", "src_names")
 
@@ -130,23 +129,13 @@ class SequenceRecorder:
         return shard
 
 
-class SequenceLog:
+class SequenceLog(ShardFiles):
     """The per-shard sequence logs under ``<index>/membership/sequences/``."""
 
-    def __init__(self, index_dir: str | Path):
-        self.dir = Path(index_dir) / SKETCH_DIR / "sequences"
-
-    def path(self, key: str) -> Path:
-        return self.dir / f"{key}.npz"
-
-    def keys(self) -> list[str]:
-        if not self.dir.exists():
-            return []
-        return sorted(p.name[:-4] for p in self.dir.glob("*.npz") if not p.name.startswith("."))
+    name, suffix = "sequences", ".npz"
 
     def write(self, key: str, shard: ShardSequences) -> int:
         """Log a shard atomically (a rerun of the shard replaces it); returns its chunk count."""
-        self.dir.mkdir(parents=True, exist_ok=True)
         names = json.dumps([[s.id, s.repo, s.path, list(s.licenses)] for _, s in shard.sources]).encode("utf-8")
         arrays = {
             "sha": np.array(shard.shas, dtype="S40"),
@@ -158,12 +147,7 @@ class SequenceLog:
             "src_stars": np.array([s.stars for _, s in shard.sources], np.int64),
             "src_names": np.frombuffer(names, np.uint8),
         }
-        tmp = self.dir / f".{key}.tmp.npz"
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path(key))
+        self._replace(key, lambda f: np.savez(f, **arrays))
         return len(arrays["hashes"])
 
     def read(self, key: str) -> ShardSequences:
@@ -300,7 +284,7 @@ def build_spans(index_dir: str | Path, *, shards: Sequence[str], chunks: ChunkCo
     if missing:
         spans_path(index_dir).unlink(missing_ok=True)
         meta = {**wanted, "missing_shards": len(missing)}
-        _write_meta(index_dir, meta)
+        write_json(_meta_path(index_dir), meta)
         return meta
     if meta and {k: meta.get(k) for k in wanted} == wanted and spans_path(index_dir).exists():
         return meta
@@ -317,15 +301,8 @@ def build_spans(index_dir: str | Path, *, shards: Sequence[str], chunks: ChunkCo
             "bytes": path.stat().st_size, "log_bytes": sum(log.path(k).stat().st_size for k in keys),
             "merge_s": round(t1 - t0, 3), "build_s": round(t2 - t1, 3),
             "seconds": round(time.perf_counter() - t0, 3)}
-    _write_meta(index_dir, meta)
+    write_json(_meta_path(index_dir), meta)
     return meta
-
-
-def _write_meta(index_dir: str | Path, meta: dict) -> None:
-    tmp = _meta_path(index_dir).with_suffix(".tmp")
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(json.dumps(meta, indent=1))
-    os.replace(tmp, _meta_path(index_dir))
 
 
 def open_spans(index_dir: str | Path, *, chunks: ChunkConfig = ChunkConfig()) -> ChunkSA:

@@ -106,28 +106,46 @@ class Sketcher:
         return out
 
 
-class ChunkLog:
-    """The per-shard files of chunk hashes under ``<index>/membership/chunks/``."""
+class ShardFiles:
+    """One file per shard key under ``<index>/membership/<name>/``, each ending in ``suffix``,
+    written whole or not at all (a rerun of the shard replaces it)."""
+
+    name = ""
+    suffix = ""
 
     def __init__(self, index_dir: str | Path):
-        self.dir = Path(index_dir) / SKETCH_DIR / "chunks"
+        self.dir = Path(index_dir) / SKETCH_DIR / self.name
 
     def path(self, key: str) -> Path:
-        return self.dir / f"{key}.npy"
-
-    def write(self, key: str, hashes: np.ndarray) -> int:
-        """Log a shard's distinct hashes atomically; returns how many."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        hashes = distinct(np.asarray(hashes, dtype=np.uint64))
-        tmp = self.dir / f".{key}.tmp.npy"
-        np.save(tmp, hashes)
-        os.replace(tmp, self.path(key))
-        return len(hashes)
+        return self.dir / f"{key}{self.suffix}"
 
     def keys(self) -> list[str]:
         if not self.dir.exists():
             return []
-        return sorted(p.name[:-4] for p in self.dir.glob("*.npy") if not p.name.startswith("."))
+        return sorted(p.name[:-len(self.suffix)] for p in self.dir.glob(f"*{self.suffix}")
+                      if not p.name.startswith("."))
+
+    def _replace(self, key: str, write) -> None:
+        """``write(file)`` into a temporary sibling, fsynced, then renamed over the key's file."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.dir / f".{key}.tmp{self.suffix}"
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path(key))
+
+
+class ChunkLog(ShardFiles):
+    """The per-shard files of chunk hashes under ``<index>/membership/chunks/``."""
+
+    name, suffix = "chunks", ".npy"
+
+    def write(self, key: str, hashes: np.ndarray) -> int:
+        """Log a shard's distinct hashes atomically; returns how many."""
+        hashes = distinct(np.asarray(hashes, dtype=np.uint64))
+        self._replace(key, lambda f: np.save(f, hashes))
+        return len(hashes)
 
     def read(self, key: str) -> np.ndarray:
         arr = np.load(self.path(key), mmap_mode="r")
@@ -209,10 +227,16 @@ def build_bloom(index_dir: str | Path, *, chunks: ChunkConfig = ChunkConfig(), f
             "fpr_theoretical": config.theoretical_fpr(len(hashes)),
             "fpr_from_fill": bloom.estimated_fpr(), "fpr_measured": bloom.measure_fpr(FPR_PROBES),
             "fpr_probes": FPR_PROBES, "seconds": round(time.perf_counter() - t0, 3)}
-    tmp = _meta_path(index_dir).with_suffix(".tmp")
-    tmp.write_text(json.dumps(meta, indent=1))
-    os.replace(tmp, _meta_path(index_dir))
+    write_json(_meta_path(index_dir), meta)
     return meta
+
+
+def write_json(path: Path, record: dict) -> None:
+    """Write a record atomically: a reader sees the old one or the new one, whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    os.replace(tmp, path)
 
 
 def open_bloom(index_dir: str | Path, *, chunks: ChunkConfig = ChunkConfig()) -> BloomFilter:
