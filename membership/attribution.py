@@ -14,18 +14,22 @@ records); then
   corpus chunks chain, per residue class, into **maximal** chunk matches
   (:mod:`membership.span_search`), each held by a suffix-array range that counts and ranks the
   documents holding it without reading them; a match is grown on the characters of its edges
-  (less than a stride each side) in its first source, and spans are reported with raw offsets
-  and line numbers on both sides, the first sources by stars (each content once, with all the
-  repositories of an exact duplicate), exact counts, a ``common`` flag for boilerplate held by
-  many documents, and license summaries over every document holding the span.
+  (less than a stride each side) in each of its first sources, and spans are reported with raw
+  offsets and line numbers on both sides, the first sources by stars (each content once, with
+  all the repositories of an exact duplicate), exact counts, a ``common`` flag for boilerplate
+  held by many documents, and license summaries over every document holding the span. A span
+  inside a longer one that the same documents hold (a file's own repeated lines) is left out:
+  it names no source the longer one does not.
 
 Data flow of ``attribute``::
 
     text -> normalize -> window hashes -> Bloom -> hit windows -> tokens (span index)
          -> runs of hits per residue class -> maximal chunk matches, suffix-array ranges
          -> per range: distinct documents (counted, ranked, license labels summed)
-         -> first sources fetched (store, by sha) -> edges grown on two raw pieces each
-         -> spans merged by extent -> Attribution
+         -> first sources fetched (store, by sha) -> edges grown, all at once, on the raw
+            chunks around each match (one normalize, one comparison with the query)
+         -> spans merged by extent -> sources' raw offsets (the same, on the chunks at the
+            span's ends) -> Attribution
 
 Note:
     A verbatim overlap of ``width + stride - 1`` (99) normalized characters always holds a
@@ -39,11 +43,12 @@ Note:
 from __future__ import annotations
 
 import json
-import re
+from bisect import bisect_right
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from . import licenses as lic
 from .bloom import BloomFilter
@@ -253,24 +258,6 @@ class Attribution:
 def _hashes(values) -> np.ndarray:
     """Chunk hashes (Python ints, in order) as the ``uint64`` array a store looks up."""
     return np.fromiter(values, dtype=np.uint64, count=len(values))
-
-
-def _common_prefix(a: str, b: str) -> int:
-    """Length of the common prefix of two (short) strings."""
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
-
-
-def _common_suffix(a: str, b: str) -> int:
-    """Length of the common suffix of two (short) strings."""
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[-1 - i] == b[-1 - i]:
-        i += 1
-    return i
 
 
 class _Lines:
@@ -507,7 +494,7 @@ class MembershipIndex:
         # A group keeps its holders as arrays (common spans have thousands), and for the
         # fetched ones the match they hold it by (where their edges are grown).
         groups: dict[tuple[int, int], dict] = {}
-        memo: dict = {}  # extents already grown: (match start, length, document, position)
+        grown = self._grow(norm, matches, first, record_of)
 
         def group(key) -> dict:
             return groups.setdefault(key, {"parts": [], "by": {}, "contents": 0, "complete": True, "own": set()})
@@ -521,8 +508,7 @@ class MembershipIndex:
             # and a holder reaching further (the query's own file, beside files that share its
             # start) gives the longer span too, counted exactly; when more hold the match than
             # were grown, the span is the furthest reach among those grown.
-            ext = {d: max((self._extent(norm, m, d, p, record_of[d].content, memo) for p in _occurrences(sa, d, m, memo)),
-                          key=lambda e: (e.qe - e.qs, -e.qs)) for d in shown_here}
+            ext = {d: max(grown[k, d], key=lambda e: (e.qe - e.qs, -e.qs)) for d in shown_here}
             if n <= len(shown_here):
                 top = ext[shown_here[0]]
                 longer = [e for e in ext.values() if e.qs < top.qs or e.qe > top.qe]
@@ -541,7 +527,7 @@ class MembershipIndex:
                     g["parts"].append(np.array(holding, np.int64))
                     g["contents"] += len(holding)
                 for d in first[k]:
-                    g["by"].setdefault(d, m)
+                    g["by"].setdefault(d, k)
                 # listed first: the holders whose own extent this is (the span is maximal in them)
                 g["own"].update(d for d in shown_here if (ext[d].qs, ext[d].qe) == (e.qs, e.qe))
         # A span lies inside the chunks of a match of another alignment (its text quoted by
@@ -553,30 +539,42 @@ class MembershipIndex:
             for k in np.flatnonzero((core_start <= qs) & (core_end >= qe)).tolist():
                 g["parts"].append(per[k])
                 for d in first[k]:
-                    g["by"].setdefault(d, matches[k])
+                    g["by"].setdefault(d, k)
                 g["contents"] = max(g["contents"], int(contents[k]))
                 g["complete"] &= int(contents[k]) <= len(per[k])
-        spans, real_docs, cut = [], set(), 0
+        found, real_docs, cut = [], set(), 0
         pending = self.optouts_pending() > 0  # removed contents may still be counted
-        qlines, summaries = _Lines(text), {}  # spans held by the same documents share a summary
+        # Longest first; a span inside a longer one that the same documents hold says nothing
+        # the longer one does not (a file's own repeated lines, a part of a copied block) and is
+        # left out.
+        kept: dict[bytes, list[tuple[int, int]]] = {}  # the extents of spans kept, by holders
         for (qs, qe), g in sorted(groups.items(), key=lambda kv: (kv[0][0] - kv[0][1], kv[0][0])):
             held = np.unique(np.concatenate(g["parts"]))
+            same = kept.setdefault(held.tobytes(), []) if g["complete"] else []
+            if any(a <= qs and qe <= b for a, b in same):
+                continue
+            same.append((qs, qe))
             contents_n = len(held) if g["complete"] else max(len(held), g["contents"])
-            count = int(sa.doc_sources[held].sum()) + (contents_n - len(held))
-            complete = g["complete"] and not pending
             cut += not g["complete"]
             # Sources: the documents of the matches that reach exactly this extent first (the
             # span is maximal in them), then those holding it inside a longer match, by rank;
-            # the fetched ones only (a match's first).
+            # the fetched ones only (a match's first), each where it holds the span whole.
             listed = np.array([d for d in g["by"] if record_of.get(d) is not None], np.int64)
             rank = sa.doc_rank[listed].astype(np.int64) + np.where(np.isin(listed, list(g["own"])), 0, sa.docs)
-            sources = []
+            picked = []
             for d in listed[np.argsort(rank, kind="stable")].tolist():
-                found = self._source(norm, g["by"][d], d, record_of[d], qs, qe, memo)
-                if found is not None:
-                    sources.append(found)
-                    if len(sources) == max_sources:
+                e = _holding(grown[g["by"][d], d], qs, qe)
+                if e is not None:
+                    picked.append((d, e))
+                    if len(picked) == max_sources:
                         break
+            found.append((qs, qe, held, contents_n, g["complete"], picked))
+        where = self._raw_ranges(record_of, [(d, e, qs, qe) for qs, qe, *_, picked in found for d, e in picked])
+        spans, qlines, summaries = [], _Lines(text), {}  # spans held by the same documents share a summary
+        memo: dict = {}
+        for qs, qe, held, contents_n, complete, picked in found:
+            sources = tuple(self._source(d, record_of[d], *next(where), memo) for d, _ in picked)
+            count = int(sa.doc_sources[held].sum()) + (contents_n - len(held))
             ra, rb = norm.raw_span(qs, qe)
             common = count > threshold
             if not common:
@@ -584,60 +582,108 @@ class MembershipIndex:
             spans.append(AttributedSpan(
                 start=ra, end=rb, text=text[ra:rb], start_line=qlines.line(ra),
                 end_line=qlines.line(max(rb - 1, ra)), normalized_length=qe - qs, common=common,
-                count=count, count_complete=complete, contents=contents_n, sources=tuple(sources),
+                count=count, count_complete=complete and not pending, contents=contents_n, sources=sources,
                 licenses=summaries.get(key := held.tobytes()) or summaries.setdefault(
                     key, _license_summary(sa.doc_label_counts(held)))))
         return spans, real_docs, sum(r is not None for r in record_of.values()), cut
 
-    def _extent(self, norm: Normalized, m: ChunkMatch, doc: int, p: int, content: str, memo: dict) -> _Extent:
-        """``m`` held by document ``doc`` (raw ``content``) at position ``p`` of the span index,
-        grown on the characters of its edges to the maximal verbatim match, which starts and
-        ends off whitespace.
+    def _grow(self, norm: Normalized, matches: list[ChunkMatch], first: list[list[int]],
+              record_of: dict) -> dict[tuple[int, int], list[_Extent]]:
+        """Each match held by each of its fetched first documents, at each of its occurrences
+        there, grown on the characters of its edges to the maximal verbatim match, which starts
+        and ends off whitespace: ``{(match, document): [extent, ...]}``.
 
         Note:
             A maximal match of chunks leaves less than one stride to grow on each side (a whole
-            matching chunk there would have been a hit of the match), so the edges are read from
-            the raw text of the chunk before the match and the two at its end only: two pieces of
-            at most a few hundred characters, normalized on their own, whatever the document's
-            length. ``offsets`` of the span index give where each piece starts in the raw text.
+            matching chunk there would have been a hit of the match), and those characters lie
+            in the chunk before the match and the chunk after it (or the document's tail), so
+            only those chunks' raw text is read: once per distinct neighbouring token (or tail),
+            all normalized in one pass (:class:`_Pieces`) and compared with the query at once,
+            whatever the documents' length and however many share a neighbour.
         """
-        key = (m.start, m.length, doc, p)
-        if key in memo:
-            return memo[key]
         sa, s, w = self.spans, self.chunks.stride, self.chunks.width
-        ds, de = int(sa.doc_starts[doc]), int(sa.doc_starts[doc + 1]) - 1
-        j, n, offs = p - ds, m.length, sa.offsets
-        q, q0 = norm.text, m.start
+        k, d, p = _occurring(sa, matches, [[x for x in docs if record_of.get(x) is not None] for docs in first])
+        if not len(p):
+            return {}
+        n = np.array([m.length for m in matches], np.int64)[k]
+        q0 = np.array([m.start for m in matches], np.int64)[k]
         q1 = q0 + (n - 1) * s + w
-        left = _Piece(content, int(offs[p - 1 if j else p]), int(offs[min(p + 1, de)]), p + 1 >= de,
-                      s * (j - 1) if j else 0, memo)
-        right = _Piece(content, int(offs[p + n - 1]), int(offs[min(p + n + 1, de)]), p + n + 1 >= de,
-                       s * (j + n - 1), memo)
-        ctx = left.text[:s * j - left.at]  # the document's characters before the match
-        k = min(len(ctx), q0)
-        grow_l = _common_suffix(q[q0 - k:q0], ctx[len(ctx) - k:])
-        ctx = right.text[w:]
-        grow_r = _common_prefix(q[q1:q1 + len(ctx)], ctx)
+        ds, de = sa.doc_starts[d].astype(np.int64), sa.doc_starts[d + 1].astype(np.int64) - 1
+        offs = sa.offsets
+        # The pieces: the chunk before (by its token), the chunks after (by the next token), or
+        # the last chunk with the document's tail (by document); one of each read.
+        left = np.flatnonzero(p > ds)
+        after = p + n < de
+        c = np.where(after, p + n, p + n - 1)
+        to = np.where(after, np.minimum(c + 1 + (w - 1) // s, de), de)
+        skip = np.where(after, w - s, w)
+        lkeys, lfirst, lpiece = np.unique(sa.text[p[left] - 1], return_index=True, return_inverse=True)
+        rkeys = np.where(after, sa.text[np.minimum(p + n, len(sa.text) - 1)].astype(np.int64), -1 - d)
+        rkeys, rfirst, rpiece = np.unique(rkeys, return_index=True, return_inverse=True)
+        raws = [record_of[x].content[a:b] for x, a, b in zip(
+            d[left][lfirst].tolist(), offs[p[left][lfirst] - 1].tolist(), offs[p[left][lfirst]].tolist())]
+        raws += [(t[a:b].rstrip() if end else t[a:b]) for t, a, b, end in zip(
+            (record_of[x].content for x in d[rfirst].tolist()), offs[c[rfirst]].tolist(),
+            offs[to[rfirst]].tolist(), (to[rfirst] >= de[rfirst]).tolist())]
+        pieces = _Pieces(raws)
+        pc, qc = pieces.codes.astype(np.int64), norm.codes.astype(np.int64)
+        ar = np.arange(s)
+        grow_l = np.zeros(len(p), np.int64)
+        if len(left):  # the common suffix of the piece before and the query before the match
+            start, end = pieces.start[lpiece], pieces.end[lpiece]
+            cpos = end[:, None] - s + ar
+            qpos = q0[left][:, None] - s + ar
+            eq = (cpos >= start[:, None]) & (qpos >= 0)
+            eq &= pc[np.maximum(cpos, 0)] == qc[np.maximum(qpos, 0)]
+            eq = eq[:, ::-1]
+            grow_l[left] = np.where(eq.all(1), s, eq.argmin(1))
+        # the common prefix of the characters after the match and the query after it
+        rp = rpiece.reshape(-1) + len(lkeys)
+        start = pieces.start[rp] + skip
+        cpos = start[:, None] + ar
+        qpos = q1[:, None] + ar
+        eq = (cpos < pieces.end[rp][:, None]) & (qpos < len(qc))
+        eq &= pc[np.minimum(cpos, len(pc) - 1)] == qc[np.minimum(qpos, len(qc) - 1)]
+        grow_r = np.where(eq.all(1), s, eq.argmin(1))
+        space = (qc == 32) | (qc == 10)
         qs, qe = q0 - grow_l, q1 + grow_r
-        cut_l, cut_r = int(q[qs] in " \n"), int(q[qe - 1] in " \n")
-        memo[key] = ext = _Extent(qs + cut_l, qe - cut_r, left, right, q0, s * j, content, offs[ds:de + 1], s,
-                                  memo)
-        return ext
+        qs += space[qs]
+        qe -= space[qe - 1]
+        grown: dict[tuple[int, int], list[_Extent]] = {}
+        for key, e in zip(zip(k.tolist(), d.tolist()), map(_Extent._make, zip(
+                qs.tolist(), qe.tolist(), (s * (p - ds) - q0).tolist(), ds.tolist(), de.tolist()))):
+            grown.setdefault(key, []).append(e)
+        return grown
 
-    def _source(self, norm: Normalized, m: ChunkMatch, doc: int, rec: StoredContent, qs: int, qe: int,
-                memo: dict) -> SourceMatch | None:
-        """Where ``rec``, the content of document ``doc`` (one holding ``m``), holds the span
-        ``[qs, qe)`` whole; None where it holds ``m`` but not all of the span's edges."""
-        ext = None  # where it holds the span whole: exactly (maximal there) if it can
-        for p in _occurrences(self.spans, doc, m, memo):
-            e = self._extent(norm, m, doc, p, rec.content, memo)
-            if e.qs <= qs and qe <= e.qe and (ext is None or (e.qs, e.qe) == (qs, qe)):
-                ext = e
-                if (e.qs, e.qe) == (qs, qe):
-                    break
-        if ext is None:
-            return None
-        ra, rb = ext.raw(qs, qe)
+    def _raw_ranges(self, record_of: dict, picked: list[tuple[int, _Extent, int, int]]):
+        """The raw ``(start, end)`` in document ``d``'s content of the query's normalized
+        ``[qs, qe)``, held there as extent ``e`` says, for each ``(d, e, qs, qe)``: read from the
+        one chunk each end falls in (the last chunk with the document's tail), normalized in one
+        pass (:class:`_Pieces`)."""
+        if not picked:
+            return iter(())
+        s, offs = self.chunks.stride, self.spans.offsets
+        d = np.array([x[0] for x in picked], np.int64)
+        ds, de, shift = (np.array(v, np.int64) for v in zip(*((e.ds, e.de, e.shift) for _, e, _, _ in picked)))
+        x = np.array([(qs, qe - 1) for *_, qs, qe in picked], np.int64) + shift[:, None]  # normalized, in the document
+        last = (de - ds - 1)[:, None]
+        c = np.minimum(x // s, last)
+        at = ds[:, None] + c
+        keys, first, piece = np.unique(at.reshape(-1), return_index=True, return_inverse=True)
+        docs = np.repeat(d, 2)[first].tolist()
+        ends = (c == last).reshape(-1)[first].tolist()
+        raws = [(t[a:b].rstrip() if end else t[a:b]) for t, a, b, end in zip(
+            (record_of[y].content for y in docs), offs[keys].tolist(), offs[keys + 1].tolist(), ends)]
+        pieces = _Pieces(raws)
+        piece = piece.reshape(-1, 2)
+        rel = x - c * s
+        base = offs[at].astype(np.int64)
+        start = base[:, 0] + pieces.raw_start(piece[:, 0], rel[:, 0])
+        end = base[:, 1] + pieces.raw_end(piece[:, 1], rel[:, 1])
+        return zip(start.tolist(), end.tolist())
+
+    def _source(self, doc: int, rec: StoredContent, ra: int, rb: int, memo: dict) -> SourceMatch:
+        """Document ``doc`` (content ``rec``) as a source of raw ``[ra, rb)``."""
         start_line = _line(rec.content, ra, memo)
         meta = memo.get(("record", doc))
         if meta is None:  # what a source says of its content, once per query
@@ -660,107 +706,97 @@ class SpansUnavailable(AttributionInputError):
         super().__init__("spans_missing", message)
 
 
-_RUNS = re.compile(r"\s+|\S+")  # Python's whitespace, as membership.chunks.normalize's
-_BREAK_RUNS = re.compile(r"\s*[\r\n]\s*")  # a whitespace run holding a line break ...
-_SPACE_RUNS = re.compile(r"[^\S\r\n]+")  # ... and one without
-
-
-class _Piece:
-    """Raw ``content[a:b]`` normalized as it is inside its document (not stripped, unless it
-    ends the document: ``at_end``), ``at``: the normalized offset in the document of its first
-    character. Pieces are a few hundred characters: their text is normalized by two regular
-    expressions (the rule of :func:`membership.chunks.normalize`: a whitespace run is one
-    ``\\n`` if it holds a line break, else one space), once per distinct raw text in a query
-    (``memo``: the documents around a common span repeat them); where a normalized character
-    lies in the raw text is found only for the two a source reports."""
-
-    __slots__ = ("raw", "text", "a", "at", "memo")
-
-    def __init__(self, content: str, a: int, b: int, at_end: bool, at: int, memo: dict):
-        raw = content[a:b]
-        if at_end:
-            raw = raw.rstrip()
-        text = memo.get(raw)
-        if text is None:
-            memo[raw] = text = _SPACE_RUNS.sub(" ", _BREAK_RUNS.sub("\n", raw))
-        self.raw, self.text, self.a, self.at, self.memo = raw, text, a, at, memo
-
-    def _offsets(self) -> tuple[list[int], list[int]]:
-        """Each normalized character's raw ``start`` and ``end`` in the piece (built once per
-        distinct raw text, when a source first needs one)."""
-        key = ("offsets", self.raw)
-        if key not in self.memo:
-            starts, ends = [], []
-            for m in _RUNS.finditer(self.raw):
-                i, j = m.span()
-                if self.raw[i].isspace():
-                    starts.append(i)
-                    ends.append(j)
-                else:
-                    starts.extend(range(i, j))
-                    ends.extend(range(i + 1, j + 1))
-            self.memo[key] = (starts, ends)
-        return self.memo[key]
-
-    def raw_start(self, x: int) -> int:
-        """The raw offset where the document's normalized character ``x`` starts."""
-        return self.a + self._offsets()[0][x - self.at]
-
-    def raw_end(self, x: int) -> int:
-        return self.a + self._offsets()[1][x - self.at]
-
-
-@dataclass(frozen=True)
-class _Extent:
-    """A match grown in one document: the query's normalized ``[qs, qe)`` and how query offsets
-    map to the document's raw text (through the pieces of :meth:`MembershipIndex._extent`, or
-    the piece of the chunk an offset falls in)."""
+class _Extent(NamedTuple):
+    """A match grown in one document: the query's normalized ``[qs, qe)``, and where the
+    document holds it (its normalized offset is the query's plus ``shift``)."""
 
     qs: int
     qe: int
-    left: _Piece
-    right: _Piece
-    q0: int  # the match's start in the query ...
-    d0: int  # ... and in the document (normalized)
-    content: str
-    chunk_raw: np.ndarray  # the raw offset of each of the document's chunks, then its raw length
-    stride: int
-    memo: dict  # the query's normalized pieces
-
-    def raw(self, a: int, b: int) -> tuple[int, int]:
-        """The document's raw ``[start, end)`` of the query's normalized ``[a, b)``."""
-        da, dl = a - self.q0 + self.d0, b - 1 - self.q0 + self.d0  # normalized, in the document
-        return self._piece(da).raw_start(da), self._piece(dl).raw_end(dl)
-
-    def _piece(self, x: int) -> _Piece:
-        for piece in (self.left, self.right):
-            if piece.at <= x < piece.at + len(piece.text):
-                return piece
-        c = x // self.stride  # inside the match: its chunk, on its own
-        last = c + 1 >= len(self.chunk_raw) - 1
-        return _Piece(self.content, int(self.chunk_raw[c]), int(self.chunk_raw[min(c + 1, len(self.chunk_raw) - 1)]),
-                      last, c * self.stride, self.memo)
+    shift: int
+    ds: int  # the document's first position in the span index ...
+    de: int  # ... and its separator
 
 
-def _occurrences(sa: ChunkSA, doc: int, m: ChunkMatch, memo: dict) -> list[int]:
-    """:func:`membership.span_search.occurrences`, once per (match, document) in a query."""
-    key = ("at", m.start, m.length, doc)
-    if key not in memo:
-        memo[key] = occurrences(sa, doc, m).tolist()
-    return memo[key]
+class _Pieces:
+    """Raw pieces of documents (a chunk each, or a chunk and the document's tail,
+    ``rstrip``-ped), normalized together by one :func:`membership.chunks.normalize` of their
+    text joined by a non-space separator, so that each is normalized as it is inside its
+    document (no whitespace run crosses a separator): ``codes[start[i]:end[i]]`` is piece
+    ``i`` normalized."""
+
+    def __init__(self, raws: list[str]):
+        lengths = np.fromiter(map(len, raws), np.int64, len(raws))
+        self.bases = np.cumsum(lengths + 1) - lengths  # where each piece starts in the joined text
+        joined = normalize("\0" + "\0".join(raws) + "\0")
+        self.codes, self._starts, self._ends = joined.codes, joined.raw_starts, joined.raw_ends
+        self.start = np.searchsorted(self._starts, self.bases)
+        self.end = np.searchsorted(self._starts, self.bases + lengths)
+
+    def raw_start(self, piece: npt.ArrayLike, x: npt.ArrayLike) -> np.ndarray:
+        """Where normalized character ``x`` of ``piece`` starts in the piece's raw text."""
+        return self._starts[self.start[piece] + x] - self.bases[piece]
+
+    def raw_end(self, piece: npt.ArrayLike, x: npt.ArrayLike) -> np.ndarray:
+        return self._ends[self.start[piece] + x] - self.bases[piece]
+
+
+def _occurring(sa: ChunkSA, matches: list[ChunkMatch], docs: list[list[int]], *, scan: int = 256,
+               limit: int = 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(match, document, position)`` of the first ``limit`` positions where each document
+    of ``docs[k]`` holds match ``k`` (:func:`membership.span_search.occurrences`): read off the
+    suffixes of the matches held at most ``scan`` times, all at once; the others one by one."""
+    pairs = [(k, d) for k, ds in enumerate(docs) for d in ds]
+    if not pairs:
+        return (np.zeros(0, np.int64),) * 3
+    pk, pd = np.array(pairs, np.int64).T
+    l = np.array([m.l for m in matches], np.int64)
+    r = np.array([m.r for m in matches], np.int64)
+    few = r[pk] - l[pk] <= scan
+    out = []
+    ks = np.unique(pk[few])
+    if len(ks):
+        n = r[ks] - l[ks]
+        at = np.repeat(l[ks] - np.cumsum(n) + n, n) + np.arange(int(n.sum()))
+        pos = sa.sa[at].astype(np.int64)
+        key = np.repeat(ks, n) * sa.docs + sa.doc_of[pos]
+        keep = np.isin(key, pk[few] * sa.docs + pd[few])
+        key, pos = key[keep], pos[keep]
+        order = np.lexsort((pos, key))
+        key, pos = key[order], pos[order]
+        first = np.searchsorted(key, key)  # each one's rank among its pair's: the first ``limit``
+        keep = np.arange(len(key)) - first < limit
+        out.append((key[keep] // sa.docs, key[keep] % sa.docs, pos[keep]))
+    for k, d in zip(pk[~few].tolist(), pd[~few].tolist()):
+        at = occurrences(sa, d, matches[k], limit)
+        out.append((np.full(len(at), k), np.full(len(at), d), at.astype(np.int64)))
+    return tuple(np.concatenate(x).astype(np.int64) for x in zip(*out))
+
+
+def _holding(extents: list[_Extent], qs: int, qe: int) -> _Extent | None:
+    """Of one document's extents of a match, one holding ``[qs, qe)`` whole, exactly (the span
+    maximal there) if one does."""
+    found = None
+    for e in extents:
+        if e.qs <= qs and qe <= e.qe:
+            if (e.qs, e.qe) == (qs, qe):
+                return e
+            found = found or e
+    return found
 
 
 def _line(content: str, offset: int, memo: dict) -> int:
-    """The 1-based line of raw ``offset`` in a source: a count in C the first time a content is
-    asked, its line starts (numpy) from the second (a source of many spans)."""
+    """The 1-based line of raw ``offset`` in a source: line breaks counted in C from the
+    nearest offset of the same content already asked in this query (a source of many spans)."""
     key = ("lines", id(content))
-    seen = memo.get(key)
-    if seen is None:
-        memo[key] = content  # keeps the id's content alive for this query
-        return content.count("\n", 0, offset) + 1
-    if isinstance(seen, str):
-        memo[key] = seen = _Lines(content)
-    return seen.line(offset)
+    known = memo.get(key)
+    if known is None:
+        memo[key] = known = ([0], [1], content)  # offsets, their lines; keeps the id's content alive
+    offsets, lines, _ = known
+    i = bisect_right(offsets, offset) - 1
+    line = lines[i] + content.count("\n", offsets[i], offset)
+    offsets.insert(i + 1, offset)
+    lines.insert(i + 1, line)
+    return line
 
 
 def norm_index(norm: Normalized, raw: int) -> int:

@@ -309,26 +309,64 @@ def test_exact_membership_confirms_every_hit_past_max_candidates(crowd):
         assert inside([(s.start, s.end) for s in small.spans], a, b) >= b - a - 2 * 99
 
 
-def test_a_piece_of_a_document_normalizes_as_the_whole_document_does_there():
-    """Edges are grown on pieces of a source's raw text, normalized on their own: the same
-    characters, at the same raw offsets, as normalizing the whole document, whatever whitespace
-    (breaks, tabs, Unicode spaces) lies at the piece's ends."""
-    from membership.attribution import _Piece
+def test_pieces_of_documents_normalize_as_the_whole_documents_do_there():
+    """Edges are grown on pieces of sources' raw text, normalized together in one pass: each
+    piece gives the same characters, at the same raw offsets, as normalizing its whole document,
+    whatever whitespace (breaks, tabs, Unicode spaces) lies at the pieces' ends."""
+    from membership.attribution import _Pieces
 
     rng = random.Random(1)
-    alphabet = ["a", "b", " ", "\t", "\n", "\r", "\x1c", "\xa0", "\u3000", "é", "😀", "\u2028"]
-    for _ in range(3000):
-        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
-        norm = normalize(text)
-        if not len(norm):
-            continue
-        i = rng.randrange(len(norm))
-        j = rng.randrange(i, len(norm) + 1)
-        b, at_end = (int(norm.raw_starts[j]), False) if j < len(norm) else (len(text), True)
-        piece = _Piece(text, int(norm.raw_starts[i]), b, at_end, i, {})
-        assert piece.text == norm.text[i:j], (text, i, j)
-        for x in range(i, j):
-            assert (piece.raw_start(x), piece.raw_end(x)) == (norm.raw_starts[x], norm.raw_ends[x]), (text, x)
+    alphabet = ["a", "b", " ", "\t", "\n", "\r", "\x1c", "\xa0", "\u3000", "é", "😀", "\u2028", "\0"]
+    for _ in range(300):
+        cases = []
+        while len(cases) < 10:
+            text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
+            norm = normalize(text)
+            if not len(norm):
+                continue
+            i = rng.randrange(len(norm))
+            j = rng.randrange(i, len(norm) + 1)
+            a = int(norm.raw_starts[i])
+            raw = text[a:int(norm.raw_starts[j])] if j < len(norm) else text[a:].rstrip()
+            cases.append((text, norm, i, j, a, raw))
+        pieces = _Pieces([raw for *_, raw in cases])
+        for k, (text, norm, i, j, a, raw) in enumerate(cases):
+            got = pieces.codes[pieces.start[k]:pieces.end[k]]
+            assert got.tolist() == norm.codes[i:j].tolist(), (text, i, j)
+            x = np.arange(j - i)
+            assert (a + pieces.raw_start(k, x)).tolist() == norm.raw_starts[i:j].tolist(), (text, i, j)
+            assert (a + pieces.raw_end(k, x)).tolist() == norm.raw_ends[i:j].tolist(), (text, i, j)
+
+
+def test_a_span_inside_a_longer_one_of_the_same_documents_is_left_out(tmp_path):
+    """File F holds block B twice, in different surroundings. Attributing F, B's first copy is
+    also held, maximally, by F's second: a span held by the same file as the whole query says
+    nothing more and is left out. Once another file G holds B too, B's span is new (G) and is
+    reported, with both files."""
+    from indexer.build import build_index
+
+    from ..indexer.conftest import real_documents
+    from .conftest import write_jsonl
+
+    texts = [d.content for d in real_documents(60) if len(d.content) > 3000]
+    block = texts[0][:600]
+    f = texts[1][:1500] + "\n# first copy\n" + block + "\n# in between\n" + texts[2][:1500] + \
+        "\n# second copy\n" + block + "\n# the end\n"
+    g = texts[3][:1500] + "\n# quoted in g\n" + block + "\n# g goes on\n" + texts[4][:1500]
+    rows = [{"content": f, "repo": "a/f", "path": "f.py", "stars": 1}]
+    for name, extra in (("alone", []), ("quoted", [{"content": g, "repo": "b/g", "path": "g.py", "stars": 9}])):
+        write_jsonl(tmp_path / f"{name}.jsonl", rows + extra)
+        build_index([tmp_path / f"{name}.jsonl"], tmp_path / name, progress=False)
+        result = IndexDir(tmp_path / name).membership().attribute(f, near_duplicates=False)
+        assert result.coverage == 1.0
+        paths = [[src.path for src in span.sources] for span in result.spans]
+        if name == "alone":
+            assert paths == [["f.py"]], [(s.start, s.end) for s in result.spans]
+        else:
+            assert paths[0] == ["f.py"] and len(paths) == 3  # the block's two copies in F
+            for span in result.spans[1:]:
+                assert span.count == 2 and sorted(paths[1]) == ["f.py", "g.py"]
+                assert block.strip()[100:-100] in span.text
 
 
 def test_a_holder_reaching_further_than_the_first_source_gives_the_longer_span(tmp_path):
