@@ -549,7 +549,7 @@ class MembershipIndex:
         # left out.
         kept: dict[bytes, list[tuple[int, int]]] = {}  # the extents of spans kept, by holders
         for (qs, qe), g in sorted(groups.items(), key=lambda kv: (kv[0][0] - kv[0][1], kv[0][0])):
-            held = np.unique(np.concatenate(g["parts"]))
+            held = distinct(np.concatenate(g["parts"]))
             same = kept.setdefault(held.tobytes(), []) if g["complete"] else []
             if any(a <= qs and qe <= b for a, b in same):
                 continue
@@ -753,7 +753,7 @@ def _occurring(sa: ChunkSA, matches: list[ChunkMatch], docs: list[list[int]], *,
     r = np.array([m.r for m in matches], np.int64)
     few = r[pk] - l[pk] <= scan
     out = []
-    ks = np.unique(pk[few])
+    ks = distinct(pk[few])
     if len(ks):
         n = r[ks] - l[ks]
         at = np.repeat(l[ks] - np.cumsum(n) + n, n) + np.arange(int(n.sum()))

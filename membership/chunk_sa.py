@@ -78,7 +78,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import framing
-from .chunks import ChunkConfig, document_chunks
+from .chunks import ChunkConfig, distinct, document_chunks
 from .wavelet import WaveletMatrix, leading, previous_same
 
 FORMAT_VERSION = 3  # 2: the matrix that counts a range's documents; 3: the one that ranks them, the document table
@@ -103,6 +103,9 @@ _SCAN = 256
 # 4,000 suffixes costs (measured on the demo corpus): first_documents and documents of a single
 # range scan up to this many.
 _RANK_SCAN = 4096
+# A suffix scanned (three gathers, one sort) costs about what a rank-matrix node visited on one
+# level does (measured on the 2 GB scale index).
+_WALK_COST = 1
 
 
 class ChunkSAFileError(ValueError):
@@ -436,7 +439,7 @@ class ChunkSA:
         if r - l > _RANK_SCAN and self.count_documents(l, r) * len(self.rank_zeros) < r - l:
             ranks, _ = self._ranks.distinct(l, r)
             return np.sort(self.by_rank[ranks])
-        return np.unique(self.doc_of[self.sa[l:r]])
+        return distinct(self.doc_of[self.sa[l:r]])
 
     def count_documents(self, l, r):
         """How many distinct documents hold the suffixes ``sa[l:r]``, for one range or arrays of
@@ -455,7 +458,7 @@ class ChunkSA:
         if k < 0:
             raise ValueError(f"k must be at least 0, got {k}")
         if r - l <= _RANK_SCAN:
-            return self.by_rank[np.unique(self.doc_rank[self.doc_of[self.sa[l:r]]])[:k]]
+            return self.by_rank[distinct(self.doc_rank[self.doc_of[self.sa[l:r]]])[:k]]
         return self.by_rank[self._ranks.smallest_distinct(l, r, k)]
 
     def first_documents_many(self, l, r, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -464,25 +467,31 @@ class ChunkSA:
         documents, grouped by range in input order, in rank order within each.
 
         Note:
-            The short ranges (up to 256 suffixes) are scanned together: their suffixes' ranks
-            gathered in one array, made distinct per range by one sort. The long ones walk the
-            rank matrix together (:meth:`WaveletMatrix.distinct_many`), ``O(k log N)`` each. A
-            query of hundreds of matches pays the matrix's levels once, not once per match.
+            The short ranges (up to 256 suffixes, or not many more suffixes than the rank
+            matrix would visit) are scanned together: their suffixes' ranks gathered in one
+            array, made distinct per range by one sort. The long ones walk the rank matrix
+            together (:meth:`WaveletMatrix.distinct_many`), ``O(k log N)`` each. A query of
+            hundreds of matches pays the matrix's levels once, not once per match.
         """
         l, r = np.atleast_1d(np.asarray(l, np.int64)), np.atleast_1d(np.asarray(r, np.int64))
         if l.shape != r.shape or np.any((l < 0) | (r > len(self.sa)) | (l > r)):
             raise IndexError(f"ranges must be arrays of one shape with 0 <= l <= r <= {len(self.sa)}")
         if k < 0:
             raise ValueError(f"k must be at least 0, got {k}")
-        short = np.flatnonzero(r - l <= _SCAN)
+        # Scanned too: a long range whose suffixes are not many more than the matrix would
+        # visit (its first k distinct documents times its levels).
+        scan = r - l <= _SCAN
+        walk = np.minimum(self.count_documents(l[~scan], r[~scan]), k) * len(self.rank_zeros)
+        scan[~scan] = r[~scan] - l[~scan] <= _WALK_COST * walk
+        short = np.flatnonzero(scan)
         lengths = (r - l)[short]
         # every suffix of the short ranges: range i's run starts at l[i]
         run = np.repeat(l[short] - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))
         ranks = self.doc_rank[self.doc_of[self.sa[run]]].astype(np.int64)
-        pairs = np.unique(np.repeat(short, lengths) << 32 | ranks)  # sorted by (query, rank)
+        pairs = distinct(np.repeat(short, lengths) << 32 | ranks)  # sorted by (query, rank)
         sq, srank = pairs >> 32, pairs & 0xFFFFFFFF
         keep = leading(sq, k)
-        long = np.flatnonzero(r - l > _SCAN)
+        long = np.flatnonzero(~scan)
         lq, lrank, _ = self._ranks.distinct_many(l[long], r[long], k)
         query = np.concatenate((sq[keep], long[lq]))
         rank = np.concatenate((srank[keep], lrank))

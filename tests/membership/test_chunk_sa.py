@@ -169,6 +169,7 @@ def test_distinct_and_first_documents_equal_brute_force(corpus, scan, monkeypatc
     # scan=0: every count and rank comes from the wavelet matrices, as the long ranges of a big corpus do
     monkeypatch.setattr(chunk_sa, "_SCAN", scan)
     monkeypatch.setattr(chunk_sa, "_RANK_SCAN", scan)
+    monkeypatch.setattr(chunk_sa, "_WALK_COST", min(scan, 1))
     contents, hashes, index = corpus
     rng = random.Random(5)
     doc_rank = _doc_rank(len(contents))
@@ -380,6 +381,7 @@ def test_documents_of_ranges_in_a_repetitive_corpus_equal_brute_force(seed, scan
     if scan is not None:
         monkeypatch.setattr(chunk_sa, "_SCAN", scan)
         monkeypatch.setattr(chunk_sa, "_RANK_SCAN", scan)
+        monkeypatch.setattr(chunk_sa, "_WALK_COST", scan)
     index, doc_rank, header = _repetitive_corpus(seed)
     n, rng = len(index.sa), np.random.default_rng(seed)
     token_l, token_r = index.first_ranges(np.arange(len(index.hashes)))  # every token's range
