@@ -269,12 +269,15 @@ class TantivyStore:
                               lang=doc["lang_stored"][0], sources=sources)
 
     def _get_many(self, searcher, shas: Sequence[str]) -> dict[str, StoredDocument]:
-        from tantivy import Query
+        from tantivy import Occur, Query
 
         if not shas:
             return {}
-        res = searcher.search(Query.term_set_query(self._schema, "sha", list(shas)),
-                              limit=len(shas), count=False)
+        # A few terms are found faster one by one than through a term set's automaton (8 shas:
+        # 30 us against 250 us); thousands, the other way round.
+        query = (Query.boolean_query([(Occur.Should, Query.term_query(self._schema, "sha", sha)) for sha in shas])
+                 if len(shas) <= _SHA_TERMS else Query.term_set_query(self._schema, "sha", list(shas)))
+        res = searcher.search(query, limit=len(shas), count=False)
         recs = (self._record(searcher.doc(addr)) for _, addr in res.hits)
         return {r.sha: r for r in recs}
 
@@ -452,6 +455,7 @@ class TantivySearch:
         return [self._store._record(snap.reader.doc(addr)) for addr in keys]
 
 
+_SHA_TERMS = 1024  # up to this many shas are looked up as term queries, more as a term set
 _OS_ERROR = re.compile(r"\(os error (\d+)\)")
 
 

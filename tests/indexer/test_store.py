@@ -126,6 +126,22 @@ def test_exact_duplicates_are_stored_once_with_every_source(real_store):
     assert store.stats().sources == len(docs)
 
 
+@pytest.mark.parametrize("terms", [1024, 2])
+def test_contents_finds_every_stored_sha_and_only_those(real_store, terms, monkeypatch):
+    # terms=2: more shas than that are looked up as a term set, fewer one by one (tantivy)
+    from indexer import tantivy_store
+
+    monkeypatch.setattr(tantivy_store, "_SHA_TERMS", terms)
+    store, docs = real_store
+    shas = sorted({d.sha for d in docs})
+    wanted = shas[::3] + ["0" * 40, "f" * 40]
+    for some in (wanted[:1], wanted[:2], wanted):
+        found = store.contents(some)
+        assert sorted(found) == sorted(sha for sha in some if sha in shas)
+        assert all(found[sha].sha == sha and found[sha].content for sha in found)
+    assert store.contents([]) == {}
+
+
 def test_filters(real_store):
     store, docs = real_store
     q = parse_query("def", filters=Filters(license="mit"))
