@@ -559,10 +559,10 @@ class MembershipIndex:
             # Sources: the documents of the matches that reach exactly this extent first (the
             # span is maximal in them), then those holding it inside a longer match, by rank;
             # the fetched ones only (a match's first), each where it holds the span whole.
-            listed = np.array([d for d in g["by"] if record_of.get(d) is not None], np.int64)
-            rank = sa.doc_rank[listed].astype(np.int64) + np.where(np.isin(listed, list(g["own"])), 0, sa.docs)
+            listed = [d for d in g["by"] if record_of.get(d) is not None]
+            own, rank = g["own"], dict(zip(listed, sa.doc_rank[listed].tolist()))
             picked = []
-            for d in listed[np.argsort(rank, kind="stable")].tolist():
+            for d in sorted(listed, key=lambda d: (d not in own, rank[d])):
                 e = _holding(grown[g["by"][d], d], qs, qe)
                 if e is not None:
                     picked.append((d, e))

@@ -248,8 +248,14 @@ class ChunkSA:
         if not n.sum():
             return {}
         at = np.repeat(a - np.concatenate(([0], np.cumsum(n)[:-1])), n) + np.arange(int(n.sum()))
-        totals = np.bincount(self.label_ids[at], weights=self.label_counts[at], minlength=len(self.labels))
-        return {self.labels[i]: int(totals[i]) for i in np.flatnonzero(totals)}
+        if len(at) <= 64:  # a span's few documents: a dict is faster than any array call
+            totals: dict[int, int] = {}
+            for i, c in zip(self.label_ids[at].tolist(), self.label_counts[at].tolist()):
+                totals[i] = totals.get(i, 0) + c
+            return {self.labels[i]: totals[i] for i in sorted(totals) if totals[i]}
+        ids, where = np.unique(self.label_ids[at], return_inverse=True)
+        totals = np.bincount(where.reshape(-1), weights=self.label_counts[at])
+        return {self.labels[i]: int(c) for i, c in zip(ids.tolist(), totals.tolist()) if c}
 
     def shas(self, docs: npt.ArrayLike) -> list[str]:
         """The content sha (hex) of each of ``docs``."""
