@@ -45,6 +45,7 @@ from __future__ import annotations
 import json
 from bisect import bisect_right
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -807,4 +808,10 @@ def norm_index(norm: Normalized, raw: int) -> int:
 def _license_summary(label_counts: dict[str, int]) -> dict:
     """:func:`membership.licenses.summarize` of sources given as license-list labels (JSON)
     with how many sources carry each."""
-    return lic.summarize_counts((json.loads(label), n) for label, n in label_counts.items())
+    return lic.summarize_counts((_label(label), n) for label, n in label_counts.items())
+
+
+@lru_cache(maxsize=65536)
+def _label(label: str) -> tuple[str, ...]:
+    """A license-list label parsed (an index holds a few hundred distinct ones)."""
+    return tuple(json.loads(label))

@@ -242,17 +242,19 @@ class ChunkSA:
 
     def doc_label_counts(self, docs: npt.ArrayLike) -> dict[str, int]:
         """How many sources of ``docs`` (together) carry each label, in ``O(labels of docs)``."""
+        if len(docs) <= 16:  # a span's few documents: plain Python costs less than array calls
+            totals: dict[int, int] = {}
+            for d in np.asarray(docs).tolist():
+                a, b = int(self.label_starts[d]), int(self.label_starts[d + 1])
+                for i, c in zip(self.label_ids[a:b].tolist(), self.label_counts[a:b].tolist()):
+                    totals[i] = totals.get(i, 0) + c
+            return {self.labels[i]: totals[i] for i in sorted(totals) if totals[i]}
         docs = np.asarray(docs, np.int64)
         a, b = self.label_starts[docs].astype(np.int64), self.label_starts[docs + 1].astype(np.int64)
         n = b - a
         if not n.sum():
             return {}
         at = np.repeat(a - np.concatenate(([0], np.cumsum(n)[:-1])), n) + np.arange(int(n.sum()))
-        if len(at) <= 64:  # a span's few documents: a dict is faster than any array call
-            totals: dict[int, int] = {}
-            for i, c in zip(self.label_ids[at].tolist(), self.label_counts[at].tolist()):
-                totals[i] = totals.get(i, 0) + c
-            return {self.labels[i]: totals[i] for i in sorted(totals) if totals[i]}
         ids, where = np.unique(self.label_ids[at], return_inverse=True)
         totals = np.bincount(where.reshape(-1), weights=self.label_counts[at])
         return {self.labels[i]: int(c) for i, c in zip(ids.tolist(), totals.tolist()) if c}
