@@ -767,9 +767,13 @@ def _occurring(sa: ChunkSA, matches: list[ChunkMatch], docs: list[list[int]], *,
         first = np.searchsorted(key, key)  # each one's rank among its pair's: the first ``limit``
         keep = np.arange(len(key)) - first < limit
         out.append((key[keep] // sa.docs, key[keep] % sa.docs, pos[keep]))
+    ks, ds, ps = [], [], []
     for k, d in zip(pk[~few].tolist(), pd[~few].tolist()):
-        at = occurrences(sa, d, matches[k], limit)
-        out.append((np.full(len(at), k), np.full(len(at), d), at.astype(np.int64)))
+        at = occurrences(sa, d, matches[k], limit).tolist()
+        ks += [k] * len(at)
+        ds += [d] * len(at)
+        ps += at
+    out.append((np.array(ks, np.int64), np.array(ds, np.int64), np.array(ps, np.int64)))
     return tuple(np.concatenate(x).astype(np.int64) for x in zip(*out))
 
 

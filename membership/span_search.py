@@ -110,10 +110,9 @@ def occurrences(sa: ChunkSA, doc: int, match: ChunkMatch, limit: int = 16) -> np
         where = sa.sa[match.l:match.r].astype(np.int64)
         return np.sort(where[sa.doc_of[where] == doc])[:limit]
     body = sa.text[ds:de]
-    out = []
-    for c in np.flatnonzero(body[:max(0, len(body) - n + 1)] == match.tokens[0]).tolist():
-        if np.array_equal(body[c:c + n], match.tokens):
-            out.append(ds + c)
-            if len(out) == limit:
-                break
-    return np.array(out, np.int64)
+    at = np.flatnonzero(body[:max(0, len(body) - n + 1)] == match.tokens[0])
+    for i in range(1, n):  # the starts whose next tokens match too, token by token
+        if not len(at):
+            break
+        at = at[body[at + i] == match.tokens[i]]
+    return (ds + at[:limit]).astype(np.int64)
