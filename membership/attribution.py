@@ -464,10 +464,11 @@ class MembershipIndex:
 
     def _spans(self, text: str, norm: Normalized, matches: list[ChunkMatch], min_length: int, threshold: int,
                max_sources: int) -> tuple[list[AttributedSpan], set[int], int, int]:
-        """The spans of ``matches``: each grown to its maximal extent on its first source's
-        edges, those with the same extent merged, with exact counts and license summaries from
-        the span index and their first sources fetched; also the documents of the spans that
-        are not common, how many contents were fetched and how many counts were cut."""
+        """The spans of ``matches``: each grown to its maximal extent on the edges of its first
+        sources, those with the same extent merged and those inside a longer span of the same
+        documents left out, with exact counts and license summaries from the span index and
+        their first sources fetched; also the documents of the spans that are not common, how
+        many contents were fetched and how many counts were cut."""
         sa = self.spans
         if not matches:
             return [], set(), 0, 0
@@ -754,12 +755,12 @@ def _occurring(sa: ChunkSA, matches: list[ChunkMatch], docs: list[list[int]], *,
     r = np.array([m.r for m in matches], np.int64)
     few = r[pk] - l[pk] <= scan
     out = []
-    ks = distinct(pk[few])
-    if len(ks):
-        n = r[ks] - l[ks]
-        at = np.repeat(l[ks] - np.cumsum(n) + n, n) + np.arange(int(n.sum()))
+    read = distinct(pk[few])  # the matches whose suffixes are read
+    if len(read):
+        n = r[read] - l[read]
+        at = np.repeat(l[read] - np.cumsum(n) + n, n) + np.arange(int(n.sum()))
         pos = sa.sa[at].astype(np.int64)
-        key = np.repeat(ks, n) * sa.docs + sa.doc_of[pos]
+        key = np.repeat(read, n) * sa.docs + sa.doc_of[pos]
         keep = np.isin(key, pk[few] * sa.docs + pd[few])
         key, pos = key[keep], pos[keep]
         order = np.lexsort((pos, key))
