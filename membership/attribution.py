@@ -236,7 +236,7 @@ class Attribution:
     coverage: float  # fraction of the input's normalized characters inside a non-common span
     longest: int  # normalized length of the longest non-common span
     licenses: dict  # over every source of every non-common span
-    candidates: int  # stored contents fetched (the sources shown)
+    candidates: int  # stored contents fetched: the sources shown, and one holder of each chunk around a match
     filter: dict
     limits: AttributionLimits
     near_duplicates: tuple = field(default=())
@@ -489,20 +489,29 @@ class MembershipIndex:
             if m.parent is not None:
                 ds = ds[~np.isin(ds, per[m.parent])]
             first.append(ds[:max_sources].tolist())
-        shown = sorted({d for ds in first for d in ds})
-        records = self.store.contents(sa.shas(shown))
-        record_of = {d: records.get(sha) for d, sha in zip(shown, sa.shas(shown))}
+        record_of: dict[int, StoredContent | None] = {}  # the contents fetched, by document
+
+        def fetch(docs) -> None:
+            new = [d for d in docs if d not in record_of]
+            if new:
+                records = self.store.contents(shas := sa.shas(new))
+                record_of.update((d, records.get(sha)) for d, sha in zip(new, shas))
+
+        pending = self.optouts_pending() > 0  # removed contents may still be counted
+        if pending:  # the span index may list removed contents: grow only those still stored
+            fetch(sorted({d for ds in first for d in ds}))
+            first = [[d for d in ds if record_of[d] is not None] for ds in first]
         # One span per extent: matches of other alignments reaching the same extent are merged.
         # A group keeps its holders as arrays (common spans have thousands), and for the
-        # fetched ones the match they hold it by (where their edges are grown).
+        # grown ones the match they hold it by (where their edges were grown).
         groups: dict[tuple[int, int], dict] = {}
-        grown = self._grow(norm, matches, first, record_of)
+        grown = self._grow(norm, matches, first, fetch, record_of)
 
         def group(key) -> dict:
             return groups.setdefault(key, {"parts": [], "by": {}, "contents": 0, "complete": True, "own": set()})
 
         for k, (m, ds, n, mine) in enumerate(zip(matches, per, contents.tolist(), first)):
-            shown_here = [d for d in mine if record_of.get(d) is not None]
+            shown_here = [d for d in mine if (k, d) in grown]
             if not shown_here:
                 continue  # no holder ends here, or every shown one was removed since the build
             # Each shown holder grown on its own edges (the longest of its occurrences). When
@@ -545,7 +554,6 @@ class MembershipIndex:
                 g["contents"] = max(g["contents"], int(contents[k]))
                 g["complete"] &= int(contents[k]) <= len(per[k])
         found, real_docs, cut = [], set(), 0
-        pending = self.optouts_pending() > 0  # removed contents may still be counted
         # Longest first; a span inside a longer one that the same documents hold says nothing
         # the longer one does not (a file's own repeated lines, a part of a copied block) and is
         # left out.
@@ -560,8 +568,8 @@ class MembershipIndex:
             cut += not g["complete"]
             # Sources: the documents of the matches that reach exactly this extent first (the
             # span is maximal in them), then those holding it inside a longer match, by rank;
-            # the fetched ones only (a match's first), each where it holds the span whole.
-            listed = [d for d in g["by"] if record_of.get(d) is not None]
+            # the grown ones only (a match's first), each where it holds the span whole.
+            listed = [d for d in g["by"] if (g["by"][d], d) in grown]
             own, rank = g["own"], dict(zip(listed, sa.doc_rank[listed].tolist()))
             picked = []
             for d in sorted(listed, key=lambda d: (d not in own, rank[d])):
@@ -571,6 +579,8 @@ class MembershipIndex:
                     if len(picked) == max_sources:
                         break
             found.append((qs, qe, held, contents_n, g["complete"], picked))
+        fetch(sorted({d for *_, picked in found for d, _ in picked}))  # the sources listed
+        found = [(*f[:5], [(d, e) for d, e in f[5] if record_of[d] is not None]) for f in found]
         where = self._raw_ranges(record_of, [(d, e, qs, qe) for qs, qe, *_, picked in found for d, e in picked])
         spans, qlines, summaries = [], _Lines(text), {}  # spans held by the same documents share a summary
         memo: dict = {}
@@ -590,10 +600,12 @@ class MembershipIndex:
         return spans, real_docs, sum(r is not None for r in record_of.values()), cut
 
     def _grow(self, norm: Normalized, matches: list[ChunkMatch], first: list[list[int]],
-              record_of: dict) -> dict[tuple[int, int], list[_Extent]]:
-        """Each match held by each of its fetched first documents, at each of its occurrences
-        there, grown on the characters of its edges to the maximal verbatim match, which starts
-        and ends off whitespace: ``{(match, document): [extent, ...]}``.
+              fetch: Callable[[list[int]], None], record_of: dict) -> dict[tuple[int, int], list[_Extent]]:
+        """Each match held by each of its first documents, at each of its occurrences there,
+        grown on the characters of its edges to the maximal verbatim match, which starts and
+        ends off whitespace: ``{(match, document): [extent, ...]}``. The characters are read
+        from one content per distinct neighbouring chunk (``fetch`` gets it into
+        ``record_of``), the first-ranked holding it: not every holder is fetched.
 
         Note:
             A maximal match of chunks leaves less than one stride to grow on each side (a whole
@@ -603,31 +615,54 @@ class MembershipIndex:
             all normalized in one pass (:class:`_Pieces`) and compared with the query at once,
             whatever the documents' length and however many share a neighbour.
         """
+        sa = self.spans
+        k, d, p = _occurring(sa, matches, first)
+        order = np.argsort(sa.doc_rank[d], kind="stable")  # a piece is read from its first-ranked holder
+        k, d, p = k[order], d[order], p[order]
+        while True:  # (again without a holder that is not stored: it was removed under us)
+            if not len(p):
+                return {}
+            pieces = self._neighbours(matches, k, d, p)
+            fetch(sorted(set(pieces[-1])))
+            gone = [x for x in set(pieces[-1]) if record_of[x] is None]
+            if not gone:
+                break
+            keep = ~np.isin(d, gone)
+            k, d, p = k[keep], d[keep], p[keep]
+        return self._grown(norm, matches, k, d, p, pieces, record_of)
+
+    def _neighbours(self, matches: list[ChunkMatch], k: np.ndarray, d: np.ndarray, p: np.ndarray) -> tuple:
+        """Where the characters around each occurrence ``(k, d, p)`` lie: the chunk before (one
+        piece per distinct token), the chunks after (per token) or the last chunk with the
+        document's tail (per document); with, for each piece, the document to read it from."""
         sa, s, w = self.spans, self.chunks.stride, self.chunks.width
-        k, d, p = _occurring(sa, matches, [[x for x in docs if record_of.get(x) is not None] for docs in first])
-        if not len(p):
-            return {}
         n = np.array([m.length for m in matches], np.int64)[k]
-        q0 = np.array([m.start for m in matches], np.int64)[k]
-        q1 = q0 + (n - 1) * s + w
         ds, de = sa.doc_starts[d].astype(np.int64), sa.doc_starts[d + 1].astype(np.int64) - 1
-        offs = sa.offsets
-        # The pieces: the chunk before (by its token), the chunks after (by the next token), or
-        # the last chunk with the document's tail (by document); one of each read.
         left = np.flatnonzero(p > ds)
         after = p + n < de
         c = np.where(after, p + n, p + n - 1)
         to = np.where(after, np.minimum(c + 1 + (w - 1) // s, de), de)
-        skip = np.where(after, w - s, w)
         lkeys, lfirst, lpiece = np.unique(sa.text[p[left] - 1], return_index=True, return_inverse=True)
         rkeys = np.where(after, sa.text[np.minimum(p + n, len(sa.text) - 1)].astype(np.int64), -1 - d)
         rkeys, rfirst, rpiece = np.unique(rkeys, return_index=True, return_inverse=True)
-        raws = [record_of[x].content[a:b] for x, a, b in zip(
-            d[left][lfirst].tolist(), offs[p[left][lfirst] - 1].tolist(), offs[p[left][lfirst]].tolist())]
-        raws += [(t[a:b].rstrip() if end else t[a:b]) for t, a, b, end in zip(
-            (record_of[x].content for x in d[rfirst].tolist()), offs[c[rfirst]].tolist(),
-            offs[to[rfirst]].tolist(), (to[rfirst] >= de[rfirst]).tolist())]
-        pieces = _Pieces(raws)
+        offs = sa.offsets
+        at = np.concatenate((offs[p[left][lfirst] - 1], offs[c[rfirst]])).astype(np.int64)
+        upto = np.concatenate((offs[p[left][lfirst]], offs[to[rfirst]])).astype(np.int64)
+        ends = np.concatenate((np.zeros(len(lfirst), bool), to[rfirst] >= de[rfirst]))
+        piece_of = (left, lpiece.reshape(-1), rpiece.reshape(-1) + len(lkeys), np.where(after, w - s, w))
+        return piece_of, at.tolist(), upto.tolist(), ends.tolist(), np.concatenate((d[left][lfirst], d[rfirst])).tolist()
+
+    def _grown(self, norm: Normalized, matches: list[ChunkMatch], k: np.ndarray, d: np.ndarray, p: np.ndarray,
+               neighbours: tuple, record_of: dict) -> dict[tuple[int, int], list[_Extent]]:
+        """:meth:`_grow` once the neighbouring pieces' contents are fetched."""
+        sa, s, w = self.spans, self.chunks.stride, self.chunks.width
+        (left, lpiece, rp, skip), at, upto, ends, docs = neighbours
+        n = np.array([m.length for m in matches], np.int64)[k]
+        q0 = np.array([m.start for m in matches], np.int64)[k]
+        q1 = q0 + (n - 1) * s + w
+        ds, de = sa.doc_starts[d].astype(np.int64), sa.doc_starts[d + 1].astype(np.int64) - 1
+        pieces = _Pieces([(t[a:b].rstrip() if end else t[a:b]) for t, a, b, end in zip(
+            (record_of[x].content for x in docs), at, upto, ends)])
         pc, qc = pieces.codes.astype(np.int64), norm.codes.astype(np.int64)
         ar = np.arange(s)
         grow_l = np.zeros(len(p), np.int64)
@@ -640,7 +675,6 @@ class MembershipIndex:
             eq = eq[:, ::-1]
             grow_l[left] = np.where(eq.all(1), s, eq.argmin(1))
         # the common prefix of the characters after the match and the query after it
-        rp = rpiece.reshape(-1) + len(lkeys)
         start = pieces.start[rp] + skip
         cpos = start[:, None] + ar
         qpos = q1[:, None] + ar

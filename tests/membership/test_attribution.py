@@ -369,6 +369,33 @@ def test_a_span_inside_a_longer_one_of_the_same_documents_is_left_out(tmp_path):
                 assert block.strip()[100:-100] in span.text
 
 
+def test_a_holder_gone_from_the_store_is_neither_read_nor_listed(tmp_path):
+    """Edges are read from one holder per neighbouring chunk, the first by stars. When that
+    holder has left the store without an opt-out on record (the span index still lists it),
+    the others are read instead, and it is listed nowhere."""
+    from indexer.build import build_index
+
+    from ..indexer.conftest import real_documents
+    from .conftest import write_jsonl
+
+    texts = [d.content for d in real_documents(60) if len(d.content) > 3000]
+    block = texts[0][:1200]
+    rows = [{"content": texts[1][:800] + "\n# f\n" + block + "\n# f ends\n", "repo": "a/f", "path": "f.py", "stars": 1},
+            {"content": texts[2][:800] + "\n# g\n" + block + "\n# g ends\n", "repo": "b/g", "path": "g.py", "stars": 5},
+            {"content": texts[3][:800] + "\n# h\n" + block + "\n# h ends\n", "repo": "c/h", "path": "h.py", "stars": 9}]
+    write_jsonl(tmp_path / "c.jsonl", rows)
+    build_index([tmp_path / "c.jsonl"], tmp_path / "index", progress=False)
+    index = IndexDir(tmp_path / "index")
+    before = index.membership().attribute(block, near_duplicates=False)
+    assert [src.path for src in before.spans[0].sources] == ["h.py", "g.py", "f.py"]
+    with index.store.session() as s:
+        assert s.delete(repo="c/h") == 1
+    after = index.membership().attribute(block, near_duplicates=False)
+    assert [src.path for src in after.spans[0].sources] == ["g.py", "f.py"]
+    assert (after.spans[0].start, after.spans[0].end) == (before.spans[0].start, before.spans[0].end)
+    assert after.coverage == before.coverage == 1.0
+
+
 def test_a_holder_reaching_further_than_the_first_source_gives_the_longer_span(tmp_path):
     """The query is the start of file F; a more-starred file G shares F's first 2,000
     characters only. Their chunks match alike, G is listed first, and G's edges stop at 2,000:
