@@ -497,9 +497,13 @@ class MembershipIndex:
                 records = self.store.contents(shas := sa.shas(new))
                 record_of.update((d, records.get(sha)) for d, sha in zip(new, shas))
 
+        # A few holders are fetched together (one store call); many, only one per neighbouring
+        # chunk for the edges (:meth:`_grow`), then those listed. While opt-outs are pending the
+        # span index may list removed contents: every holder is fetched, the stored ones grown.
         pending = self.optouts_pending() > 0  # removed contents may still be counted
-        if pending:  # the span index may list removed contents: grow only those still stored
-            fetch(sorted({d for ds in first for d in ds}))
+        shown = sorted({d for ds in first for d in ds})
+        if pending or len(shown) <= _FETCH_TOGETHER:
+            fetch(shown)
             first = [[d for d in ds if record_of[d] is not None] for ds in first]
         # One span per extent: matches of other alignments reaching the same extent are merged.
         # A group keeps its holders as arrays (common spans have thousands), and for the
@@ -731,6 +735,9 @@ class MembershipIndex:
                            lang=rec.lang, stars=stars, url=primary.url, start=ra, end=rb,
                            start_line=start_line, end_line=start_line + rec.content.count("\n", ra, max(rb - 1, ra)),
                            documents=len(rec.sources), also_in=others)
+
+
+_FETCH_TOGETHER = 64  # holders fetched in one call; past it, the edges' readers and the listed
 
 
 class SpansUnavailable(AttributionInputError):

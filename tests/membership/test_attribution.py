@@ -369,11 +369,16 @@ def test_a_span_inside_a_longer_one_of_the_same_documents_is_left_out(tmp_path):
                 assert block.strip()[100:-100] in span.text
 
 
-def test_a_holder_gone_from_the_store_is_neither_read_nor_listed(tmp_path):
-    """Edges are read from one holder per neighbouring chunk, the first by stars. When that
-    holder has left the store without an opt-out on record (the span index still lists it),
-    the others are read instead, and it is listed nowhere."""
+@pytest.mark.parametrize("together", [64, 0])
+def test_a_holder_gone_from_the_store_is_neither_read_nor_listed(tmp_path, together, monkeypatch):
+    """A few holders are fetched together; many (together=0 here), one per neighbouring chunk,
+    the first by stars, to read the edges from. When a holder has left the store without an
+    opt-out on record (the span index still lists it), the others are read instead, and it is
+    listed nowhere."""
     from indexer.build import build_index
+    from membership import attribution
+
+    monkeypatch.setattr(attribution, "_FETCH_TOGETHER", together)
 
     from ..indexer.conftest import real_documents
     from .conftest import write_jsonl
