@@ -34,8 +34,9 @@ Data flow of ``attribute``::
 Note:
     A verbatim overlap of ``width + stride - 1`` (99) normalized characters always holds a
     whole chunk of its source, so it is always found (see :mod:`membership.chunks`). A span's
-    work is bounded by its length and ``log N`` and by the sources shown, never by how many
-    documents hold it or how long they are: no candidate is fetched to be verified, so nothing
+    work is bounded by its length and ``log N`` and by the holders whose edges it reads (a
+    match's first by stars, one per neighbouring chunk) and the sources it shows, never by how
+    many documents hold it or how long they are: no candidate is fetched to be verified, so nothing
     is left unverified. The one limit, ``max_counted`` documents counted per span, is reported
     when it applies (``truncated``, ``limits``, ``count_complete``).
 """
