@@ -655,7 +655,8 @@ class MembershipIndex:
         upto = np.concatenate((offs[p[left][lfirst]], offs[to[rfirst]])).astype(np.int64)
         ends = np.concatenate((np.zeros(len(lfirst), bool), to[rfirst] >= de[rfirst]))
         piece_of = (left, lpiece.reshape(-1), rpiece.reshape(-1) + len(lkeys), np.where(after, w - s, w))
-        return piece_of, at.tolist(), upto.tolist(), ends.tolist(), np.concatenate((d[left][lfirst], d[rfirst])).tolist()
+        readers = np.concatenate((d[left][lfirst], d[rfirst]))  # the document each piece is read from
+        return piece_of, at.tolist(), upto.tolist(), ends.tolist(), readers.tolist()
 
     def _grown(self, norm: Normalized, matches: list[ChunkMatch], k: np.ndarray, d: np.ndarray, p: np.ndarray,
                neighbours: tuple, record_of: dict) -> dict[tuple[int, int], list[_Extent]]:
