@@ -59,7 +59,7 @@ from .chunks import ChunkConfig, Normalized, distinct, normalize, window_hashes
 from .minhash import MinHashConfig
 from .near_dups import NearDuplicateFinder, NearDuplicates
 from .sketch import filter_record
-from .span_search import ChunkMatch, maximal_matches, occurrences
+from .span_search import ChunkMatch, maximal_matches, occurrences_many
 from .store import ContentStore, StoredContent
 
 
@@ -621,7 +621,7 @@ class MembershipIndex:
             whatever the documents' length and however many share a neighbour.
         """
         sa = self.spans
-        k, d, p = _occurring(sa, matches, first)
+        k, d, p = occurrences_many(sa, matches, first)
         order = np.argsort(sa.doc_rank[d], kind="stable")  # a piece is read from its first-ranked holder
         k, d, p = k[order], d[order], p[order]
         while True:  # (again without a holder that is not stored: it was removed under us)
@@ -783,42 +783,6 @@ class _Pieces:
 
     def raw_end(self, piece: npt.ArrayLike, x: npt.ArrayLike) -> np.ndarray:
         return self._ends[self.start[piece] + x] - self.bases[piece]
-
-
-def _occurring(sa: ChunkSA, matches: list[ChunkMatch], docs: list[list[int]], *, scan: int = 256,
-               limit: int = 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(match, document, position)`` of the first ``limit`` positions where each document
-    of ``docs[k]`` holds match ``k`` (:func:`membership.span_search.occurrences`): read off the
-    suffixes of the matches held at most ``scan`` times, all at once; the others one by one."""
-    pairs = [(k, d) for k, ds in enumerate(docs) for d in ds]
-    if not pairs:
-        return (np.zeros(0, np.int64),) * 3
-    pk, pd = np.array(pairs, np.int64).T
-    l = np.array([m.l for m in matches], np.int64)
-    r = np.array([m.r for m in matches], np.int64)
-    few = r[pk] - l[pk] <= scan
-    out = []
-    read = distinct(pk[few])  # the matches whose suffixes are read
-    if len(read):
-        n = r[read] - l[read]
-        at = np.repeat(l[read] - np.cumsum(n) + n, n) + np.arange(int(n.sum()))
-        pos = sa.sa[at].astype(np.int64)
-        key = np.repeat(read, n) * sa.docs + sa.doc_of[pos]
-        keep = np.isin(key, pk[few] * sa.docs + pd[few])
-        key, pos = key[keep], pos[keep]
-        order = np.lexsort((pos, key))
-        key, pos = key[order], pos[order]
-        first = np.searchsorted(key, key)  # each one's rank among its pair's: the first ``limit``
-        keep = np.arange(len(key)) - first < limit
-        out.append((key[keep] // sa.docs, key[keep] % sa.docs, pos[keep]))
-    ks, ds, ps = [], [], []
-    for k, d in zip(pk[~few].tolist(), pd[~few].tolist()):
-        at = occurrences(sa, d, matches[k], limit).tolist()
-        ks += [k] * len(at)
-        ds += [d] * len(at)
-        ps += at
-    out.append((np.array(ks, np.int64), np.array(ds, np.int64), np.array(ps, np.int64)))
-    return tuple(np.concatenate(x).astype(np.int64) for x in zip(*out))
 
 
 def _holding(extents: list[_Extent], qs: int, qe: int) -> _Extent | None:

@@ -4,9 +4,10 @@ definition checked by brute force."""
 import random
 
 import numpy as np
+import pytest
 
 from membership.chunk_sa import ChunkSA
-from membership.span_search import maximal_matches, occurrences
+from membership.span_search import maximal_matches, occurrences, occurrences_many
 
 
 def held(docs: list[list[int]], seq: list[int]) -> bool:
@@ -82,3 +83,28 @@ def test_maximal_matches_are_those_of_the_definition_with_every_holder():
 def test_a_query_with_no_corpus_chunk_has_no_match():
     sa = ChunkSA.build([np.array([1, 2, 3], np.uint64)], [np.array([0, 50, 100])], [160])
     assert maximal_matches(sa, sa.tokens(np.array([7, 8, 9], np.uint64)), 1) == []
+
+
+@pytest.mark.parametrize("scan", [256, 0])
+def test_occurrences_of_many_pairs_are_each_holders_first_positions(scan):
+    # scan=256: the ranges are read all at once; scan=0: each pair looked up on its own
+    rng = random.Random(7)
+    for trial in range(20):
+        raw_docs = [[rng.randrange(4) for _ in range(rng.randint(0, 40))] for _ in range(rng.randint(1, 8))]
+        hashes = [np.array(d, np.uint64) + np.uint64(1000) for d in raw_docs]
+        sa = ChunkSA.build(hashes, [np.arange(len(d), dtype=np.int64) * 50 for d in raw_docs],
+                           [50 * len(d) + 7 for d in raw_docs])
+        query = [rng.randrange(5) for _ in range(rng.randint(1, 40))]
+        matches = maximal_matches(sa, sa.tokens(np.array(query, np.uint64) + np.uint64(1000)), 1)
+        holders = [sorted(set(sa.doc_of[sa.sa[m.l:m.r]].tolist())) for m in matches]
+        k, d, p = occurrences_many(sa, matches, holders, scan=scan, limit=2)
+        got = sorted(zip(k.tolist(), d.tolist(), p.tolist()))
+        want = []
+        for i, (m, docs) in enumerate(zip(matches, holders)):
+            for doc in docs:
+                start, end = int(sa.doc_starts[doc]), int(sa.doc_starts[doc + 1]) - 1
+                at = [q for q in range(start, end - m.length + 1)
+                      if sa.text[q:q + m.length].tolist() == m.tokens.tolist()][:2]
+                assert occurrences(sa, doc, m, 2).tolist() == at, trial
+                want += [(i, doc, q) for q in at]
+        assert got == sorted(want), trial
