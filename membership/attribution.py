@@ -627,16 +627,16 @@ class MembershipIndex:
         while True:  # (again without a holder that is not stored: it was removed under us)
             if not len(p):
                 return {}
-            pieces = self._neighbours(matches, k, d, p)
-            fetch(sorted(set(pieces[-1])))
-            gone = [x for x in set(pieces[-1]) if record_of[x] is None]
+            around = self._neighbours(matches, k, d, p)
+            fetch(sorted(set(around.readers)))
+            gone = [x for x in set(around.readers) if record_of[x] is None]
             if not gone:
                 break
             keep = ~np.isin(d, gone)
             k, d, p = k[keep], d[keep], p[keep]
-        return self._grown(norm, matches, k, d, p, pieces, record_of)
+        return self._grown(norm, matches, k, d, p, around, record_of)
 
-    def _neighbours(self, matches: list[ChunkMatch], k: np.ndarray, d: np.ndarray, p: np.ndarray) -> tuple:
+    def _neighbours(self, matches: list[ChunkMatch], k: np.ndarray, d: np.ndarray, p: np.ndarray) -> _Neighbours:
         """Where the characters around each occurrence ``(k, d, p)`` lie: the chunk before (one
         piece per distinct token), the chunks after (per token) or the last chunk with the
         document's tail (per document); with, for each piece, the document to read it from."""
@@ -651,24 +651,25 @@ class MembershipIndex:
         rkeys = np.where(after, sa.text[np.minimum(p + n, len(sa.text) - 1)].astype(np.int64), -1 - d)
         rkeys, rfirst, rpiece = np.unique(rkeys, return_index=True, return_inverse=True)
         offs = sa.offsets
-        at = np.concatenate((offs[p[left][lfirst] - 1], offs[c[rfirst]])).astype(np.int64)
-        upto = np.concatenate((offs[p[left][lfirst]], offs[to[rfirst]])).astype(np.int64)
-        ends = np.concatenate((np.zeros(len(lfirst), bool), to[rfirst] >= de[rfirst]))
-        piece_of = (left, lpiece.reshape(-1), rpiece.reshape(-1) + len(lkeys), np.where(after, w - s, w))
-        readers = np.concatenate((d[left][lfirst], d[rfirst]))  # the document each piece is read from
-        return piece_of, at.tolist(), upto.tolist(), ends.tolist(), readers.tolist()
+        return _Neighbours(
+            left=left, left_piece=lpiece.reshape(-1), right_piece=rpiece.reshape(-1) + len(lkeys),
+            skip=np.where(after, w - s, w),
+            readers=np.concatenate((d[left][lfirst], d[rfirst])).tolist(),
+            starts=np.concatenate((offs[p[left][lfirst] - 1], offs[c[rfirst]])).tolist(),
+            ends=np.concatenate((offs[p[left][lfirst]], offs[to[rfirst]])).tolist(),
+            doc_ends=np.concatenate((np.zeros(len(lfirst), bool), to[rfirst] >= de[rfirst])).tolist())
 
     def _grown(self, norm: Normalized, matches: list[ChunkMatch], k: np.ndarray, d: np.ndarray, p: np.ndarray,
-               neighbours: tuple, record_of: dict) -> dict[tuple[int, int], list[_Extent]]:
+               around: _Neighbours, record_of: dict) -> dict[tuple[int, int], list[_Extent]]:
         """:meth:`_grow` once the neighbouring pieces' contents are fetched."""
         sa, s, w = self.spans, self.chunks.stride, self.chunks.width
-        (left, lpiece, rp, skip), at, upto, ends, docs = neighbours
+        left, lpiece, rp, skip = around.left, around.left_piece, around.right_piece, around.skip
         n = np.array([m.length for m in matches], np.int64)[k]
         q0 = np.array([m.start for m in matches], np.int64)[k]
         q1 = q0 + (n - 1) * s + w
         ds, de = sa.doc_starts[d].astype(np.int64), sa.doc_starts[d + 1].astype(np.int64) - 1
         pieces = _Pieces([(t[a:b].rstrip() if end else t[a:b]) for t, a, b, end in zip(
-            (record_of[x].content for x in docs), at, upto, ends)])
+            (record_of[x].content for x in around.readers), around.starts, around.ends, around.doc_ends)])
         pc, qc = pieces.codes.astype(np.int64), norm.codes.astype(np.int64)
         ar = np.arange(s)
         grow_l = np.zeros(len(p), np.int64)
@@ -760,6 +761,23 @@ class _Extent(NamedTuple):
     shift: int
     ds: int  # the document's first position in the span index ...
     de: int  # ... and its separator
+
+
+class _Neighbours(NamedTuple):
+    """The pieces around a query's occurrences (:meth:`MembershipIndex._neighbours`): which
+    occurrences have a chunk before them (``left``, indices) and the piece each reads there
+    (``left_piece``), the piece each reads after it (``right_piece``) from character ``skip`` on;
+    and per piece, the document it is read from, its raw ``[start, end)`` and whether it ends
+    the document (its tail: stripped)."""
+
+    left: np.ndarray
+    left_piece: np.ndarray
+    right_piece: np.ndarray
+    skip: np.ndarray
+    readers: list[int]
+    starts: list[int]
+    ends: list[int]
+    doc_ends: list[bool]
 
 
 class _Pieces:
