@@ -262,7 +262,8 @@ def main(argv=None) -> int:
     print(markdown_table(
         ["corpus MB", "contents", "chunks", "distinct", "chunks+offsets s", "build s",
          "build s/MB", "file MB", "bytes/MB corpus", "verify s"],
-        [[f"{mb:.1f}", result["contents"], result["tokens"], result["distinct"], f"{result['chunks_s']:.1f}", f"{result['build_s']:.1f}", f"{result['build_s'] / mb:.3f}",
+        [[f"{mb:.1f}", result["contents"], result["tokens"], result["distinct"], f"{result['chunks_s']:.1f}",
+          f"{result['build_s']:.1f}", f"{result['build_s'] / mb:.3f}",
           f"{result['file_bytes'] / 1e6:.1f}", f"{result['file_bytes'] / mb:.0f}", f"{result['verify_s']:.2f}"]]))
     print()
     print("arrays (MB): " + ", ".join(f"{k} {v / 1e6:.1f}" for k, v in result["arrays"].items()))
