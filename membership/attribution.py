@@ -44,10 +44,10 @@ Note:
 from __future__ import annotations
 
 import json
-from bisect import bisect_right
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Callable, NamedTuple
+from itertools import compress, islice
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -141,9 +141,9 @@ class MembershipResult:
                 "exact": self.exact, "filter": self.filter}
 
 
-@dataclass(frozen=True)
-class SourceMatch:
-    """Where a span lies in one stored content, with the content's primary source."""
+class SourceMatch(NamedTuple):
+    """Where a span lies in one stored content, with the content's primary source (a named
+    tuple: an answer lists thousands)."""
 
     sha: str
     repo: str
@@ -487,9 +487,13 @@ class MembershipIndex:
         # of those whose own match ends there (the others hold its parent, reported apart).
         first = []
         for m, ds in zip(matches, per):
-            if m.parent is not None:
-                ds = ds[~np.isin(ds, per[m.parent])]
-            first.append(ds[:max_sources].tolist())
+            if m.parent is None:
+                first.append(ds[:max_sources].tolist())
+            elif len(per[m.parent]) > _FEW:
+                first.append(ds[~np.isin(ds, per[m.parent])][:max_sources].tolist())
+            else:  # (its documents hold the parent's: the first few others are soon found)
+                parent = set(per[m.parent].tolist())
+                first.append(list(islice((d for d in ds.tolist() if d not in parent), max_sources)))
         record_of: dict[int, StoredContent | None] = {}  # the contents fetched, by document
 
         def fetch(docs) -> None:
@@ -510,7 +514,7 @@ class MembershipIndex:
         # A group keeps its holders as arrays (common spans have thousands), and for the
         # grown ones the match they hold it by (where their edges were grown).
         groups: dict[tuple[int, int], dict] = {}
-        grown = self._grow(norm, matches, first, fetch, record_of)
+        grown, every = self._grow(norm, matches, first, fetch, record_of)
 
         def group(key) -> dict:
             return groups.setdefault(key, {"parts": [], "by": {}, "contents": 0, "complete": True, "own": set()})
@@ -524,7 +528,7 @@ class MembershipIndex:
             # and a holder reaching further (the query's own file, beside files that share its
             # start) gives the longer span too, counted exactly; when more hold the match than
             # were grown, the span is the furthest reach among those grown.
-            ext = {d: max(grown[k, d], key=lambda e: (e.qe - e.qs, -e.qs)) for d in shown_here}
+            ext = {d: grown[k, d] for d in shown_here}
             if n <= len(shown_here):
                 top = ext[shown_here[0]]
                 longer = [e for e in ext.values() if e.qs < top.qs or e.qe > top.qe]
@@ -578,7 +582,7 @@ class MembershipIndex:
             own, rank = g["own"], dict(zip(listed, sa.doc_rank[listed].tolist()))
             picked = []
             for d in sorted(listed, key=lambda d: (d not in own, rank[d])):
-                e = _holding(grown[g["by"][d], d], qs, qe)
+                e = _holding(every.get(key := (g["by"][d], d)) or (grown[key],), qs, qe)
                 if e is not None:
                     picked.append((d, e))
                     if len(picked) == max_sources:
@@ -586,11 +590,13 @@ class MembershipIndex:
             found.append((qs, qe, held, contents_n, g["complete"], picked))
         fetch(sorted({d for *_, picked in found for d, _ in picked}))  # the sources listed
         found = [(*f[:5], [(d, e) for d, e in f[5] if record_of[d] is not None]) for f in found]
-        where = self._raw_ranges(record_of, [(d, e, qs, qe) for qs, qe, *_, picked in found for d, e in picked])
+        listed = [(d, e, qs, qe) for qs, qe, *_, picked in found for d, e in picked]
+        ranges = list(self._raw_ranges(record_of, listed))
+        texts = [record_of[d].content for d, *_ in listed]
+        lines = _lines(texts + texts, [ra for ra, _ in ranges] + [max(rb - 1, ra) for ra, rb in ranges])
+        sources = iter(self._sources(listed, record_of, ranges, lines))
         spans, qlines, summaries = [], _Lines(text), {}  # spans held by the same documents share a summary
-        memo: dict = {}
         for qs, qe, held, contents_n, complete, picked in found:
-            sources = tuple(self._source(d, record_of[d], *next(where), memo) for d, _ in picked)
             count = int(sa.doc_sources[held].sum()) + (contents_n - len(held))
             ra, rb = norm.raw_span(qs, qe)
             common = count > threshold
@@ -599,16 +605,19 @@ class MembershipIndex:
             spans.append(AttributedSpan(
                 start=ra, end=rb, text=text[ra:rb], start_line=qlines.line(ra),
                 end_line=qlines.line(max(rb - 1, ra)), normalized_length=qe - qs, common=common,
-                count=count, count_complete=complete and not pending, contents=contents_n, sources=sources,
+                count=count, count_complete=complete and not pending, contents=contents_n,
+                sources=tuple(next(sources) for _ in picked),
                 licenses=summaries.get(key := held.tobytes()) or summaries.setdefault(
                     key, _license_summary(sa.doc_label_counts(held)))))
         return spans, real_docs, sum(r is not None for r in record_of.values()), cut
 
     def _grow(self, norm: Normalized, matches: list[ChunkMatch], first: list[list[int]],
-              fetch: Callable[[list[int]], None], record_of: dict) -> dict[tuple[int, int], list[_Extent]]:
+              fetch: Callable[[list[int]], None], record_of: dict) -> tuple[dict, dict]:
         """Each match held by each of its first documents, at each of its occurrences there,
         grown on the characters of its edges to the maximal verbatim match, which starts and
-        ends off whitespace: ``{(match, document): [extent, ...]}``. The characters are read
+        ends off whitespace: ``{(match, document): extent}``, the longest (then leftmost) of
+        the document's, and ``{(match, document): [extent, ...]}`` for the documents holding the
+        match more than once, in the document's order. The characters are read
         from one content per distinct neighbouring chunk (``fetch`` gets it into
         ``record_of``), the first-ranked holding it: not every holder is fetched.
 
@@ -626,7 +635,7 @@ class MembershipIndex:
         k, d, p = k[order], d[order], p[order]
         while True:  # (again without a holder that is not stored: it was removed under us)
             if not len(p):
-                return {}
+                return {}, {}
             around = self._neighbours(matches, k, d, p)
             fetch(sorted(set(around.readers)))
             gone = [x for x in set(around.readers) if record_of[x] is None]
@@ -660,7 +669,7 @@ class MembershipIndex:
             doc_ends=np.concatenate((np.zeros(len(lfirst), bool), to[rfirst] >= de[rfirst])).tolist())
 
     def _grown(self, norm: Normalized, matches: list[ChunkMatch], k: np.ndarray, d: np.ndarray, p: np.ndarray,
-               around: _Neighbours, record_of: dict) -> dict[tuple[int, int], list[_Extent]]:
+               around: _Neighbours, record_of: dict) -> tuple[dict, dict]:
         """:meth:`_grow` once the neighbouring pieces' contents are fetched."""
         sa, s, w = self.spans, self.chunks.stride, self.chunks.width
         left, lpiece, rp, skip = around.left, around.left_piece, around.right_piece, around.skip
@@ -692,11 +701,19 @@ class MembershipIndex:
         qs, qe = q0 - grow_l, q1 + grow_r
         qs += space[qs]
         qe -= space[qe - 1]
-        grown: dict[tuple[int, int], list[_Extent]] = {}
-        for key, e in zip(zip(k.tolist(), d.tolist()), map(_Extent._make, zip(
-                qs.tolist(), qe.tolist(), (s * (p - ds) - q0).tolist(), ds.tolist(), de.tolist()))):
-            grown.setdefault(key, []).append(e)
-        return grown
+        order = np.lexsort((qs, qs - qe, d, k))  # by match and document, longest first, then leftmost
+        k, d = k[order], d[order]
+        first = np.ones(len(k), bool)
+        first[1:] = (k[1:] != k[:-1]) | (d[1:] != d[:-1])
+        keys = list(zip(k.tolist(), d.tolist()))
+        extents = list(map(_Extent._make, zip(qs[order].tolist(), qe[order].tolist(),
+                                              (s * (p - ds) - q0)[order].tolist(), ds[order].tolist(), de[order].tolist())))
+        best = dict(zip(compress(keys, first), compress(extents, first)))
+        starts = np.flatnonzero(first)
+        ends = np.append(starts[1:], len(k))
+        every = {keys[a]: sorted(extents[a:b], key=lambda e: e.shift)  # (first in the document first)
+                 for a, b in zip(starts.tolist(), ends.tolist()) if b - a > 1}
+        return best, every
 
     def _raw_ranges(self, record_of: dict, picked: list[tuple[int, _Extent, int, int]]):
         """The raw ``(start, end)`` in document ``d``'s content of the query's normalized
@@ -725,22 +742,30 @@ class MembershipIndex:
         end = base[:, 1] + pieces.raw_end(piece[:, 1], rel[:, 1])
         return zip(start.tolist(), end.tolist())
 
-    def _source(self, doc: int, rec: StoredContent, ra: int, rb: int, memo: dict) -> SourceMatch:
-        """Document ``doc`` (content ``rec``) as a source of raw ``[ra, rb)``."""
-        start_line = _line(rec.content, ra, memo)
-        meta = memo.get(("record", doc))
-        if meta is None:  # what a source says of its content, once per query
-            primary = rec.primary
-            meta = memo[("record", doc)] = (primary, rec.licenses, rec.stars, tuple(
-                {"repo": x.repo, "path": x.path, "licenses": list(x.licenses)} for x in rec.sources if x != primary))
-        primary, licenses, stars, others = meta
-        return SourceMatch(sha=rec.sha, repo=primary.repo, path=primary.path, licenses=licenses,
-                           lang=rec.lang, stars=stars, url=primary.url, start=ra, end=rb,
-                           start_line=start_line, end_line=start_line + rec.content.count("\n", ra, max(rb - 1, ra)),
-                           documents=len(rec.sources), also_in=others)
+    @staticmethod
+    def _sources(listed: list[tuple[int, _Extent, int, int]], record_of: dict, ranges: list[tuple[int, int]],
+                 lines: list[int]) -> list[SourceMatch]:
+        """The listed documents as sources of their spans, at raw ``ranges`` (with the lines of
+        their starts, then of their ends): what a content says of its sources read once."""
+        about: dict[int, tuple] = {}
+        out = []
+        for (d, *_), (ra, rb), start_line, end_line in zip(listed, ranges, lines, lines[len(listed):]):
+            meta = about.get(d)
+            if meta is None:
+                rec = record_of[d]
+                primary = rec.primary
+                meta = about[d] = (rec.sha, primary.repo, primary.path, rec.licenses, rec.lang, rec.stars,
+                                   primary.url, len(rec.sources), tuple(
+                    {"repo": x.repo, "path": x.path, "licenses": list(x.licenses)}
+                    for x in rec.sources if x != primary))
+            sha, repo, path, licenses, lang, stars, url, documents, also_in = meta
+            out.append(SourceMatch(sha, repo, path, licenses, lang, stars, url, ra, rb, start_line, end_line,
+                                   documents, also_in))
+        return out
 
 
 _FETCH_TOGETHER = 64  # holders fetched in one call; past it, the edges' readers and the listed
+_FEW = 64  # documents held in a Python set costs less than an array call
 
 
 class SpansUnavailable(AttributionInputError):
@@ -803,9 +828,9 @@ class _Pieces:
         return self._ends[self.start[piece] + x] - self.bases[piece]
 
 
-def _holding(extents: list[_Extent], qs: int, qe: int) -> _Extent | None:
-    """Of one document's extents of a match, one holding ``[qs, qe)`` whole, exactly (the span
-    maximal there) if one does."""
+def _holding(extents: Sequence[_Extent], qs: int, qe: int) -> _Extent | None:
+    """Of one document's extents of a match, the first holding ``[qs, qe)`` whole, exactly
+    (the span maximal there) if one does."""
     found = None
     for e in extents:
         if e.qs <= qs and qe <= e.qe:
@@ -815,19 +840,19 @@ def _holding(extents: list[_Extent], qs: int, qe: int) -> _Extent | None:
     return found
 
 
-def _line(content: str, offset: int, memo: dict) -> int:
-    """The 1-based line of raw ``offset`` in a source: line breaks counted in C from the
-    nearest offset of the same content already asked in this query (a source of many spans)."""
-    key = ("lines", id(content))
-    known = memo.get(key)
-    if known is None:
-        memo[key] = known = ([0], [1], content)  # offsets, their lines; keeps the id's content alive
-    offsets, lines, _ = known
-    i = bisect_right(offsets, offset) - 1
-    line = lines[i] + content.count("\n", offsets[i], offset)
-    offsets.insert(i + 1, offset)
-    lines.insert(i + 1, line)
-    return line
+def _lines(texts: list[str], offsets: list[int]) -> list[int]:
+    """The 1-based line of raw ``offsets[i]`` in ``texts[i]``: line breaks counted in C, each
+    text read once, up to the last offset asked in it (a source of many spans is asked often)."""
+    out = [0] * len(offsets)
+    text, at, line = None, 0, 1
+    order = np.lexsort((np.array(offsets, np.int64), np.fromiter(map(id, texts), np.uint64, len(texts))))
+    for i in order.tolist():
+        if texts[i] is not text:
+            text, at, line = texts[i], 0, 1
+        line += text.count("\n", at, offsets[i])
+        at = offsets[i]
+        out[i] = line
+    return out
 
 
 def norm_index(norm: Normalized, raw: int) -> int:
@@ -837,8 +862,14 @@ def norm_index(norm: Normalized, raw: int) -> int:
 
 def _license_summary(label_counts: dict[str, int]) -> dict:
     """:func:`membership.licenses.summarize` of sources given as license-list labels (JSON)
-    with how many sources carry each."""
-    return lic.summarize_counts((_label(label), n) for label, n in label_counts.items())
+    with how many sources carry each. Spans of one answer, and of answers to come, share their
+    summaries (the same counts of the same labels): they are read, never changed."""
+    return _summary(tuple(label_counts.items()))
+
+
+@lru_cache(maxsize=65536)
+def _summary(label_counts: tuple[tuple[str, int], ...]) -> dict:
+    return lic.summarize_counts((_label(label), n) for label, n in label_counts)
 
 
 @lru_cache(maxsize=65536)
