@@ -24,7 +24,7 @@ from pathlib import Path
 from membership.attribution import AttributionConfig, MembershipIndex
 from membership.chunk_sa import ChunkSAFileError
 from membership.minhash import MinHashConfig
-from membership.sequences import SequenceLog, SpansMissing, open_spans
+from membership.sequences import SequenceLog, SpansMissing, open_span_text, open_spans
 from membership.sketch import ChunkLog, SketchConfig, SketchMissing, filter_record, open_bloom, read_meta
 
 from .es_config import ElasticsearchConfig
@@ -97,6 +97,10 @@ class IndexDir:
     def sequence_log(self) -> SequenceLog:
         return SequenceLog(self.path)
 
+    def contents(self, shas: list[str]) -> dict[str, str]:
+        """The stored contents of ``shas`` (those the store holds), by sha."""
+        return {sha: rec.content for sha, rec in self.store.contents(shas).items()}
+
     def membership(self, config: AttributionConfig = AttributionConfig()) -> MembershipIndex:
         """Membership and attribution over the store, the memory-mapped Bloom filter and the
         memory-mapped span index (attribution's; an index without one attributes nothing and
@@ -119,5 +123,6 @@ class IndexDir:
                 "rerun `starscope index` with all its shards, which logs them without storing them again "
                 "(membership tests work meanwhile)")
         return MembershipIndex(self.store, open_bloom(self.path, chunks=sketch.chunks), spans=spans,
+                               texts=open_span_text(self.path, spans) if spans is not None else None,
                                spans_error=spans_error, chunks=sketch.chunks, minhash=sketch.minhash, config=config,
                                sketch=read_meta(self.path), pending_optouts=self.ledger.pending)

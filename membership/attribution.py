@@ -26,10 +26,10 @@ Data flow of ``attribute``::
     text -> normalize -> window hashes -> Bloom -> hit windows -> tokens (span index)
          -> runs of hits per residue class -> maximal chunk matches, suffix-array ranges
          -> per range: distinct documents (counted, ranked, license labels summed)
-         -> first sources fetched (store, by sha) -> edges grown, all at once, on the raw
-            chunks around each match (one normalize, one comparison with the query)
-         -> spans merged by extent -> sources' raw offsets (the same, on the chunks at the
-            span's ends) -> Attribution
+         -> edges grown, all at once, on the raw chunks around each match in its first
+            sources (read from the span index's text; one normalize, one comparison with the query)
+         -> spans merged by extent -> sources listed, fetched (store, by sha) -> their raw
+            offsets (the same, on the chunks at the span's ends) -> Attribution
 
 Note:
     A verbatim overlap of ``width + stride - 1`` (99) normalized characters always holds a
@@ -62,6 +62,7 @@ from .minhash import MinHashConfig
 from .near_dups import NearDuplicateFinder, NearDuplicates
 from .sketch import filter_record
 from .span_search import ChunkMatch, maximal_matches, occurrences_many
+from .span_text import SpanText
 from .store import ContentStore, StoredContent
 
 
@@ -239,7 +240,7 @@ class Attribution:
     coverage: float  # fraction of the input's normalized characters inside a non-common span
     longest: int  # normalized length of the longest non-common span
     licenses: dict  # over every source of every non-common span
-    candidates: int  # stored contents fetched: the sources shown, and one holder of each chunk around a match
+    candidates: int  # stored contents fetched: the sources shown (and, without the span index's text, holders read)
     filter: dict
     limits: AttributionLimits
     near_duplicates: tuple = field(default=())
@@ -309,16 +310,17 @@ class MembershipIndex:
     attribution."""
 
     def __init__(self, store: ContentStore, bloom: BloomFilter, *, spans: ChunkSA | None = None,
-                 spans_error: str = "", chunks: ChunkConfig = ChunkConfig(), minhash: MinHashConfig | None = None,
-                 config: AttributionConfig = AttributionConfig(), sketch: dict | None = None,
-                 pending_optouts: Callable[[int], int] | None = None):
+                 texts: SpanText | None = None, spans_error: str = "", chunks: ChunkConfig = ChunkConfig(),
+                 minhash: MinHashConfig | None = None, config: AttributionConfig = AttributionConfig(),
+                 sketch: dict | None = None, pending_optouts: Callable[[int], int] | None = None):
         """``spans`` is the span index (:mod:`membership.sequences`; None: attribution refuses
-        with ``spans_error``, membership still answers); ``chunks`` and ``minhash`` are the
+        with ``spans_error``, membership still answers) and ``texts`` its documents' raw text
+        (:mod:`membership.span_text`; None: edges are read from the store); ``chunks`` and ``minhash`` are the
         sketch the store and the filter were built with (``minhash`` None: no near-duplicates);
         ``sketch`` is the filter's ``sketch.json``; ``pending_optouts(seq)`` counts the opt-outs
         after ``seq`` that removed chunks (the opt-out ledger's; None: there are none)."""
         self.store, self.bloom, self.chunks, self.config = store, bloom, chunks, config
-        self.spans, self.spans_error = spans, spans_error
+        self.spans, self.spans_error, self.texts = spans, spans_error, texts
         self.near = (NearDuplicateFinder(store, minhash, max_candidates=config.max_candidates)
                      if minhash is not None else None)
         sketch = sketch or {}
@@ -497,27 +499,23 @@ class MembershipIndex:
             else:  # (its documents hold the parent's: the first few others are soon found)
                 parent = set(per[m.parent].tolist())
                 first.append(list(islice((d for d in ds.tolist() if d not in parent), max_sources)))
-        record_of: dict[int, StoredContent | None] = {}  # the contents fetched, by document
-
-        def fetch(docs) -> None:
-            new = [d for d in docs if d not in record_of]
-            if new:
-                records = self.store.contents(shas := sa.shas(new))
-                record_of.update((d, records.get(sha)) for d, sha in zip(new, shas))
-
-        # A few holders are fetched together (one store call); many, only one per neighbouring
-        # chunk for the edges (:meth:`_grow`), then those listed. While opt-outs are pending the
-        # span index may list removed contents: every holder is fetched, the stored ones grown.
+        # Edges are read from the span index's text; without it, from the store: a few holders
+        # fetched together (one store call), many only one per neighbouring chunk, then those
+        # listed. While opt-outs are pending the span index may list removed contents: every
+        # holder is fetched, the stored ones grown (the text still holds the removed ones).
         pending = self.optouts_pending() > 0  # removed contents may still be counted
+        read = _Reader(self.store, sa, None if pending else self.texts)
+        record_of = read.records
+        fetch = read.fetch
         shown = sorted({d for ds in first for d in ds})
-        if pending or len(shown) <= _FETCH_TOGETHER:
+        if pending or (self.texts is None and len(shown) <= _FETCH_TOGETHER):
             fetch(shown)
             first = [[d for d in ds if record_of[d] is not None] for ds in first]
         # One span per extent: matches of other alignments reaching the same extent are merged.
         # A group keeps its holders as arrays (common spans have thousands), and for the
         # grown ones the match they hold it by (where their edges were grown).
         groups: dict[tuple[int, int], dict] = {}
-        grown, every = self._grow(norm, matches, first, fetch, record_of)
+        grown, every = self._grow(norm, matches, first, read)
 
         def group(key) -> dict:
             return groups.setdefault(key, {"parts": [], "by": {}, "contents": 0, "complete": True, "own": set()})
@@ -615,14 +613,14 @@ class MembershipIndex:
         return spans, real_docs, sum(r is not None for r in record_of.values()), cut
 
     def _grow(self, norm: Normalized, matches: list[ChunkMatch], first: list[list[int]],
-              fetch: Callable[[list[int]], None], record_of: dict) -> tuple[dict, dict]:
+              read: _Reader) -> tuple[dict, dict]:
         """Each match held by each of its first documents, at each of its occurrences there,
         grown on the characters of its edges to the maximal verbatim match, which starts and
         ends off whitespace: ``{(match, document): extent}``, the longest (then leftmost) of
         the document's, and ``{(match, document): [extent, ...]}`` for the documents holding the
         match more than once, in the document's order. The characters are read
-        from one content per distinct neighbouring chunk (``fetch`` gets it into
-        ``record_of``), the first-ranked holding it: not every holder is fetched.
+        from one content per distinct neighbouring chunk, the first-ranked holding it
+        (``read``: from the span index's text, or fetched from the store).
 
         Note:
             A maximal match of chunks leaves less than one stride to grow on each side (a whole
@@ -640,13 +638,12 @@ class MembershipIndex:
             if not len(p):
                 return {}, {}
             around = self._neighbours(matches, k, d, p)
-            fetch(sorted(set(around.readers)))
-            gone = [x for x in set(around.readers) if record_of[x] is None]
+            gone = read.missing(around.readers)
             if not gone:
                 break
             keep = ~np.isin(d, gone)
             k, d, p = k[keep], d[keep], p[keep]
-        return self._grown(norm, matches, k, d, p, around, record_of)
+        return self._grown(norm, matches, k, d, p, around, read)
 
     def _neighbours(self, matches: list[ChunkMatch], k: np.ndarray, d: np.ndarray, p: np.ndarray) -> _Neighbours:
         """Where the characters around each occurrence ``(k, d, p)`` lie: the chunk before (one
@@ -662,26 +659,25 @@ class MembershipIndex:
         lkeys, lfirst, lpiece = np.unique(sa.text[p[left] - 1], return_index=True, return_inverse=True)
         rkeys = np.where(after, sa.text[np.minimum(p + n, len(sa.text) - 1)].astype(np.int64), -1 - d)
         rkeys, rfirst, rpiece = np.unique(rkeys, return_index=True, return_inverse=True)
-        offs = sa.offsets
         return _Neighbours(
             left=left, left_piece=lpiece.reshape(-1), right_piece=rpiece.reshape(-1) + len(lkeys),
             skip=np.where(after, w - s, w),
-            readers=np.concatenate((d[left][lfirst], d[rfirst])).tolist(),
-            starts=np.concatenate((offs[p[left][lfirst] - 1], offs[c[rfirst]])).tolist(),
-            ends=np.concatenate((offs[p[left][lfirst]], offs[to[rfirst]])).tolist(),
+            readers=np.concatenate((d[left][lfirst], d[rfirst])),
+            starts=np.concatenate((p[left][lfirst] - 1, c[rfirst])),
+            ends=np.concatenate((p[left][lfirst], to[rfirst])),
             doc_ends=np.concatenate((np.zeros(len(lfirst), bool), to[rfirst] >= de[rfirst])).tolist())
 
     def _grown(self, norm: Normalized, matches: list[ChunkMatch], k: np.ndarray, d: np.ndarray, p: np.ndarray,
-               around: _Neighbours, record_of: dict) -> tuple[dict, dict]:
-        """:meth:`_grow` once the neighbouring pieces' contents are fetched."""
+               around: _Neighbours, read: _Reader) -> tuple[dict, dict]:
+        """:meth:`_grow` once the neighbouring pieces are known to be readable."""
         sa, s, w = self.spans, self.chunks.stride, self.chunks.width
         left, lpiece, rp, skip = around.left, around.left_piece, around.right_piece, around.skip
         n = np.array([m.length for m in matches], np.int64)[k]
         q0 = np.array([m.start for m in matches], np.int64)[k]
         q1 = q0 + (n - 1) * s + w
         ds, de = sa.doc_starts[d].astype(np.int64), sa.doc_starts[d + 1].astype(np.int64) - 1
-        pieces = _Pieces([(t[a:b].rstrip() if end else t[a:b]) for t, a, b, end in zip(
-            (record_of[x].content for x in around.readers), around.starts, around.ends, around.doc_ends)])
+        pieces = _Pieces([(t.rstrip() if end else t) for t, end in zip(
+            read(around.readers, around.starts, around.ends), around.doc_ends)])
         pc, qc = pieces.codes.astype(np.int64), norm.codes.astype(np.int64)
         ar = np.arange(s)
         grow_l = np.zeros(len(p), np.int64)
@@ -795,17 +791,52 @@ class _Neighbours(NamedTuple):
     """The pieces around a query's occurrences (:meth:`MembershipIndex._neighbours`): which
     occurrences have a chunk before them (``left``, indices) and the piece each reads there
     (``left_piece``), the piece each reads after it (``right_piece``) from character ``skip`` on;
-    and per piece, the document it is read from, its raw ``[start, end)`` and whether it ends
-    the document (its tail: stripped)."""
+    and per piece, the document it is read from, the span-index positions of the chunks it runs
+    between (``[start, end)``; ``end`` may be the document's separator) and whether it ends the
+    document (its tail: stripped)."""
 
     left: np.ndarray
     left_piece: np.ndarray
     right_piece: np.ndarray
     skip: np.ndarray
-    readers: list[int]
-    starts: list[int]
-    ends: list[int]
+    readers: np.ndarray
+    starts: np.ndarray  # positions in the span index
+    ends: np.ndarray
     doc_ends: list[bool]
+
+
+class _Reader:
+    """Where one attribution reads raw text: the pieces around its matches from the span index's
+    text (``texts``, :mod:`membership.span_text`) when it has one, else from contents fetched
+    from the store, each once per query and kept in ``records`` (the sources listed are read
+    from there in either case)."""
+
+    def __init__(self, store: ContentStore, sa: ChunkSA, texts: SpanText | None):
+        self.store, self.sa, self.texts = store, sa, texts
+        self.records: dict[int, StoredContent | None] = {}  # None: no longer in the store
+
+    def fetch(self, docs: Sequence[int]) -> None:
+        new = [d for d in docs if d not in self.records]
+        if new:
+            records = self.store.contents(shas := self.sa.shas(new))
+            self.records.update((d, records.get(sha)) for d, sha in zip(new, shas))
+
+    def missing(self, docs: np.ndarray) -> list[int]:
+        """Of ``docs``, those that cannot be read (removed from the store since the span index
+        was built: only without the text, which is not read while opt-outs are pending)."""
+        if self.texts is not None:
+            return []
+        wanted = sorted(set(docs.tolist()))
+        self.fetch(wanted)
+        return [d for d in wanted if self.records[d] is None]
+
+    def __call__(self, docs: np.ndarray, a: np.ndarray, b: np.ndarray) -> list[str]:
+        """The raw text of document ``docs[i]`` from span-index position ``a[i]`` to ``b[i]``
+        (exclusive; ``b[i]`` may be its separator: to the document's end)."""
+        if self.texts is not None:
+            return self.texts.between(docs, a, b)
+        offs = self.sa.offsets
+        return [self.records[d].content[x:y] for d, x, y in zip(docs.tolist(), offs[a].tolist(), offs[b].tolist())]
 
 
 class _Pieces:

@@ -205,7 +205,7 @@ class ChunkSA:
     """The suffix array over a corpus's chunk-hash sequences, in memory or mapped from a file."""
 
     def __init__(self, arrays: dict[str, np.ndarray], *, chunk: dict, labels: Sequence[str] = (),
-                 path: Path | None = None):
+                 path: Path | None = None, checksum: str = ""):
         # Plain ndarray views of the mapped pages: a np.memmap runs Python code on every slice
         # and gather, which costs more than a query's small reads.
         plain = {name: np.asarray(a) for name, a in arrays.items()}
@@ -231,6 +231,7 @@ class ChunkSA:
         self.labels = list(labels)
         self.chunk = chunk
         self.path = path
+        self.checksum = checksum  # the saved file's (what files written beside it are paired by)
 
     def __repr__(self) -> str:
         where = f", path={str(self.path)!r}" if self.path else ""
@@ -521,6 +522,7 @@ class ChunkSA:
                   "labels": self.labels, "label_entries": len(self.label_ids), "arrays": layout,
                   "checksum": framing.checksum(arrays.values())}
         framing.write(path, MAGIC, header, arrays.values())
+        self.checksum = header["checksum"]
 
     @classmethod
     def open(cls, path: str | Path, *, expect_chunk: ChunkConfig | None = None) -> ChunkSA:
@@ -532,7 +534,7 @@ class ChunkSA:
         if expect_chunk is not None and header["chunk"] != expect_chunk.to_json():
             raise ChunkSAFileError(f"{path}: built with chunk settings {header['chunk']}, queries use "
                                    f"{expect_chunk.to_json()}; rebuild it")
-        return cls(arrays, chunk=header["chunk"], labels=header["labels"], path=path)
+        return cls(arrays, chunk=header["chunk"], labels=header["labels"], path=path, checksum=header["checksum"])
 
 
 def _bound(text: np.ndarray, sa: np.ndarray, l: int, r: int, i: int, t: int) -> int:

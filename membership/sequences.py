@@ -19,6 +19,7 @@ Data flow::
         membership/sequences/<shard>.npz          (with the shard's sources)
     all shards done:  every shard's log --merge by sha, opt-outs dropped, ranked-->
         ChunkSA.build --> membership/spans.chunksa, membership/spans.json (what it was built from)
+        the store's contents, in the span index's order --span_text.write--> membership/spans.text
 
 Files: each shard's log is an ``.npz`` (no pickles) written atomically, the arrays::
 
@@ -46,7 +47,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from . import chunk_sa
+from . import chunk_sa, span_text
 from .chunk_sa import ChunkSA
 from .chunks import ChunkConfig, document_chunks
 from .sketch import SKETCH_DIR, ShardFiles, write_json
@@ -265,10 +266,13 @@ def merge_logs(log: SequenceLog, keys: Sequence[str], *, excluded: Callable[[str
 
 
 def build_spans(index_dir: str | Path, *, shards: Sequence[str], chunks: ChunkConfig = ChunkConfig(),
-                excluded: Callable[[str], bool] | None = None, ledger_seq: int = 0) -> dict:
+                excluded: Callable[[str], bool] | None = None, ledger_seq: int = 0,
+                contents: Callable[[list[str]], dict[str, str]] | None = None) -> dict:
     """(Re)build ``spans.chunksa`` from the sequence logs of ``shards`` (every shard the index
     holds) unless it is current; returns ``spans.json``. ``excluded(repo)``: the opt-out
     ledger's test (its sources are dropped); ``ledger_seq``: the last opt-out it reflects.
+    ``contents(shas)``: the store's contents by sha, from which ``spans.text`` is written beside
+    it (:mod:`membership.span_text`; None: none is, and attribution reads edges from the store).
 
     Note:
         An index whose older shards were built before the sequence log has none for them; a
@@ -283,10 +287,17 @@ def build_spans(index_dir: str | Path, *, shards: Sequence[str], chunks: ChunkCo
               "chunks": chunks.to_json(), "shards": keys, "ledger_seq": ledger_seq}
     if missing:
         spans_path(index_dir).unlink(missing_ok=True)
+        text_path(index_dir).unlink(missing_ok=True)
         meta = {**wanted, "missing_shards": len(missing)}
         write_json(_meta_path(index_dir), meta)
         return meta
     if meta and {k: meta.get(k) for k in wanted} == wanted and spans_path(index_dir).exists():
+        if contents is None:
+            return meta
+        sa = open_spans(index_dir, chunks=chunks)
+        if open_span_text(index_dir, sa) is None:  # written by an older StarScope, or cut short
+            meta = {**meta, **_write_text(index_dir, sa, contents)}
+            write_json(_meta_path(index_dir), meta)
         return meta
     t0 = time.perf_counter()
     docs = merge_logs(log, keys, excluded=excluded)
@@ -296,13 +307,38 @@ def build_spans(index_dir: str | Path, *, shards: Sequence[str], chunks: ChunkCo
                        chunk=chunks)
     t2 = time.perf_counter()
     path = spans_path(index_dir)
+    text_path(index_dir).unlink(missing_ok=True)  # written for the span index it replaces
     sa.save(path)
     meta = {**wanted, "documents": sa.docs, "chunks_total": int(len(sa.sa)), "distinct": int(len(sa.hashes)),
             "bytes": path.stat().st_size, "log_bytes": sum(log.path(k).stat().st_size for k in keys),
             "merge_s": round(t1 - t0, 3), "build_s": round(t2 - t1, 3),
             "seconds": round(time.perf_counter() - t0, 3)}
+    if contents is not None:
+        meta.update(_write_text(index_dir, sa, contents))
     write_json(_meta_path(index_dir), meta)
     return meta
+
+
+def _write_text(index_dir: str | Path, sa: ChunkSA, contents: Callable[[list[str]], dict[str, str]]) -> dict:
+    t0 = time.perf_counter()
+    header = span_text.write(text_path(index_dir), sa, contents, spans_checksum=sa.checksum)
+    return {"text_bytes": text_path(index_dir).stat().st_size, "text_documents": header["docs"],
+            "text_s": round(time.perf_counter() - t0, 3)}
+
+
+def text_path(index_dir: str | Path) -> Path:
+    return Path(index_dir) / SKETCH_DIR / "spans.text"
+
+
+def open_span_text(index_dir: str | Path, sa: ChunkSA) -> span_text.SpanText | None:
+    """The raw text written beside the span index ``sa`` (memory-mapped), or None where there is
+    none that goes with it (an index built before it, or one whose text was cut short):
+    attribution then reads the edges it grows from the store, and a rerun of ``starscope index``
+    writes it."""
+    try:
+        return span_text.open_text(text_path(index_dir), spans_checksum=sa.checksum)
+    except (FileNotFoundError, span_text.SpanTextError):
+        return None
 
 
 def open_spans(index_dir: str | Path, *, chunks: ChunkConfig = ChunkConfig()) -> ChunkSA:

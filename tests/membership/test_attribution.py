@@ -1,4 +1,5 @@
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ from indexer.index_dir import IndexDir
 from membership.attribution import AttributionConfig, AttributionInputError, TextTooLong, hit_spans
 from membership.bloom import BloomFileError
 from membership.chunks import normalize
+from membership.sequences import text_path
 from membership.sketch import SketchMissing, bloom_path
 
 from .conftest import HEADER, MIT_HEADER, pieces_of
@@ -369,12 +371,12 @@ def test_a_span_inside_a_longer_one_of_the_same_documents_is_left_out(tmp_path):
                 assert block.strip()[100:-100] in span.text
 
 
-@pytest.mark.parametrize("together", [64, 0])
-def test_a_holder_gone_from_the_store_is_neither_read_nor_listed(tmp_path, together, monkeypatch):
-    """A few holders are fetched together; many (together=0 here), one per neighbouring chunk,
-    the first by stars, to read the edges from. When a holder has left the store without an
-    opt-out on record (the span index still lists it), the others are read instead, and it is
-    listed nowhere."""
+@pytest.mark.parametrize("read, together", [("text", 64), ("store", 64), ("store", 0)])
+def test_a_holder_gone_from_the_store_is_neither_read_nor_listed(tmp_path, read, together, monkeypatch):
+    """Edges are read from the span index's text; without it, from the store: a few holders
+    fetched together, many (together=0 here) one per neighbouring chunk, the first by stars.
+    When a holder has left the store without an opt-out on record (the span index still lists
+    it), it is listed nowhere (and from the store, the others are read instead)."""
     from indexer.build import build_index
     from membership import attribution
 
@@ -391,6 +393,9 @@ def test_a_holder_gone_from_the_store_is_neither_read_nor_listed(tmp_path, toget
     write_jsonl(tmp_path / "c.jsonl", rows)
     build_index([tmp_path / "c.jsonl"], tmp_path / "index", progress=False)
     index = IndexDir(tmp_path / "index")
+    if read == "store":
+        text_path(index.path).unlink()
+    assert (index.membership().texts is None) == (read == "store")
     before = index.membership().attribute(block, near_duplicates=False)
     assert [src.path for src in before.spans[0].sources] == ["h.py", "g.py", "f.py"]
     with index.store.session() as s:
@@ -423,3 +428,18 @@ def test_a_holder_reaching_further_than_the_first_source_gives_the_longer_span(t
     assert whole and [src.path for src in whole[0].sources] == ["f.py"] and whole[0].count == 1
     shorter = [s for s in result.spans if s.end < len(query.rstrip())]
     assert shorter and shorter[0].count == 2 and [src.path for src in shorter[0].sources][0] == "g.py"
+
+
+def test_edges_read_from_the_span_text_or_the_store_give_the_same_answers(corpus, index, held_out):
+    """The span index's text and the store hold the same characters: answers are the same
+    either way, and with the text only the sources listed are fetched from the store."""
+    root, docs = corpus
+    store_only = IndexDir(root).membership()
+    store_only.texts = None
+    assert index.texts is not None
+    texts = [d.content[:3000] for d in docs[:12]] + [held_out[0][:1500] + docs[3].content[:1500]]
+    texts.append(HEADER + docs[5].content[:800])
+    for text in texts:
+        a, b = index.attribute(text, near_duplicates=False), store_only.attribute(text, near_duplicates=False)
+        assert a.spans and replace(a, candidates=0) == replace(b, candidates=0)
+        assert a.candidates == len({src.sha for span in a.spans for src in span.sources}) <= b.candidates
