@@ -478,16 +478,22 @@ class MembershipIndex:
         sa = self.spans
         if not matches:
             return [], set(), 0, 0
+        # Each suffix-array range's documents listed once: a query repeating a text (a licence
+        # header quoted twice, a repeated block) holds the same range at each place.
         ls = np.array([m.l for m in matches], np.int64)
         rs = np.array([m.r for m in matches], np.int64)
-        q, docs = sa.first_documents_many(ls, rs, self.config.max_counted)
-        bounds = np.searchsorted(q, np.arange(len(matches) + 1))
-        per = [docs[bounds[k]:bounds[k + 1]] for k in range(len(matches))]
+        _, once, of = np.unique(ls * (len(sa.sa) + 1) + rs, return_index=True, return_inverse=True)
+        of = of.reshape(-1)
+        q, docs = sa.first_documents_many(ls[once], rs[once], self.config.max_counted)
+        bounds = np.searchsorted(q, np.arange(len(once) + 1))
+        ranges = [docs[bounds[u]:bounds[u + 1]] for u in range(len(once))]
+        per = [ranges[u] for u in of.tolist()]  # (the same array for the same range)
         # Fewer than max_counted listed: that is every document; the others are counted apart.
         contents = np.diff(bounds)
         full = np.flatnonzero(contents >= self.config.max_counted)
         if len(full):
-            contents[full] = np.atleast_1d(sa.count_documents(ls[full], rs[full]))
+            contents[full] = np.atleast_1d(sa.count_documents(ls[once][full], rs[once][full]))
+        contents = contents[of]
         # The holders whose edges are grown: a maximal match's first; a prefix match's first
         # of those whose own match ends there (the others hold its parent, reported apart).
         first = []
@@ -569,7 +575,7 @@ class MembershipIndex:
         # left out.
         kept: dict[bytes, list[tuple[int, int]]] = {}  # the extents of spans kept, by holders
         for (qs, qe), g in sorted(groups.items(), key=lambda kv: (kv[0][0] - kv[0][1], kv[0][0])):
-            held = distinct(np.concatenate(g["parts"]))
+            held = distinct(np.concatenate(list({id(a): a for a in g["parts"]}.values())))
             same = kept.setdefault(held.tobytes(), []) if g["complete"] else []
             if any(a <= qs and qe <= b for a, b in same):
                 continue
