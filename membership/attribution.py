@@ -315,10 +315,11 @@ class MembershipIndex:
                  sketch: dict | None = None, pending_optouts: Callable[[int], int] | None = None):
         """``spans`` is the span index (:mod:`membership.sequences`; None: attribution refuses
         with ``spans_error``, membership still answers) and ``texts`` its documents' raw text
-        (:mod:`membership.span_text`; None: edges are read from the store); ``chunks`` and ``minhash`` are the
-        sketch the store and the filter were built with (``minhash`` None: no near-duplicates);
-        ``sketch`` is the filter's ``sketch.json``; ``pending_optouts(seq)`` counts the opt-outs
-        after ``seq`` that removed chunks (the opt-out ledger's; None: there are none)."""
+        (:mod:`membership.span_text`; None: edges are read from the store); ``chunks`` and
+        ``minhash`` are the sketch the store and the filter were built with (``minhash`` None:
+        no near-duplicates); ``sketch`` is the filter's ``sketch.json``; ``pending_optouts(seq)``
+        counts the opt-outs after ``seq`` that removed chunks (the opt-out ledger's; None: there
+        are none)."""
         self.store, self.bloom, self.chunks, self.config = store, bloom, chunks, config
         self.spans, self.spans_error, self.texts = spans, spans_error, texts
         self.near = (NearDuplicateFinder(store, minhash, max_candidates=config.max_candidates)
@@ -711,8 +712,8 @@ class MembershipIndex:
         first = np.ones(len(k), bool)
         first[1:] = (k[1:] != k[:-1]) | (d[1:] != d[:-1])
         keys = list(zip(k.tolist(), d.tolist()))
-        extents = list(map(_Extent._make, zip(qs[order].tolist(), qe[order].tolist(),
-                                              (s * (p - ds) - q0)[order].tolist(), ds[order].tolist(), de[order].tolist())))
+        shift = s * (p - ds) - q0
+        extents = list(map(_Extent._make, zip(*(x[order].tolist() for x in (qs, qe, shift, ds, de)))))
         best = dict(zip(compress(keys, first), compress(extents, first)))
         starts = np.flatnonzero(first)
         ends = np.append(starts[1:], len(k))

@@ -116,7 +116,7 @@ class SpanText:
         self.doc_bytes, self.chunk_bytes = np.asarray(doc_bytes), np.asarray(chunk_bytes)  # plain views
         self._at = text_at
         with open(path, "rb") as f:
-            self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if path.stat().st_size else b""
+            self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)  # (a frame is never empty)
 
     def between(self, docs: Sequence[int] | np.ndarray, a: np.ndarray, b: np.ndarray) -> list[str]:
         """The raw text of document ``docs[i]`` from the chunk at span-index position ``a[i]`` to
@@ -127,10 +127,6 @@ class SpanText:
         m = self._map
         return [m[s:e].decode("utf-8", "surrogatepass") for s, e in zip(start, end)]
 
-    @property
-    def nbytes(self) -> int:
-        return self.path.stat().st_size
-
 
 def open_text(path: str | Path, *, spans_checksum: str) -> SpanText:
     """Map the file at ``path``, checking its frame, sizes and that it was written for the span
@@ -140,7 +136,7 @@ def open_text(path: str | Path, *, spans_checksum: str) -> SpanText:
     header, arrays, text_at = _read(path)
     if header["spans_checksum"] != spans_checksum:
         raise SpanTextError(f"{path} was written for another span index (checksum {header['spans_checksum']}, "
-                            f"the index's is {spans_checksum}); rebuild it (`starscope index` reruns finish it)")
+                            f"the index's is {spans_checksum}); rerun `starscope index` with its shards, which writes it again")
     return SpanText(path, header, arrays["doc_bytes"], arrays["chunk_bytes"], text_at)
 
 
