@@ -363,3 +363,19 @@ def test_an_open_tantivy_store_keeps_answering_after_its_directory_is_deleted(tm
     assert after.total == before.total > 0
     assert [h.document.sha for h in after.hits] == [h.document.sha for h in before.hits]
     assert store.get(docs[3].sha).content == docs[3].content
+
+
+def test_a_second_handle_sees_each_commit_of_the_first_at_once(tmp_path):
+    """Another process's commits are seen by the next read (the reader reloads when tantivy's
+    meta.json changed), and reads in between keep answering the same."""
+    writer = TantivyStore(tmp_path / "index", create=True)
+    reader = TantivyStore(tmp_path / "index")
+    docs = [Document.create(repo="o/r", path=f"{i}.py", content=f"value_{i} = {i}\n") for i in range(3)]
+    for i, doc in enumerate(docs):
+        assert reader.stats().documents == i and reader.get(doc.sha) is None
+        with writer.session() as s:
+            s.add([doc])
+        assert reader.get(doc.sha).content == doc.content and reader.stats().documents == i + 1
+    with writer.session() as s:
+        s.delete(repo="o/r")
+    assert reader.stats().documents == 0 and reader.get(docs[0].sha) is None
