@@ -599,7 +599,7 @@ class MembershipIndex:
         fetch(sorted({d for *_, picked in found for d, _ in picked}))  # the sources listed
         found = [(*f[:5], [(d, e) for d, e in f[5] if record_of[d] is not None]) for f in found]
         listed = [(d, e, qs, qe) for qs, qe, *_, picked in found for d, e in picked]
-        ranges = list(self._raw_ranges(record_of, listed))
+        ranges = list(self._raw_ranges(read, listed))
         texts = [record_of[d].content for d, *_ in listed]
         lines = _lines(texts + texts, [ra for ra, _ in ranges] + [max(rb - 1, ra) for ra, rb in ranges])
         sources = iter(self._sources(listed, record_of, ranges, lines))
@@ -721,11 +721,11 @@ class MembershipIndex:
                  for a, b in zip(starts.tolist(), ends.tolist()) if b - a > 1}
         return best, every
 
-    def _raw_ranges(self, record_of: dict, picked: list[tuple[int, _Extent, int, int]]):
+    def _raw_ranges(self, read: _Reader, picked: list[tuple[int, _Extent, int, int]]):
         """The raw ``(start, end)`` in document ``d``'s content of the query's normalized
-        ``[qs, qe)``, held there as extent ``e`` says, for each ``(d, e, qs, qe)``: read from the
-        one chunk each end falls in (the last chunk with the document's tail), normalized in one
-        pass (:class:`_Pieces`)."""
+        ``[qs, qe)``, held there as extent ``e`` says, for each ``(d, e, qs, qe)``: ``read`` from
+        the one chunk each end falls in (the last chunk with the document's tail), normalized in
+        one pass (:class:`_Pieces`)."""
         if not picked:
             return iter(())
         s, offs = self.chunks.stride, self.spans.offsets
@@ -736,11 +736,9 @@ class MembershipIndex:
         c = np.minimum(x // s, last)
         at = ds[:, None] + c
         keys, first, piece = np.unique(at.reshape(-1), return_index=True, return_inverse=True)
-        docs = np.repeat(d, 2)[first].tolist()
         ends = (c == last).reshape(-1)[first].tolist()
-        raws = [(t[a:b].rstrip() if end else t[a:b]) for t, a, b, end in zip(
-            (record_of[y].content for y in docs), offs[keys].tolist(), offs[keys + 1].tolist(), ends)]
-        pieces = _Pieces(raws)
+        pieces = _Pieces([(t.rstrip() if end else t) for t, end in zip(
+            read(np.repeat(d, 2)[first], keys, keys + 1), ends)])
         piece = piece.reshape(-1, 2)
         rel = x - c * s
         base = offs[at].astype(np.int64)
