@@ -191,7 +191,7 @@ def finish_membership(index: IndexDir, *, fpr: float) -> dict:
     sketch = build_bloom(index.path, chunks=chunks, fpr=fpr)
     spans = build_spans(index.path, shards=list(index.shard_log.done()), chunks=chunks,
                         excluded=index.ledger.excluder(), ledger_seq=index.ledger.last_seq(),
-                        contents=index.contents)
+                        store=index.store)
     return {**sketch, "spans": {k: v for k, v in spans.items() if k != "shards"}}
 
 

@@ -97,10 +97,6 @@ class IndexDir:
     def sequence_log(self) -> SequenceLog:
         return SequenceLog(self.path)
 
-    def contents(self, shas: list[str]) -> dict[str, str]:
-        """The stored contents of ``shas`` (those the store holds), by sha."""
-        return {sha: rec.content for sha, rec in self.store.contents(shas).items()}
-
     def membership(self, config: AttributionConfig = AttributionConfig()) -> MembershipIndex:
         """Membership and attribution over the store, the memory-mapped Bloom filter and the
         memory-mapped span index (attribution's; an index without one attributes nothing and

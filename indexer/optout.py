@@ -315,6 +315,6 @@ def rebuild_filter(index_dir: str | Path, store) -> dict:
     sketch = build_bloom(index_dir, chunks=chunks, fpr=meta.get("fpr", 0.001), force=True, ledger_seq=seq)
     spans = build_spans(index_dir, shards=list(ShardLog(index_dir).done()), chunks=chunks,
                         excluded=ledger.excluder(), ledger_seq=seq,
-                        contents=lambda shas: {sha: r.content for sha, r in store.contents(shas).items()})
+                        store=store)
     sketch["spans"] = {k: v for k, v in spans.items() if k != "shards"}
     return {**sketch, "dropped": dropped, "kept_shared": int(keep.sum()), "rebuild_s": round(time.perf_counter() - t0, 3)}

@@ -51,6 +51,7 @@ from . import chunk_sa, span_text
 from .chunk_sa import ChunkSA
 from .chunks import ChunkConfig, document_chunks
 from .sketch import SKETCH_DIR, ShardFiles, write_json
+from .store import ContentStore
 
 FORMAT_VERSION = 1
 _FIELDS = ("sha", "chunks", "hashes", "offsets", "raw_length", "src_content", "src_stars", "src_names")
@@ -267,12 +268,12 @@ def merge_logs(log: SequenceLog, keys: Sequence[str], *, excluded: Callable[[str
 
 def build_spans(index_dir: str | Path, *, shards: Sequence[str], chunks: ChunkConfig = ChunkConfig(),
                 excluded: Callable[[str], bool] | None = None, ledger_seq: int = 0,
-                contents: Callable[[list[str]], dict[str, str]] | None = None) -> dict:
+                store: ContentStore | None = None) -> dict:
     """(Re)build ``spans.chunksa`` from the sequence logs of ``shards`` (every shard the index
     holds) unless it is current; returns ``spans.json``. ``excluded(repo)``: the opt-out
     ledger's test (its sources are dropped); ``ledger_seq``: the last opt-out it reflects.
-    ``contents(shas)``: the store's contents by sha, from which ``spans.text`` is written beside
-    it (:mod:`membership.span_text`; None: none is, and attribution reads edges from the store).
+    ``store``: the index's store, from whose contents ``spans.text`` is written beside it
+    (:mod:`membership.span_text`; None: none is, and attribution reads edges from the store).
 
     Note:
         An index whose older shards were built before the sequence log has none for them; a
@@ -292,11 +293,11 @@ def build_spans(index_dir: str | Path, *, shards: Sequence[str], chunks: ChunkCo
         write_json(_meta_path(index_dir), meta)
         return meta
     if meta and {k: meta.get(k) for k in wanted} == wanted and spans_path(index_dir).exists():
-        if contents is None:
+        if store is None:
             return meta
         sa = open_spans(index_dir, chunks=chunks)
         if open_span_text(index_dir, sa) is None:  # written by an older StarScope, or cut short
-            meta = {**meta, **_write_text(index_dir, sa, contents)}
+            meta = {**meta, **_write_text(index_dir, sa, store)}
             write_json(_meta_path(index_dir), meta)
         return meta
     t0 = time.perf_counter()
@@ -313,15 +314,15 @@ def build_spans(index_dir: str | Path, *, shards: Sequence[str], chunks: ChunkCo
             "bytes": path.stat().st_size, "log_bytes": sum(log.path(k).stat().st_size for k in keys),
             "merge_s": round(t1 - t0, 3), "build_s": round(t2 - t1, 3),
             "seconds": round(time.perf_counter() - t0, 3)}
-    if contents is not None:
-        meta.update(_write_text(index_dir, sa, contents))
+    if store is not None:
+        meta.update(_write_text(index_dir, sa, store))
     write_json(_meta_path(index_dir), meta)
     return meta
 
 
-def _write_text(index_dir: str | Path, sa: ChunkSA, contents: Callable[[list[str]], dict[str, str]]) -> dict:
+def _write_text(index_dir: str | Path, sa: ChunkSA, store: ContentStore) -> dict:
     t0 = time.perf_counter()
-    header = span_text.write(text_path(index_dir), sa, contents, spans_checksum=sa.checksum)
+    header = span_text.write(text_path(index_dir), sa, store, spans_checksum=sa.checksum)
     return {"text_bytes": text_path(index_dir).stat().st_size, "text_documents": header["docs"],
             "text_s": round(time.perf_counter() - t0, 3)}
 

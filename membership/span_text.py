@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import mmap
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from . import framing
 from .chunk_sa import ChunkSA
+from .store import ContentStore
 
 FORMAT_VERSION = 1
 MAGIC = b"SSSPTXT\x01"
@@ -49,11 +50,10 @@ class SpanTextMismatch(ValueError):
     """A content the store gives that is not the one the span index was built from."""
 
 
-def write(path: str | Path, sa: ChunkSA, contents: Callable[[list[str]], dict[str, str]], *,
-          spans_checksum: str) -> dict:
-    """Write the raw text of ``sa``'s documents to ``path`` atomically; ``contents(shas)`` gives
-    each content by sha (the store's, a batch at a time); ``spans_checksum`` is the checksum of
-    the span index file it goes with. Returns the header.
+def write(path: str | Path, sa: ChunkSA, store: ContentStore, *, spans_checksum: str) -> dict:
+    """Write the raw text of ``sa``'s documents to ``path`` atomically, read from ``store`` a
+    batch at a time; ``spans_checksum`` is the checksum of the span index file it goes with.
+    Returns the header.
 
     Raises:
         SpanTextMismatch: a content is missing from the store or its length is not the one the
@@ -71,9 +71,9 @@ def write(path: str | Path, sa: ChunkSA, contents: Callable[[list[str]], dict[st
             for first in range(0, docs, _BATCH):
                 batch = list(range(first, min(docs, first + _BATCH)))
                 shas = sa.shas(batch)
-                got = contents(shas)
+                got = store.contents(shas)
                 for d, sha in zip(batch, shas):
-                    content = got.get(sha)
+                    content = got[sha].content if sha in got else None
                     a, b = int(starts[d]), int(starts[d + 1])  # b - 1: the separator (the raw length)
                     chars = sa.offsets[a:b].astype(np.int64)
                     if content is None or len(content) != chars[-1]:

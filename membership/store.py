@@ -62,8 +62,8 @@ class ContentStore(Protocol):
 
     def contents(self, shas: Sequence[str]) -> dict[str, StoredContent]:
         """The stored contents of ``shas`` that the store holds, by sha (a removed one is
-        missing): attribution fetches only the sources it shows and the first holders whose
-        edges it reads."""
+        missing): attribution fetches the sources it shows, and the span index's text
+        (:mod:`membership.span_text`) is written from every content."""
 
     def chunk_doc_counts(self, hashes: np.ndarray) -> np.ndarray:
         """How many stored contents hold each of ``hashes`` (``uint64``), aligned with them: by

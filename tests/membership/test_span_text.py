@@ -1,5 +1,7 @@
 """The span index's raw text, read by byte range (membership/span_text.py)."""
 
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 
@@ -20,20 +22,35 @@ def corpus():
     return texts
 
 
+class Held:
+    """Contents by sha, answered as a store's ``contents`` answers (membership.store): the
+    format is tested here; the build's tests write the file from real stores."""
+
+    @dataclass(frozen=True)
+    class Record:
+        sha: str
+        content: str
+
+    def __init__(self, by_sha: dict[str, str]):
+        self.by_sha = by_sha
+
+    def contents(self, shas):
+        return {s: self.Record(s, self.by_sha[s]) for s in shas if s in self.by_sha}
+
+
 def saved(tmp_path, texts):
     hashes, offsets = document_chunks(texts)
     shas = [f"{i:040x}" for i in range(len(texts))]
     sa = ChunkSA.build(hashes, offsets, [len(t) for t in texts], doc_shas=shas)
     sa.save(tmp_path / "spans.chunksa")
     sa = ChunkSA.open(tmp_path / "spans.chunksa")
-    by_sha = dict(zip(shas, texts))
-    return sa, lambda asked: {s: by_sha[s] for s in asked if s in by_sha}
+    return sa, Held(dict(zip(shas, texts)))
 
 
 def test_every_piece_between_chunks_is_the_raw_text_there(tmp_path):
     texts = corpus()
-    sa, contents = saved(tmp_path, texts)
-    header = span_text.write(tmp_path / "spans.text", sa, contents, spans_checksum=sa.checksum)
+    sa, store = saved(tmp_path, texts)
+    header = span_text.write(tmp_path / "spans.text", sa, store, spans_checksum=sa.checksum)
     assert header["docs"] == len(texts) and header["bytes"] == sum(len(t.encode("utf-8", "surrogatepass"))
                                                                    for t in texts)
     text = span_text.open_text(tmp_path / "spans.text", spans_checksum=sa.checksum)
@@ -53,19 +70,19 @@ def test_every_piece_between_chunks_is_the_raw_text_there(tmp_path):
 
 def test_a_content_the_store_lacks_or_holds_otherwise_is_refused(tmp_path):
     texts = corpus()
-    sa, contents = saved(tmp_path, texts)
+    sa, store = saved(tmp_path, texts)
     with pytest.raises(span_text.SpanTextMismatch, match="missing from the store"):
-        span_text.write(tmp_path / "spans.text", sa, lambda shas: {}, spans_checksum=sa.checksum)
-    changed = lambda shas: {s: t + "!" for s, t in contents(shas).items()}  # noqa: E731
+        span_text.write(tmp_path / "spans.text", sa, Held({}), spans_checksum=sa.checksum)
+    changed = Held({s: t + "!" for s, t in store.by_sha.items()})
     with pytest.raises(span_text.SpanTextMismatch, match="disagree"):
         span_text.write(tmp_path / "spans.text", sa, changed, spans_checksum=sa.checksum)
     assert not (tmp_path / "spans.text").exists() and not list(tmp_path.glob("*.part"))
 
 
 def test_a_file_for_another_span_index_or_a_corrupt_one_is_refused(tmp_path):
-    sa, contents = saved(tmp_path, corpus())
+    sa, store = saved(tmp_path, corpus())
     path = tmp_path / "spans.text"
-    span_text.write(path, sa, contents, spans_checksum=sa.checksum)
+    span_text.write(path, sa, store, spans_checksum=sa.checksum)
     with pytest.raises(span_text.SpanTextError, match="another span index"):
         span_text.open_text(path, spans_checksum="0" * 16)
     data = bytearray(path.read_bytes())
@@ -89,22 +106,21 @@ def test_build_spans_writes_the_text_beside_the_span_index_and_keeps_them_paired
     rec.add(docs)
     log = SequenceLog(tmp_path)
     log.write("one", rec.take())
-    by_sha = {d.sha: d.content for d in docs}
-    contents = lambda shas: {s: by_sha[s] for s in shas}  # noqa: E731
+    store = Held({d.sha: d.content for d in docs})
 
     meta = build_spans(tmp_path, shards=["one"])  # no store given: no text, attribution reads the store
     assert "text_bytes" not in meta and not text_path(tmp_path).exists()
-    meta = build_spans(tmp_path, shards=["one"], contents=contents)  # the span index is current: text only
+    meta = build_spans(tmp_path, shards=["one"], store=store)  # the span index is current: text only
     assert meta["text_bytes"] == text_path(tmp_path).stat().st_size
     sa = open_spans(tmp_path)
     assert open_span_text(tmp_path, sa) is not None
     mtime = text_path(tmp_path).stat().st_mtime_ns
-    assert build_spans(tmp_path, shards=["one"], contents=contents) == meta  # nothing changed, nothing written
+    assert build_spans(tmp_path, shards=["one"], store=store) == meta  # nothing changed, nothing written
     assert text_path(tmp_path).stat().st_mtime_ns == mtime
 
     rec.add(docs_of(real_texts(3, seed=9), repo="c/d", start=100))
     log.write("two", rec.take())
     build_spans(tmp_path, shards=["one", "two"])  # a new span index: the old text goes with the old one
     assert not text_path(tmp_path).exists()
-    span_text.write(text_path(tmp_path), sa, contents, spans_checksum=sa.checksum)  # written for the old one
+    span_text.write(text_path(tmp_path), sa, store, spans_checksum=sa.checksum)  # written for the old one
     assert open_span_text(tmp_path, open_spans(tmp_path)) is None  # refused, not read
